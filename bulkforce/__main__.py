@@ -1,0 +1,3 @@
+from bulkforce.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Record processing: schema, field coercion, Ids, DML and per-record results."""

@@ -1,0 +1,453 @@
+"""Applies one chunk of CSV rows to an sObject table: insert, update, upsert, delete, hardDelete.
+
+Validation is column-wise (engine.coerce); the database sees one executemany per chunk on
+the happy path. Per-record outcomes come back in row order for the result files.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bulkforce.engine import ids
+from bulkforce.engine.coerce import NULL, Errors, coerce, coerce_id
+from bulkforce.engine.errors import (
+    ENTITY_IS_DELETED,
+    INVALID_CROSS_REFERENCE,
+    RecordError,
+    not_writable,
+    required_missing,
+)
+from bulkforce.engine.schema import KNOWN_PREFIXES, Field, Schema, SObject
+from bulkforce.model import Operation
+from bulkforce.store import Tx
+from bulkforce.store.base import UniqueViolation
+
+
+class HeaderError(Exception):
+    """The header makes the whole job fail; str(e) is the job's errorMessage."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a job's header maps onto the object, resolved once per job."""
+
+    obj: SObject
+    operation: Operation
+    fields: tuple[Field, ...]
+    id_col: int | None
+    key_field: Field | None  # upsert key (the Id field for upsert on Id)
+    key_col: int | None
+
+
+def make_plan(
+    schema: Schema, obj: SObject, operation: Operation, header: Sequence[str], ext_field: str | None
+) -> Plan:
+    fields: list[Field] = []
+    seen: set[str] = set()
+    for name in header:
+        f = obj.field(name)
+        if f is None:
+            raise HeaderError(f"InvalidBatch : Field name not found : {name}")
+        if f.name in seen:
+            raise HeaderError(f"InvalidBatch : Duplicate field name : {name}")
+        seen.add(f.name)
+        fields.append(f)
+    names = [f.name for f in fields]
+    id_col = names.index("Id") if "Id" in names else None
+    key_field = key_col = None
+    if operation in (Operation.UPDATE, Operation.DELETE, Operation.HARD_DELETE) and id_col is None:
+        raise HeaderError(f"InvalidBatch : Field name not found : Id (required for {operation})")
+    if operation is Operation.UPSERT:
+        key_field = obj.field(ext_field or "")
+        if key_field is None:  # validated at job creation; the schema may have changed since
+            raise HeaderError(f"InvalidBatch : Field name not found : {ext_field}")
+        key_col = names.index(key_field.name) if key_field.name in names else None
+        if key_col is None and key_field.name != "Id":
+            raise HeaderError(
+                f"InvalidBatch : Field name not found : {key_field.name} (the upsert key)"
+            )
+    return Plan(obj, operation, tuple(fields), id_col, key_field, key_col)
+
+
+@dataclass
+class Outcome:
+    """Per row of the chunk: the record id ("" if none), created flag, and error if failed."""
+
+    ids: list[str]
+    created: list[bool]
+    errors: list[RecordError | None]
+
+
+def _merge(errors: list[RecordError | None], new: Errors) -> None:
+    for i, e in new.items():
+        if errors[i] is None:
+            errors[i] = e
+
+
+def _id15(id18: str) -> str:
+    return id18[:15]
+
+
+class ChunkRun:
+    """One chunk through one operation, inside the caller's transaction."""
+
+    def __init__(
+        self, schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str,
+        now: str,
+    ) -> None:  # fmt: skip
+        self.schema, self.plan, self.tx, self.user_id, self.now = schema, plan, tx, user_id, now
+        self.obj = plan.obj
+        self.table = tx.records(plan.obj)
+        n = self.n = len(rows)
+        width = len(plan.fields)
+        self.errors: list[RecordError | None] = [None] * n
+        self.ids = [""] * n
+        self.created = [False] * n
+        if any(len(r) != width for r in rows):
+            blank = [""] * width
+            fixed: list[Sequence[str]] = []
+            for i, r in enumerate(rows):
+                if len(r) == width:
+                    fixed.append(r)
+                else:
+                    fixed.append(blank)
+                    self.errors[i] = RecordError(
+                        "INVALID_FIELD",
+                        f"Row has {len(r)} values but the header has {width} columns",
+                    )
+            rows = fixed
+        self.raw: list[Sequence[str]] = list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
+        self.values: dict[int, list[object]] = {}
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.ids, self.created, self.errors)
+
+    def _prefixes(self, f: Field) -> set[str]:
+        out = set()
+        for ref in f.reference_to:
+            target = self.schema.get(ref)
+            if target is not None:
+                out.add(target.key_prefix)
+            elif ref in KNOWN_PREFIXES:
+                out.add(KNOWN_PREFIXES[ref])
+        return out
+
+    def _coerce_columns(self, skip: set[int]) -> None:
+        for j, f in enumerate(self.plan.fields):
+            if j in skip:
+                continue
+            col = self.raw[j]
+            if f.type == "reference":
+                vals, errs = coerce_id(f, col, self._prefixes(f))  # type: ignore[arg-type]
+            else:
+                vals, errs = coerce(f, col)  # type: ignore[arg-type]
+            _merge(self.errors, errs)
+            self.values[j] = vals
+
+    def _live(self, idx: Sequence[int]) -> list[int]:
+        errors = self.errors
+        return [i for i in idx if errors[i] is None]
+
+    def _check_references(self, idx: Sequence[int]) -> None:
+        for j, f in enumerate(self.plan.fields):
+            if f.type != "reference" or j not in self.values:
+                continue
+            vals = self.values[j]
+            wanted: dict[str, list[int]] = defaultdict(list)
+            for i in idx:
+                v = vals[i]
+                if self.errors[i] is None and isinstance(v, str) and v:
+                    wanted[v].append(i)
+            by_prefix: dict[str, list[str]] = defaultdict(list)
+            for v in wanted:
+                by_prefix[v[:3]].append(v)
+            for prefix, values in by_prefix.items():
+                target = self.schema.by_prefix(prefix)
+                if target is None:
+                    continue  # an object we only know by prefix (Profile, ...): shape-checked
+                found = {
+                    i for _, i, deleted in self.tx.records(target).lookup("Id", values) if not deleted
+                }
+                for v in values:
+                    if v not in found:
+                        for i in wanted[v]:
+                            if self.errors[i] is None:
+                                self.errors[i] = RecordError(
+                                    "INVALID_CROSS_REFERENCE_KEY",
+                                    "invalid cross reference id",
+                                    (f.name,),
+                                )
+
+    def _target_ids(self, col: Sequence[str], verb: str, blank_ok: bool = False) -> list[str]:
+        """Parse an Id column of update/delete rows; errors for blank, malformed, wrong object."""
+        out: list[str] = []
+        prefix = self.obj.key_prefix
+        for i, v in enumerate(col):
+            norm = ids.normalize(v) if v and v != NULL else None
+            if norm is not None and norm[:3] == prefix:
+                out.append(norm)
+                continue
+            out.append("")
+            if self.errors[i] is not None or (blank_ok and v == ""):
+                continue
+            if not v or v == NULL:
+                self.errors[i] = RecordError("MISSING_ARGUMENT", f"Id not specified in an {verb} call")
+            elif norm is None:
+                self.errors[i] = RecordError("MALFORMED_ID", f"bad id {v}")
+            else:
+                self.errors[i] = RecordError(
+                    "MALFORMED_ID", f"{self.obj.label} ID: id value of incorrect type: {v}", ("Id",)
+                )
+        return out
+
+    def _existing(self, idx: Sequence[int], targets: Sequence[str], allow_deleted: bool) -> None:
+        """Fail rows whose target record is missing (or deleted), and repeated ids."""
+        live = [i for i in idx if self.errors[i] is None]
+        state = {rid: deleted for _, rid, deleted in self.table.lookup("Id", [targets[i] for i in live])}
+        seen: set[str] = set()
+        for i in live:
+            rid = targets[i]
+            self.ids[i] = rid
+            if rid not in state:
+                self.errors[i] = INVALID_CROSS_REFERENCE
+            elif state[rid] and not allow_deleted:
+                self.errors[i] = ENTITY_IS_DELETED
+            elif rid in seen:
+                self.errors[i] = RecordError("DUPLICATE_VALUE", f"Duplicate id in list: {rid}")
+            seen.add(rid)
+
+    def _duplicate_value(self, columns: Sequence[str], row: Sequence[object], own_id: str) -> RecordError:
+        for col, v in zip(columns, row, strict=False):
+            f = self.obj.field(col)
+            if f is None or not f.unique or v is None or v == "":
+                continue
+            for _, rid, _ in self.table.lookup(f.name, [str(v)]):
+                if rid != own_id:
+                    return RecordError(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {f.name} duplicates value on record with id: {_id15(rid)}",
+                    )
+        return RecordError("DUPLICATE_VALUE", "duplicate value found")
+
+    def _write(self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool) -> None:
+        """executemany on the happy path; row by row after a unique violation, to fail only
+        the offending records (SQLite undoes just the failing statement)."""
+        op = self.table.insert if insert else self.table.update
+        try:
+            with self.tx.savepoint():
+                op(columns, rows)
+            return
+        except UniqueViolation:
+            pass
+        for i, row in zip(idx, rows, strict=True):
+            try:
+                op(columns, [row])
+            except UniqueViolation:
+                own = "" if insert else str(row[-1])
+                self.errors[i] = self._duplicate_value(columns, row, own)
+                self.created[i] = False
+                if insert:
+                    self.ids[i] = ""
+
+    # ---- operations ------------------------------------------------------------------------
+
+    def insert(self, idx: Sequence[int]) -> None:
+        fields = self.plan.fields
+        obj = self.obj
+        writable: list[int] = []
+        for j, f in enumerate(fields):
+            if j == self.plan.id_col and self.plan.operation is Operation.UPSERT:
+                continue
+            col = self.raw[j]
+            if f.name == "Id" or not f.createable:
+                err = (
+                    RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ("Id",))
+                    if f.name == "Id"
+                    else not_writable(f.name)
+                )
+                for i in idx:
+                    if col[i] != "" and self.errors[i] is None:
+                        self.errors[i] = err
+            else:
+                writable.append(j)
+        # required fields: missing column, blank, or #N/A
+        in_header = {fields[j].name: j for j in writable}
+        required = [f for f in obj.fields.values() if f.required_on_create]
+        if required:
+            for i in self._live(idx):
+                missing = [
+                    f.name for f in required
+                    if f.name not in in_header or self.values[in_header[f.name]][i] in ("", None)
+                ]  # fmt: skip
+                if missing:
+                    self.errors[i] = required_missing(missing)
+        self._check_references(idx)
+        good = self._live(idx)
+        if not good:
+            return
+        first = self.tx.allocate(f"id:{obj.key_prefix}", len(good))
+        new_ids = ids.make_ids(obj.key_prefix, first, len(good))
+        now, user = self.now, self.user_id
+        columns = ["Id", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+                   "SystemModstamp"]  # fmt: skip
+        n = len(good)
+        data: list[Sequence[object]] = [new_ids, [now] * n, [user] * n, [now] * n, [user] * n, [now] * n]
+        defaults: dict[str, object] = {}
+        owner = obj.field("OwnerId")
+        if owner is not None and "OwnerId" not in in_header:
+            defaults["OwnerId"] = user
+        for f in obj.fields.values():
+            if f.type == "boolean" and f.createable and f.name not in in_header:
+                defaults[f.name] = 1 if (f.default_value or "").lower() == "true" else 0
+        for name, value in defaults.items():
+            columns.append(name)
+            data.append([value] * n)
+        all_rows = len(good) == self.n
+        for j in writable:
+            f = fields[j]
+            vals = self.values[j]
+            if not all_rows:
+                vals = [vals[i] for i in good]
+            if f.type == "boolean":
+                column = [0 if v == "" or v is None else v for v in vals]
+            elif f.name == "OwnerId":
+                column = [user if v == "" else v for v in vals]
+            else:
+                column = [None if v == "" else v for v in vals]
+            columns.append(f.name)
+            data.append(column)
+        rows = list(zip(*data, strict=True))
+        for i, rid in zip(good, new_ids, strict=True):
+            self.ids[i] = rid
+            self.created[i] = True
+        self._write(columns, rows, good, insert=True)
+
+    def update(self, idx: Sequence[int], targets: Sequence[str]) -> None:
+        fields = self.plan.fields
+        writable: list[int] = []
+        for j, f in enumerate(fields):
+            if f.name == "Id" or j == self.plan.key_col:
+                continue
+            if not f.updateable:
+                col = self.raw[j]
+                for i in idx:
+                    if col[i] != "" and self.errors[i] is None:
+                        self.errors[i] = not_writable(f.name)
+            else:
+                writable.append(j)
+        nonnull = [j for j in writable if not fields[j].nillable]
+        for i in self._live(idx):
+            missing = [fields[j].name for j in nonnull if self.values[j][i] is None]
+            if missing:
+                self.errors[i] = required_missing(missing)
+        self._check_references(idx)
+        good = self._live(idx)
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i in good:
+            groups[tuple(j for j in writable if self.values[j][i] != "")].append(i)
+        stamp = (self.now, self.now, self.user_id)
+        for cols, members in groups.items():
+            columns = [fields[j].name for j in cols] + ["LastModifiedDate", "SystemModstamp", "LastModifiedById"]
+            rows = [(*(self.values[j][i] for j in cols), *stamp, targets[i]) for i in members]
+            for i in members:
+                self.ids[i] = targets[i]
+            self._write(columns, rows, members, insert=False)
+
+    def run(self) -> Outcome:
+        op = self.plan.operation
+        everyone = range(self.n)
+        if op is Operation.INSERT:
+            self._coerce_columns(set())
+            self.insert(everyone)
+        elif op is Operation.UPDATE:
+            assert self.plan.id_col is not None
+            targets = self._target_ids(self.raw[self.plan.id_col], "update")
+            self._coerce_columns({self.plan.id_col})
+            self._existing(everyone, targets, allow_deleted=False)
+            self.update(everyone, targets)
+        elif op in (Operation.DELETE, Operation.HARD_DELETE):
+            assert self.plan.id_col is not None
+            hard = op is Operation.HARD_DELETE
+            targets = self._target_ids(self.raw[self.plan.id_col], "delete")
+            self._existing(everyone, targets, allow_deleted=hard)
+            good = [targets[i] for i in self._live(everyone)]
+            if hard:
+                self.table.hard_delete(good)
+            else:
+                self.table.soft_delete(good, self.now, self.user_id)
+        else:
+            self.upsert()
+        return self.outcome()
+
+    def upsert(self) -> None:
+        plan = self.plan
+        key = plan.key_field
+        assert key is not None
+        skip = {plan.key_col} if plan.key_col is not None and key.name == "Id" else set()
+        self._coerce_columns(skip)  # type: ignore[arg-type]
+        inserts: list[int] = []
+        updates: list[int] = []
+        targets = [""] * self.n
+        if key.name == "Id":
+            if plan.key_col is None:
+                self.insert(range(self.n))
+                return
+            col = self.raw[plan.key_col]
+            with_id = [i for i, v in enumerate(col) if v != ""]
+            inserts = [i for i, v in enumerate(col) if v == ""]
+            parsed = self._target_ids(col, "upsert", blank_ok=True)  # blank Id: insert
+            self._existing(with_id, parsed, allow_deleted=False)
+            targets = parsed
+            updates = self._live(with_id)
+        else:
+            assert plan.key_col is not None
+            vals = self.values[plan.key_col]
+            fold = (lambda s: s) if key.case_sensitive else str.lower
+            rows_by_key: dict[object, list[int]] = defaultdict(list)
+            for i in self._live(range(self.n)):
+                v = vals[i]
+                if v == "" or v is None:
+                    self.errors[i] = RecordError("MISSING_ARGUMENT", f"{key.name} not specified")
+                    continue
+                rows_by_key[fold(v) if isinstance(v, str) else v].append(i)
+            for k, members in rows_by_key.items():
+                if len(members) > 1:
+                    for i in members:
+                        self.errors[i] = RecordError(
+                            "DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {vals[i]}", (key.name,)
+                        )
+            keys = [vals[m[0]] for m in rows_by_key.values() if len(m) == 1]
+            matches: dict[object, list[str]] = defaultdict(list)
+            for stored, rid, deleted in self.table.lookup(key.name, keys):  # type: ignore[arg-type]
+                if not deleted:
+                    matches[fold(stored) if isinstance(stored, str) else stored].append(rid)
+            for k, members in rows_by_key.items():
+                if len(members) != 1:
+                    continue
+                i = members[0]
+                found = matches.get(k, [])
+                if len(found) > 1:
+                    self.errors[i] = RecordError(
+                        "DUPLICATE_EXTERNAL_ID",
+                        f"{key.label}: more than one record found for external id field: [{', '.join(sorted(found))}]",
+                        (key.name,),
+                    )
+                elif found:
+                    targets[i] = found[0]
+                    self.ids[i] = found[0]
+                    updates.append(i)
+                else:
+                    inserts.append(i)
+            inserts.sort()
+        self.update(updates, targets)
+        self.insert(inserts)
+
+
+def apply_chunk(
+    schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str, now: str
+) -> Outcome:
+    return ChunkRun(schema, plan, tx, rows, user_id, now).run()

@@ -1,0 +1,346 @@
+"""sObject schema: describe-shaped definitions, defaults, validation, and the built-in objects.
+
+Definitions come from Salesforce *describe* output (one object, a list, or `{"sobjects": [...]}`),
+in JSON or YAML. Omitted properties take describe's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STRING_TYPES = frozenset(
+    {"string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
+     "encryptedstring"}
+)  # fmt: skip
+NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+FIELD_TYPES = STRING_TYPES | NUMBER_TYPES | {
+    "id", "boolean", "int", "long", "date", "datetime", "time", "reference",
+}  # fmt: skip
+_DEFAULT_LENGTH = {
+    "string": 255, "textarea": 255, "email": 80, "phone": 40, "url": 255, "picklist": 255,
+    "multipicklist": 4099, "combobox": 255, "encryptedstring": 175, "reference": 18, "id": 18,
+}  # fmt: skip
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+BASE62_PREFIX_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Objects that reference fields may point at without the schema defining them; Ids of these
+# are checked by key prefix only.
+KNOWN_PREFIXES = {"Profile": "00e", "UserRole": "00E", "Group": "00G", "RecordType": "012",
+                  "Pricebook2": "01s", "Organization": "00D"}  # fmt: skip
+SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
+                 "LastModifiedById", "SystemModstamp")  # fmt: skip
+
+
+class SchemaError(Exception):
+    """A schema definition that cannot be loaded; the message names file, object and field."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    type: str
+    length: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    unique: bool = False
+    id_lookup: bool = False
+    case_sensitive: bool = False
+    calculated: bool = False
+    precision: int = 0
+    scale: int = 0
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    picklist_values: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+    default_value: str | None = None
+
+    @property
+    def required_on_create(self) -> bool:
+        """Salesforce's rule: not nillable, createable, and no default."""
+        return (not self.nillable) and self.createable and not self.defaulted_on_create
+
+    @property
+    def indexed_key(self) -> bool:
+        return self.external_id or self.unique or self.id_lookup
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "label": self.label, "type": self.type, "length": self.length,
+            "nillable": self.nillable, "createable": self.createable,
+            "updateable": self.updateable, "defaultedOnCreate": self.defaulted_on_create,
+            "externalId": self.external_id, "unique": self.unique, "idLookup": self.id_lookup,
+            "caseSensitive": self.case_sensitive, "calculated": self.calculated,
+            "precision": self.precision, "scale": self.scale,
+            "referenceTo": list(self.reference_to), "relationshipName": self.relationship_name,
+            "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False}
+                               for v in self.picklist_values],
+            "restrictedPicklist": self.restricted_picklist,
+        }  # fmt: skip
+
+
+@dataclass
+class SObject:
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    custom: bool
+    fields: dict[str, Field] = field(default_factory=dict)  # by lower-cased name, in order
+
+    def field(self, name: str) -> Field | None:
+        return self.fields.get(name.lower())
+
+    @property
+    def table(self) -> str:
+        return self.name
+
+
+@dataclass
+class Schema:
+    objects: dict[str, SObject] = field(default_factory=dict)  # by lower-cased name
+
+    def get(self, name: str) -> SObject | None:
+        return self.objects.get(name.lower())
+
+    def by_prefix(self, prefix: str) -> SObject | None:
+        for obj in self.objects.values():
+            if obj.key_prefix == prefix:
+                return obj
+        return None
+
+
+def _label_from_name(name: str) -> str:
+    base = name[:-3] if name.endswith("__c") else name
+    return base.replace("_", " ")
+
+
+def _bool(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise SchemaError(f"{where}: property {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _int(raw: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(f"{where}: property {key!r} must be a non-negative integer")
+    return value
+
+
+def parse_field(raw: Any, where: str) -> Field:
+    if not isinstance(raw, Mapping):
+        raise SchemaError(f"{where}: a field must be an object with a 'name'")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise SchemaError(f"{where}: field name {name!r} is not a valid API name")
+    where = f"{where}, field {name}"
+    ftype = raw.get("type", "string")
+    if ftype not in FIELD_TYPES:
+        raise SchemaError(f"{where}: unknown type {ftype!r} (one of {', '.join(sorted(FIELD_TYPES))})")
+    is_bool = ftype == "boolean"
+    picklist = raw.get("picklistValues") or []
+    if not isinstance(picklist, list):
+        raise SchemaError(f"{where}: picklistValues must be a list")
+    values = []
+    for p in picklist:
+        v = p.get("value") if isinstance(p, Mapping) else p
+        if not isinstance(v, str):
+            raise SchemaError(f"{where}: picklist value {p!r} has no string 'value'")
+        if not isinstance(p, Mapping) or p.get("active", True):
+            values.append(v)
+    refs = raw.get("referenceTo") or []
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise SchemaError(f"{where}: referenceTo must be a list of object names")
+    if ftype == "reference" and not refs:
+        raise SchemaError(f"{where}: a reference field needs referenceTo")
+    length = _int(raw, "length", _DEFAULT_LENGTH.get(ftype, 0), where)
+    if ftype in STRING_TYPES and length == 0:
+        length = _DEFAULT_LENGTH[ftype]
+    precision = _int(raw, "precision", 18 if ftype in NUMBER_TYPES else 0, where)
+    scale = _int(raw, "scale", 0, where)
+    if ftype in NUMBER_TYPES and scale > precision:
+        raise SchemaError(f"{where}: scale {scale} exceeds precision {precision}")
+    default = raw.get("defaultValue")
+    return Field(
+        name=name,
+        label=str(raw.get("label") or _label_from_name(name)),
+        type=ftype,
+        length=length,
+        nillable=_bool(raw, "nillable", not is_bool, where),
+        createable=_bool(raw, "createable", True, where),
+        updateable=_bool(raw, "updateable", True, where),
+        defaulted_on_create=_bool(raw, "defaultedOnCreate", is_bool, where),
+        external_id=_bool(raw, "externalId", False, where),
+        unique=_bool(raw, "unique", False, where),
+        id_lookup=_bool(raw, "idLookup", False, where),
+        case_sensitive=_bool(raw, "caseSensitive", False, where),
+        calculated=_bool(raw, "calculated", False, where),
+        precision=precision,
+        scale=scale,
+        reference_to=tuple(refs),
+        relationship_name=raw.get("relationshipName"),
+        picklist_values=tuple(values),
+        restricted_picklist=_bool(raw, "restrictedPicklist", False, where),
+        default_value=None if default is None else str(default),
+    )
+
+
+def _system_fields(obj_name: str) -> list[Field]:
+    user = ("User",)
+    ro = {"createable": False, "updateable": False, "nillable": False, "defaulted_on_create": True}
+    return [
+        Field("Id", f"{obj_name} ID", "id", 18, id_lookup=True, **ro),
+        Field("IsDeleted", "Deleted", "boolean", **ro),
+        Field("CreatedDate", "Created Date", "datetime", **ro),
+        Field("CreatedById", "Created By ID", "reference", 18, reference_to=user,
+              relationship_name="CreatedBy", **ro),  # fmt: skip
+        Field("LastModifiedDate", "Last Modified Date", "datetime", **ro),
+        Field("LastModifiedById", "Last Modified By ID", "reference", 18, reference_to=user,
+              relationship_name="LastModifiedBy", **ro),  # fmt: skip
+        Field("SystemModstamp", "System Modstamp", "datetime", **ro),
+    ]
+
+
+def _objects_of(doc: Any, where: str) -> list[Any]:
+    if isinstance(doc, Mapping) and "sobjects" in doc:
+        doc = doc["sobjects"]
+    if isinstance(doc, Mapping):
+        return [doc]
+    if isinstance(doc, list):
+        return doc
+    raise SchemaError(f"{where}: expected an object, a list of objects, or {{'sobjects': [...]}}")
+
+
+@dataclass
+class ObjectDef:
+    """One object definition as read from a file, before merging and prefix assignment."""
+
+    name: str
+    label: str | None
+    label_plural: str | None
+    key_prefix: str | None
+    fields: list[Field]
+    source: str
+
+
+def parse_document(doc: Any, source: str) -> list[ObjectDef]:
+    out = []
+    for i, raw in enumerate(_objects_of(doc, source)):
+        if not isinstance(raw, Mapping):
+            raise SchemaError(f"{source}: object #{i + 1} is not a mapping")
+        name = raw.get("name")
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise SchemaError(f"{source}: object #{i + 1} has no valid 'name' (got {name!r})")
+        where = f"{source}: object {name}"
+        raw_fields = raw.get("fields") or []
+        if not isinstance(raw_fields, list):
+            raise SchemaError(f"{where}: 'fields' must be a list")
+        fields = [parse_field(f, where) for f in raw_fields]
+        seen: set[str] = set()
+        for f in fields:
+            if f.name.lower() in seen:
+                raise SchemaError(f"{where}, field {f.name}: defined twice")
+            seen.add(f.name.lower())
+        prefix = raw.get("keyPrefix")
+        if prefix is not None and not (isinstance(prefix, str) and re.fullmatch(r"[0-9A-Za-z]{3}", prefix)):
+            raise SchemaError(f"{where}: keyPrefix must be 3 alphanumeric characters")
+        out.append(ObjectDef(name, raw.get("label"), raw.get("labelPlural"), prefix, fields, where))
+    return out
+
+
+def load_file(path: Path) -> list[ObjectDef]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SchemaError(f"{path}: cannot read schema file: {e.strerror}") from None
+    try:
+        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise SchemaError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+    return parse_document(doc, str(path))
+
+
+def builtin_definitions() -> list[ObjectDef]:
+    text = resources.files("bulkforce.engine").joinpath("standard_objects.json").read_text("utf-8")
+    return parse_document(json.loads(text), "built-in standard objects")
+
+
+def build_schema(
+    definitions: Iterable[ObjectDef], assign_prefix: Callable[[str], str]
+) -> Schema:
+    """Merge definitions in order (later ones add or replace fields) into a Schema.
+
+    Objects without a key prefix (custom objects) get one from `assign_prefix`, which must
+    return the same prefix for the same name across restarts.
+    """
+    merged: dict[str, ObjectDef] = {}
+    for d in definitions:
+        key = d.name.lower()
+        if key not in merged:
+            merged[key] = ObjectDef(d.name, d.label, d.label_plural, d.key_prefix, [], d.source)
+        m = merged[key]
+        m.label = d.label or m.label
+        m.label_plural = d.label_plural or m.label_plural
+        m.key_prefix = d.key_prefix or m.key_prefix
+        by_name = {f.name.lower(): i for i, f in enumerate(m.fields)}
+        for f in d.fields:
+            if f.name in SYSTEM_FIELDS:
+                raise SchemaError(f"{d.source}, field {f.name}: system fields cannot be redefined")
+            if f.name.lower() in by_name:
+                m.fields[by_name[f.name.lower()]] = f
+            else:
+                by_name[f.name.lower()] = len(m.fields)
+                m.fields.append(f)
+    schema = Schema()
+    for key, d in merged.items():
+        custom = d.name.endswith("__c")
+        fields = list(d.fields)
+        names = {f.name.lower() for f in fields}
+        if custom and "name" not in names:
+            fields.insert(0, Field("Name", f"{_label_from_name(d.name)} Name", "string", 80))
+        if custom and "ownerid" not in names:
+            fields.append(Field("OwnerId", "Owner ID", "reference", 18, nillable=False,
+                                defaulted_on_create=True, reference_to=("User",),
+                                relationship_name="Owner"))  # fmt: skip
+        prefix = d.key_prefix or assign_prefix(d.name)
+        label = d.label or _label_from_name(d.name)
+        obj = SObject(d.name, label, d.label_plural or label + "s", prefix, custom)
+        for f in _system_fields(d.name) + fields:
+            obj.fields[f.name.lower()] = f
+        schema.objects[key] = obj
+    prefixes: dict[str, str] = {}
+    for obj in schema.objects.values():
+        other = prefixes.setdefault(obj.key_prefix, obj.name)
+        if other != obj.name:
+            raise SchemaError(f"objects {other} and {obj.name} share key prefix {obj.key_prefix}")
+    for obj in schema.objects.values():
+        for f in obj.fields.values():
+            for ref in f.reference_to:
+                if ref.lower() not in schema.objects and ref not in KNOWN_PREFIXES:
+                    raise SchemaError(
+                        f"object {obj.name}, field {f.name}: referenceTo names unknown object {ref}"
+                    )
+    return schema
+
+
+def with_field(obj: SObject, f: Field) -> SObject:
+    """A copy of `obj` with one field added or replaced (used by tests and tools)."""
+    fields = dict(obj.fields)
+    fields[f.name.lower()] = f
+    return replace(obj, fields=fields)

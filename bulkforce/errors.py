@@ -1,0 +1,29 @@
+"""Domain errors raised by the service layer. Each API's wire layer maps `kind` to its own
+status code and exception code (Bulk 2.0: INVALIDJOB...; Bulk 1.0: InvalidJob...)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    NOT_FOUND = "not_found"
+    INVALID_JOB = "invalid_job"
+    INVALID_JOB_STATE = "invalid_job_state"
+    INVALID_ENTITY = "invalid_entity"
+    INVALID_BATCH = "invalid_batch"
+    FEATURE_NOT_ENABLED = "feature_not_enabled"
+    API_ERROR = "api_error"
+    CLIENT_INPUT = "client_input"
+    JSON_PARSE = "json_parse"
+    UNSUPPORTED_MEDIA = "unsupported_media"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INVALID_SESSION = "invalid_session"
+    UNKNOWN = "unknown"
+
+
+class ServiceError(Exception):
+    def __init__(self, kind: Kind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

@@ -1,0 +1,1 @@
+"""ASGI front: routing, auth, request bodies; handlers parse, call the service, render."""

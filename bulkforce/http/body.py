@@ -1,0 +1,70 @@
+"""Request bodies: streamed, gunzipped when `Content-Encoding: gzip` (spec §1.3), bounded."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+
+from bulkforce.errors import Kind, ServiceError
+
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def media_type(request: Request) -> str:
+    """The bare media type, lower-cased, parameters dropped (spec §1.4)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def stream(request: Request) -> AsyncIterator[bytes]:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+        return
+    if encoding not in ("gzip", "x-gzip"):
+        raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"Content-Encoding '{encoding}' is not supported")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        async for chunk in request.stream():
+            # bounded output per step so a small "gzip bomb" cannot balloon in memory
+            data = inflater.decompress(chunk, 1 << 20)
+            while True:
+                if data:
+                    yield data
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+        tail = inflater.flush()
+        if tail:
+            yield tail
+        if not inflater.eof:
+            raise ServiceError(Kind.CLIENT_INPUT, "The gzip request body is truncated")
+    except zlib.error as e:
+        raise ServiceError(Kind.CLIENT_INPUT, f"Unable to decompress the gzip request body: {e}") from None
+
+
+async def read_all(request: Request, limit: int = JSON_BODY_LIMIT) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in stream(request):
+        size += len(chunk)
+        if size > limit:
+            raise ServiceError(Kind.CLIENT_INPUT, f"The request body exceeds {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def parse_json(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ServiceError(Kind.JSON_PARSE, f"Unexpected character in the JSON body: {e}") from None
+
+
+async def read_json(request: Request) -> Any:
+    return parse_json(await read_all(request))

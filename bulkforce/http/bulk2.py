@@ -1,0 +1,166 @@
+"""Bulk API 2.0 ingest routes (spec §3): parse the request, call the service, render."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from bulkforce.errors import Kind, ServiceError
+from bulkforce.http import body
+from bulkforce.http.routing import Router
+from bulkforce.jobs.service import MULTIPART_MAX_CHARS, IngestService
+from bulkforce.model import JobFilter, JobState
+from bulkforce.wire import bulk2
+
+BASE = "/services/data/v{ver}/jobs/ingest"
+_VERSION = re.compile(r"v(\d{2})\.0", re.IGNORECASE)
+JSON_TYPE = "application/json;charset=UTF-8"
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status_code=status, media_type=None, headers={"Content-Type": JSON_TYPE})
+
+
+def error_response(err: ServiceError) -> Response:
+    status, payload = bulk2.error_body(err.kind, err.message)
+    return json_response(payload, status)
+
+
+def version_of(params: dict[str, str]) -> str:
+    """The path's API version; Bulk 2.0 ingest exists from 41.0 (spec §1.1)."""
+    m = _VERSION.fullmatch("v" + params["ver"])
+    if not m or not 41 <= int(m[1]) <= 66:
+        raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+    return f"{m[1]}.0"
+
+
+class Bulk2Routes:
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+
+    def register(self, router: Router) -> None:
+        router.add(BASE, get=self.list_jobs, post=self.create)
+        router.add(BASE + "/{job}", get=self.get, patch=self.patch, delete=self.delete)
+        router.add(BASE + "/{job}/batches", put=self.upload)
+        router.add(BASE + "/{job}/successfulResults", get=self.successful)
+        router.add(BASE + "/{job}/failedResults", get=self.failed)
+        router.add(BASE + "/{job}/unprocessedrecords", get=self.unprocessed)
+
+    async def create(self, request: Request, params: dict[str, str]) -> Response:
+        version = version_of(params)
+        mt = body.media_type(request)
+        if mt == "multipart/form-data":
+            return await self._create_multipart(request, version)
+        if mt not in ("application/json", ""):
+            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+        spec = await body.read_json(request)
+        job = await run_in_threadpool(self.service.create, version, spec)
+        await run_in_threadpool(self.service.insert, job)
+        return json_response(bulk2.job_info(job))
+
+    async def _create_multipart(self, request: Request, version: str) -> Response:
+        if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+            raise ServiceError(Kind.UNSUPPORTED_MEDIA, "Compressed multipart requests are not supported")
+        try:
+            form = await request.form(max_files=2, max_fields=2, max_part_size=4 * MULTIPART_MAX_CHARS)
+        except HTTPException as e:
+            raise ServiceError(Kind.CLIENT_INPUT, f"Malformed multipart request: {e.detail}") from None
+        async with form:
+            job_part = form.get("job")
+            content_part = form.get("content")
+            if job_part is None or content_part is None:
+                raise ServiceError(
+                    Kind.INVALID_JOB, "InvalidJob : A multipart request needs the parts 'job' and 'content'"
+                )
+            job_raw = await job_part.read() if isinstance(job_part, UploadFile) else job_part.encode()
+            if isinstance(content_part, UploadFile):
+                content = await content_part.read(4 * MULTIPART_MAX_CHARS + 1)
+            else:
+                content = content_part.encode()
+        spec = body.parse_json(job_raw)
+        job = await run_in_threadpool(self.service.create_with_data, version, spec, content)
+        return json_response(bulk2.job_info(job))
+
+    async def list_jobs(self, request: Request, params: dict[str, str]) -> Response:
+        version = version_of(params)
+        q = request.query_params
+        pk = q.get("isPkChunkingEnabled")
+        job_type = q.get("jobType")
+        if job_type is not None and job_type not in ("BigObjectIngest", "Classic", "V2Ingest"):
+            raise ServiceError(Kind.INVALID_JOB, f"Invalid jobType: {job_type}")
+        flt = JobFilter(
+            job_type=job_type,
+            concurrency_mode=q.get("concurrencyMode"),
+            pk_chunking=None if pk is None else pk.lower() == "true",
+        )
+        jobs, locator = await run_in_threadpool(self.service.list, flt, q.get("queryLocator"))
+        next_url = None
+        if locator is not None:
+            rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
+            next_url = f"/services/data/v{version}/jobs/ingest?queryLocator={locator}{rest}"
+        return json_response(bulk2.job_list(jobs, next_url))
+
+    async def get(self, request: Request, params: dict[str, str]) -> Response:
+        version_of(params)
+        job = await run_in_threadpool(self.service.get, params["job"])
+        return json_response(bulk2.job_info(job))
+
+    async def patch(self, request: Request, params: dict[str, str]) -> Response:
+        version_of(params)
+        mt = body.media_type(request)
+        if mt not in ("application/json", ""):
+            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+        spec = await body.read_json(request)
+        state = spec.get("state") if isinstance(spec, dict) else None
+        if state == JobState.UPLOAD_COMPLETE:
+            job = await run_in_threadpool(self.service.close, params["job"])
+        elif state == JobState.ABORTED:
+            job = await run_in_threadpool(self.service.abort, params["job"])
+        else:
+            await run_in_threadpool(self.service.get, params["job"])  # 404 before 400
+            raise ServiceError(
+                Kind.INVALID_JOB, f"InvalidJob : Invalid state: {state!r}. Use UploadComplete or Aborted"
+            )
+        return json_response(bulk2.job_info(job))
+
+    async def delete(self, request: Request, params: dict[str, str]) -> Response:
+        version_of(params)
+        await run_in_threadpool(self.service.delete, params["job"])
+        return Response(status_code=204)
+
+    async def upload(self, request: Request, params: dict[str, str]) -> Response:
+        version_of(params)
+        sink = await run_in_threadpool(self.service.open_upload, params["job"])
+        mt = body.media_type(request)
+        if mt != "text/csv":
+            sink.discard()
+            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+        try:
+            async for chunk in body.stream(request):
+                sink.write(chunk)
+        except BaseException:
+            sink.discard()
+            raise
+        await run_in_threadpool(sink.finish)
+        return Response(status_code=201)
+
+    async def _results(self, params: dict[str, str], kind: str) -> Response:
+        version_of(params)
+        _, chunks = await run_in_threadpool(self.service.results, params["job"], kind)
+        return StreamingResponse(chunks, media_type=None, headers={"Content-Type": "text/csv; charset=UTF-8"})
+
+    async def successful(self, request: Request, params: dict[str, str]) -> Response:
+        return await self._results(params, "success")
+
+    async def failed(self, request: Request, params: dict[str, str]) -> Response:
+        return await self._results(params, "failed")
+
+    async def unprocessed(self, request: Request, params: dict[str, str]) -> Response:
+        return await self._results(params, "unprocessed")

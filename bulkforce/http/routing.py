@@ -1,0 +1,38 @@
+"""A small router: literal path segments match case-insensitively (clients disagree on
+`unprocessedRecords` vs `unprocessedrecords`), one trailing slash is ignored, nothing redirects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+
+@dataclass
+class Route:
+    pattern: re.Pattern[str]
+    methods: dict[str, Handler]
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, template: str, **methods: Handler) -> None:
+        """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        self.routes.append(Route(re.compile(f"^{regex}$", re.IGNORECASE), {k.upper(): v for k, v in methods.items()}))
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if m:
+                return route, m.groupdict()
+        return None

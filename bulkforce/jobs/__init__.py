@@ -1,0 +1,1 @@
+"""The domain: ingest jobs, their legal state transitions, and the orchestration around them."""

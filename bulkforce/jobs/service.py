@@ -1,0 +1,307 @@
+"""Bulk 2.0 ingest jobs: creation rules, the state machine (spec §3.10), uploads and results."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from bulkforce.engine import ids
+from bulkforce.engine.schema import Schema
+from bulkforce.errors import Kind, ServiceError
+from bulkforce.model import (
+    BATCH_SIZE,
+    COLUMN_DELIMITERS,
+    LINE_ENDINGS,
+    Job,
+    JobFilter,
+    JobState,
+    Operation,
+    utcnow,
+)
+from bulkforce.store import FileBlobs, Store
+from bulkforce.wire.csvio import CsvFormatError, UploadScanner, iter_rows, render_rows, result_header
+
+OPEN, UPLOAD_COMPLETE, IN_PROGRESS = JobState.OPEN, JobState.UPLOAD_COMPLETE, JobState.IN_PROGRESS
+TERMINAL = (JobState.JOB_COMPLETE, JobState.FAILED, JobState.ABORTED)
+MULTIPART_MAX_CHARS = 100_000
+_VERSION = re.compile(r"\d{2}\.0")
+
+
+@dataclass
+class Settings:
+    org_id: str
+    user_id: str
+    max_upload_bytes: int = 150 * 1024 * 1024
+    list_page_size: int = 1000
+
+
+@dataclass
+class Context:
+    """Everything a request or a worker needs: built once at start-up."""
+
+    store: Store
+    blobs: FileBlobs
+    schema: Schema
+    settings: Settings
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+def job_id_from_path(raw: str) -> str:
+    norm = ids.normalize(raw)
+    if norm is None or not norm.startswith("750"):
+        raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+    return norm
+
+
+class UploadSink:
+    """Receives an upload's bytes (already decompressed), enforcing the size limit."""
+
+    def __init__(self, ctx: Context, job: Job) -> None:
+        self.ctx, self.job = ctx, job
+        self.scanner = UploadScanner()
+        self.file, self.tmp = ctx.blobs.open_temp(job.id)
+
+    def write(self, data: bytes) -> None:
+        limit = self.ctx.settings.max_upload_bytes
+        if self.scanner.size + len(data) > limit:
+            self.discard()
+            raise ServiceError(
+                Kind.INVALID_JOB,
+                f"Exceeded max size limit of {limit} bytes for the job data; split it into several jobs",
+            )
+        self.scanner.feed(data)
+        self.file.write(data)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        problem = self.scanner.finish()
+        self.file.flush()
+        self.file.close()
+        self.ctx.blobs.commit(self.tmp, self.job.id)
+        if not self.ctx.store.record_upload(self.job.id, self.scanner.size, problem):
+            raise ServiceError(Kind.INVALID_JOB_STATE, "Job is not in Open state; data can only be uploaded to an Open job")
+
+
+class IngestService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+
+    # ---- jobs --------------------------------------------------------------------------------
+
+    def get(self, raw_id: str) -> Job:
+        job = self.store.get_job(job_id_from_path(raw_id))
+        if job is None or job.job_type != "V2Ingest":
+            raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+        return job
+
+    def create(self, version: str, spec: Any, state: JobState = OPEN) -> Job:
+        if not isinstance(spec, dict):
+            raise ServiceError(Kind.JSON_PARSE, "The job definition must be a JSON object")
+        obj_name = spec.get("object")
+        operation = spec.get("operation")
+        if not isinstance(operation, str) or not operation:
+            raise ServiceError(Kind.INVALID_JOB, "InvalidJob : Operation is required")
+        try:
+            op = Operation(operation)
+        except ValueError:
+            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid operation: {operation}") from None
+        if not isinstance(obj_name, str) or not obj_name:
+            raise ServiceError(Kind.INVALID_JOB, "InvalidJob : Object is required")
+        obj = self.ctx.schema.get(obj_name)
+        if obj is None:
+            raise ServiceError(Kind.INVALID_ENTITY, f"Entity '{obj_name}' is not supported by the Bulk API.")
+        content_type = spec.get("contentType") or "CSV"
+        delimiter = spec.get("columnDelimiter") or "COMMA"
+        line_ending = spec.get("lineEnding") or "LF"
+        if content_type != "CSV":
+            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid contentType: {content_type}. Only CSV is supported")
+        if delimiter not in COLUMN_DELIMITERS:
+            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid columnDelimiter: {delimiter}")
+        if line_ending not in LINE_ENDINGS:
+            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid lineEnding: {line_ending}")
+        ext = spec.get("externalIdFieldName")
+        if op is Operation.UPSERT:
+            if not ext:
+                raise ServiceError(
+                    Kind.INVALID_JOB,
+                    f"InvalidJob : External ID was blank for {obj.name}. An External ID must be specified for upsert.",
+                )
+            f = obj.field(str(ext))
+            if f is None:
+                raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Field name not found : {ext}")
+            if not (f.external_id or f.id_lookup):
+                raise ServiceError(
+                    Kind.INVALID_JOB, f"InvalidJob : The field {f.name} is not an External ID or Id field"
+                )
+            ext = f.name
+        else:
+            ext = None
+        rule = spec.get("assignmentRuleId")
+        now = utcnow()
+        seq = self.store.allocate("job")
+        job = Job(
+            id=ids.make_id("750", seq),
+            object=obj.name,
+            operation=op,
+            created_by=self.ctx.settings.user_id,
+            created_date=now,
+            system_modstamp=now,
+            api_version=version,
+            state=state,
+            external_id_field=ext,
+            assignment_rule_id=str(rule) if rule else None,
+            line_ending=line_ending,
+            column_delimiter=delimiter,
+        )
+        return job
+
+    def insert(self, job: Job) -> Job:
+        self.store.insert_job(job)
+        if job.state is UPLOAD_COMPLETE:
+            self.ctx.wake.set()
+        return job
+
+    def open_upload(self, raw_id: str) -> UploadSink:
+        job = self.get(raw_id)
+        if job.state is not OPEN:
+            raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
+        return UploadSink(self.ctx, job)
+
+    def create_with_data(self, version: str, spec: Any, content: bytes) -> Job:
+        """Multipart create: the job goes straight to UploadComplete (spec §3.3)."""
+        if len(content.decode("utf-8", errors="replace")) > MULTIPART_MAX_CHARS:
+            raise ServiceError(
+                Kind.INVALID_JOB,
+                f"InvalidJob : The content part exceeds {MULTIPART_MAX_CHARS} characters; "
+                "create the job and upload with PUT .../batches instead",
+            )
+        job = self.create(version, spec)
+        self.store.insert_job(job)
+        sink = UploadSink(self.ctx, job)
+        sink.write(content)
+        sink.finish()
+        moved = self.store.transition(job.id, [OPEN], UPLOAD_COMPLETE)
+        assert moved is not None
+        self.ctx.wake.set()
+        return moved
+
+    def close(self, raw_id: str) -> Job:
+        job = self.get(raw_id)
+        if job.state is not OPEN:
+            raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
+        if job.upload_count > 1:
+            raise ServiceError(
+                Kind.INVALID_JOB,
+                f"Found multipe contents for job: <{job.id[:15]}>, please 'Close' / 'Abort' / "
+                "'Delete' the current Job then create a new Job and make sure you only do 'PUT' "
+                "once on a given Job.",
+            )
+        moved = self.store.transition(job.id, [OPEN], UPLOAD_COMPLETE)
+        if moved is None:
+            return self._state_error(job.id, "close")
+        self.ctx.wake.set()
+        return moved
+
+    def abort(self, raw_id: str) -> Job:
+        job = self.get(raw_id)
+        moved = self.store.transition(job.id, [OPEN, UPLOAD_COMPLETE, IN_PROGRESS], JobState.ABORTED)
+        if moved is None:
+            return self._state_error(job.id, "abort")
+        return moved
+
+    def _state_error(self, job_id: str, action: str) -> Job:
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+        if action == "abort":
+            raise ServiceError(Kind.INVALID_JOB_STATE, "Aborting already Completed Job not allowed")
+        raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
+
+    def delete(self, raw_id: str) -> None:
+        job = self.get(raw_id)
+        if job.state in (OPEN, IN_PROGRESS):
+            raise ServiceError(
+                Kind.API_ERROR,
+                "Error encountered when deleting the job because the job is not terminated",
+            )
+        self.store.delete_job(job.id)
+        self.ctx.blobs.delete(job.id)
+
+    def list(self, flt: JobFilter, locator: str | None) -> tuple[list[Job], str | None]:
+        """One page of jobs and the locator of the next page (None on the last page)."""
+        after = ""
+        if locator:
+            after = ids.normalize(locator) or ""
+            if not after:
+                raise ServiceError(Kind.INVALID_JOB, f"Invalid queryLocator: {locator}")
+        size = self.ctx.settings.list_page_size
+        jobs = self.store.list_jobs(flt, after, size + 1)
+        if len(jobs) > size:
+            return jobs[:size], jobs[size - 1].id
+        return jobs, None
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def results(self, raw_id: str, kind: str) -> tuple[Job, Iterator[bytes]]:
+        job = self.get(raw_id)
+        if job.state is OPEN:
+            raise ServiceError(
+                Kind.INVALID_JOB_STATE, "Results are not available while the job is Open"
+            )
+        header = job.header or self._peek_header(job)
+        if kind == "unprocessed":
+            return job, self._unprocessed(job, header)
+        return job, self._processed(job, header, kind)
+
+    def _peek_header(self, job: Job) -> list[str]:
+        f = self.ctx.blobs.open(job.id)
+        if f is None:
+            return []
+        with f:
+            try:
+                return next(iter_rows(f, job.delimiter), [])
+            except CsvFormatError:
+                return []
+
+    def _processed(self, job: Job, header: list[str], kind: str) -> Iterator[bytes]:
+        yield result_header(kind, header, job.delimiter, job.newline) if header else b""
+        index = 0 if kind == "success" else 1
+        for chunk in self.store.result_chunks(job.id):
+            if chunk[index]:
+                yield chunk[index]
+
+    def _unprocessed(self, job: Job, header: list[str]) -> Iterator[bytes]:
+        if header:
+            yield result_header("unprocessed", header, job.delimiter, job.newline)
+        if job.state not in (JobState.ABORTED, JobState.FAILED) or job.upload_problem:
+            # A job that failed before parsing (bad UTF-8, unbalanced quote) has no rows
+            # that can be told apart; it reports none rather than garbage.
+            return
+        f: BinaryIO | None = self.ctx.blobs.open(job.id)
+        if f is None:
+            return
+        skip = job.batches_done * BATCH_SIZE
+        with f:
+            rows = iter_rows(f, job.delimiter)
+            try:
+                next(rows, None)  # header
+                buf: list[list[str]] = []
+                for n, row in enumerate(rows):
+                    if n < skip:
+                        continue
+                    buf.append(row)
+                    if len(buf) >= 1000:
+                        yield render_rows(buf, job.delimiter, job.newline)
+                        buf = []
+                if buf:
+                    yield render_rows(buf, job.delimiter, job.newline)
+            except CsvFormatError:
+                return

@@ -1,0 +1,94 @@
+"""Plain data shared by every layer: the job record and its enums. No behaviour, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    OPEN = "Open"
+    UPLOAD_COMPLETE = "UploadComplete"
+    IN_PROGRESS = "InProgress"
+    JOB_COMPLETE = "JobComplete"
+    FAILED = "Failed"
+    ABORTED = "Aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.JOB_COMPLETE, JobState.FAILED, JobState.ABORTED)
+
+
+class Operation(StrEnum):
+    INSERT = "insert"
+    UPDATE = "update"
+    UPSERT = "upsert"
+    DELETE = "delete"
+    HARD_DELETE = "hardDelete"
+
+
+COLUMN_DELIMITERS: dict[str, str] = {
+    "BACKQUOTE": "`",
+    "CARET": "^",
+    "COMMA": ",",
+    "PIPE": "|",
+    "SEMICOLON": ";",
+    "TAB": "\t",
+}
+LINE_ENDINGS: dict[str, str] = {"LF": "\n", "CRLF": "\r\n"}
+
+# Salesforce splits an ingest upload into internal batches of this many records (spec §3.13).
+BATCH_SIZE = 10_000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Job:
+    id: str
+    object: str
+    operation: Operation
+    created_by: str
+    created_date: dt.datetime
+    system_modstamp: dt.datetime
+    api_version: str
+    state: JobState = JobState.OPEN
+    job_type: str = "V2Ingest"
+    external_id_field: str | None = None
+    assignment_rule_id: str | None = None
+    content_type: str = "CSV"
+    line_ending: str = "LF"
+    column_delimiter: str = "COMMA"
+    concurrency_mode: str = "Parallel"
+    error_message: str | None = None
+    records_processed: int = 0
+    records_failed: int = 0
+    retries: int = 0
+    total_processing_time: int = 0
+    api_active_processing_time: int = 0
+    apex_processing_time: int = 0
+    upload_count: int = 0
+    upload_bytes: int = 0
+    # Set at upload time by a cheap streaming scan: a job whose upload cannot be valid CSV
+    # fails before any record is applied.
+    upload_problem: str | None = None
+    batches_done: int = 0
+    header: list[str] | None = field(default=None)
+
+    @property
+    def delimiter(self) -> str:
+        return COLUMN_DELIMITERS[self.column_delimiter]
+
+    @property
+    def newline(self) -> str:
+        return LINE_ENDINGS[self.line_ending]
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    job_type: str | None = None
+    concurrency_mode: str | None = None
+    pk_chunking: bool | None = None

@@ -1,0 +1,20 @@
+"""Loads the named-query files: `-- name: X` blocks, so SQL lives in .sql files, not strings."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+
+@cache
+def load(dialect: str) -> dict[str, str]:
+    text = resources.files("bulkforce.store").joinpath("sql", f"{dialect}.sql").read_text("utf-8")
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
+        queries[name] = "\n".join(lines).strip()
+    return queries

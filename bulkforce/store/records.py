@@ -1,0 +1,79 @@
+"""SQL for the per-sObject record tables: DDL from the schema and chunked DML.
+
+Kept apart from the named-query files because column lists come from the schema at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bulkforce.engine.schema import NUMBER_TYPES, Field, SObject
+
+# SQLite's default limit on bound parameters (3.32+) is 32766; stay well under it.
+MAX_PARAMS = 30_000
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_type(f: Field) -> str:
+    if f.type in ("boolean", "int", "long"):
+        return "INTEGER"
+    if f.type in NUMBER_TYPES:
+        return "REAL"
+    return "TEXT"
+
+
+def column_def(obj: SObject, f: Field) -> str:
+    parts = [q(f.name), sqlite_type(f)]
+    if f.name == "Id":
+        parts.append("PRIMARY KEY NOT NULL")
+    elif f.name == "IsDeleted":
+        parts.append("NOT NULL DEFAULT 0")
+    elif sqlite_type(f) == "TEXT" and f.indexed_key and not f.case_sensitive:
+        # Salesforce matches external ids and unique text case-insensitively.
+        parts.append("COLLATE NOCASE")
+    return " ".join(parts)
+
+
+def create_table(obj: SObject) -> str:
+    cols = ",\n  ".join(column_def(obj, f) for f in obj.fields.values())
+    return f"CREATE TABLE IF NOT EXISTS {q(obj.table)} (\n  {cols}\n)"
+
+
+def index_statements(obj: SObject) -> list[str]:
+    out = []
+    for f in obj.fields.values():
+        if f.name == "Id" or not (f.indexed_key or f.type == "reference"):
+            continue
+        kind = "UNIQUE INDEX" if f.unique else "INDEX"
+        name = q(f"{obj.table}_{f.name}_{'uq' if f.unique else 'ix'}")
+        out.append(f"CREATE {kind} IF NOT EXISTS {name} ON {q(obj.table)} ({q(f.name)})")
+    return out
+
+
+def chunked(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    cols = ", ".join(q(c) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {q(table)} ({cols}) VALUES ({marks})"
+
+
+def update_sql(table: str, columns: Sequence[str]) -> str:
+    sets = ", ".join(f"{q(c)} = ?" for c in columns)
+    return f"UPDATE {q(table)} SET {sets} WHERE {q('Id')} = ?"
+
+
+def lookup_sql(table: str, column: str, n: int) -> str:
+    marks = ", ".join("?" for _ in range(n))
+    return (
+        f"SELECT {q(column)}, {q('Id')}, {q('IsDeleted')} FROM {q(table)} "
+        f"WHERE {q(column)} IN ({marks})"
+    )
+

@@ -1,0 +1,358 @@
+"""SQLite store. One writer at a time (BEGIN IMMEDIATE), WAL so readers never wait on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, Schema, SObject
+from bulkforce.model import Job, JobFilter, JobState, Operation
+from bulkforce.store import records as sql
+from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
+from bulkforce.store.queries import load
+
+Q = load("sqlite")
+
+_JOB_COLUMNS = frozenset(
+    {"error_message", "records_processed", "records_failed", "retries", "header",
+     "total_processing_time", "api_active_processing_time", "apex_processing_time",
+     "lease_owner", "lease_expires", "batches_done"}
+)  # fmt: skip
+
+
+def iso(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        object=row["object"],
+        operation=Operation(row["operation"]),
+        created_by=row["created_by"],
+        created_date=parse_iso(row["created_date"]),
+        system_modstamp=parse_iso(row["system_modstamp"]),
+        api_version=row["api_version"],
+        state=JobState(row["state"]),
+        job_type=row["job_type"],
+        external_id_field=row["external_id_field"],
+        assignment_rule_id=row["assignment_rule_id"],
+        content_type=row["content_type"],
+        line_ending=row["line_ending"],
+        column_delimiter=row["column_delimiter"],
+        concurrency_mode=row["concurrency_mode"],
+        error_message=row["error_message"],
+        records_processed=row["records_processed"],
+        records_failed=row["records_failed"],
+        retries=row["retries"],
+        total_processing_time=row["total_processing_time"],
+        api_active_processing_time=row["api_active_processing_time"],
+        apex_processing_time=row["apex_processing_time"],
+        upload_count=row["upload_count"],
+        upload_bytes=row["upload_bytes"],
+        upload_problem=row["upload_problem"],
+        batches_done=row["batches_done"],
+        header=json.loads(row["header"]) if row["header"] else None,
+    )
+
+
+@contextmanager
+def _wrapped() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise UniqueViolation(str(e)) from None
+    except sqlite3.Error as e:
+        raise StoreError(f"database error: {e}") from None
+
+
+class SQLiteRecords(RecordTable):
+    def __init__(self, conn: sqlite3.Connection, obj: SObject) -> None:
+        self.conn = conn
+        self.table = obj.table
+
+    def insert(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        with _wrapped():
+            self.conn.executemany(sql.insert_sql(self.table, columns), rows)
+
+    def update(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        with _wrapped():
+            self.conn.executemany(sql.update_sql(self.table, columns), rows)
+
+    def lookup(self, column: str, keys: Sequence[str]) -> list[tuple[Any, str, bool]]:
+        out: list[tuple[Any, str, bool]] = []
+        with _wrapped():
+            for part in sql.chunked(keys, sql.MAX_PARAMS):
+                cur = self.conn.execute(sql.lookup_sql(self.table, column, len(part)), part)
+                out.extend((k, i, bool(d)) for k, i, d in cur)
+        return out
+
+    def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None:
+        stmt = (
+            f"UPDATE {sql.q(self.table)} SET {sql.q('IsDeleted')} = 1, "
+            f"{sql.q('LastModifiedDate')} = ?, {sql.q('SystemModstamp')} = ?, "
+            f"{sql.q('LastModifiedById')} = ? WHERE {sql.q('Id')} = ?"
+        )
+        with _wrapped():
+            self.conn.executemany(stmt, ((now, now, user_id, i) for i in ids))
+
+    def hard_delete(self, ids: Sequence[str]) -> None:
+        stmt = f"DELETE FROM {sql.q(self.table)} WHERE {sql.q('Id')} = ?"
+        with _wrapped():
+            self.conn.executemany(stmt, ((i,) for i in ids))
+
+
+class SQLiteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def records(self, obj: SObject) -> RecordTable:
+        return SQLiteRecords(self.conn, obj)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.conn.execute("SAVEPOINT bf_sp")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO bf_sp")
+            self.conn.execute("RELEASE bf_sp")
+            raise
+        self.conn.execute("RELEASE bf_sp")
+
+    def allocate(self, counter: str, count: int) -> int:
+        with _wrapped():
+            (value,) = self.conn.execute(Q["bump_counter"], (counter, count)).fetchone()
+        return int(value) - count
+
+    def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
+        row = self.conn.execute("SELECT state, lease_owner FROM bf_job WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else (JobState(row[0]), row[1])
+
+    def commit_batch(
+        self, job_id: str, owner: str, seq: int, processed: int, failed: int,
+        success_csv: bytes, failed_csv: bytes, elapsed_ms: int, lease_seconds: float,
+    ) -> bool:  # fmt: skip
+        with _wrapped():
+            cur = self.conn.execute(
+                Q["advance_job"],
+                {"processed": processed, "failed": failed, "ms": elapsed_ms,
+                 "now": iso(dt.datetime.now(dt.UTC)), "expires": time.time() + lease_seconds,
+                 "id": job_id, "owner": owner, "seq": seq},
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                return False
+            self.conn.execute(
+                Q["save_batch_result"], (job_id, seq, processed, failed, success_csv, failed_csv)
+            )
+        return True
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA busy_timeout = 60000")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA cache_size = -65536")
+                conn.execute("PRAGMA temp_store = MEMORY")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with _wrapped():
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        with _wrapped():
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._write() as conn:
+            yield SQLiteTx(conn)
+
+    def _one(self, query: str, params: Any = ()) -> sqlite3.Row | None:
+        with _wrapped():
+            row: sqlite3.Row | None = self._conn().execute(query, params).fetchone()
+        return row
+
+    def migrate(self) -> None:
+        with self._write() as conn:
+            # statement by statement: executescript would COMMIT our transaction
+            for stmt in Q["migrate_1"].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(Q["set_meta"], ("schema_version", "1"))
+
+    def ensure_tables(self, schema: Schema) -> None:
+        with self._write() as conn:
+            for obj in schema.objects.values():
+                conn.execute(sql.create_table(obj))
+                have = {r[1].lower() for r in conn.execute(f"PRAGMA table_info({sql.q(obj.table)})")}
+                for f in obj.fields.values():
+                    if f.name.lower() not in have:
+                        conn.execute(
+                            f"ALTER TABLE {sql.q(obj.table)} ADD COLUMN {sql.column_def(obj, f)}"
+                        )
+                for stmt in sql.index_statements(obj):
+                    conn.execute(stmt)
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one(Q["get_meta"], (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["set_meta"], (key, value))
+
+    def key_prefix(self, object_name: str) -> str:
+        row = self._one(Q["get_prefix"], (object_name,))
+        if row is not None:
+            return str(row[0])
+        with self._write() as conn:
+            row = conn.execute(Q["get_prefix"], (object_name,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            taken = {r[0] for r in conn.execute(Q["all_prefixes"])}
+            # Custom objects get a0?..a9? like a real org's a0B; deterministic order keeps
+            # prefixes stable for the same sequence of first definitions.
+            for second in "0123456789":
+                for third in BASE62_PREFIX_ALPHABET:
+                    prefix = f"a{second}{third}"
+                    if prefix not in taken:
+                        conn.execute(Q["add_prefix"], (object_name, prefix))
+                        return prefix
+        raise StoreError("no custom object key prefixes left")
+
+    def allocate(self, counter: str, count: int = 1) -> int:
+        with self.transaction() as tx:
+            return tx.allocate(counter, count)
+
+    def insert_job(self, job: Job) -> None:
+        params = {
+            "id": job.id, "job_type": job.job_type, "object": job.object,
+            "operation": job.operation.value, "state": job.state.value,
+            "created_by": job.created_by, "created_date": iso(job.created_date),
+            "system_modstamp": iso(job.system_modstamp), "api_version": job.api_version,
+            "external_id_field": job.external_id_field,
+            "assignment_rule_id": job.assignment_rule_id, "content_type": job.content_type,
+            "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
+            "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
+            "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
+        }  # fmt: skip
+        with self._write() as conn:
+            conn.execute(Q["insert_job"], params)
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(Q["get_job"], (job_id,))
+        return None if row is None else _job_from_row(row)
+
+    def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
+        params = {
+            "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
+            "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
+            "after": after, "limit": limit,
+        }  # fmt: skip
+        with _wrapped():
+            rows = self._conn().execute(Q["list_jobs"], params).fetchall()
+        return [_job_from_row(r) for r in rows]
+
+    def transition(
+        self, job_id: str, from_states: Iterable[JobState], to_state: JobState, **changes: Any
+    ) -> Job | None:
+        unknown = set(changes) - _JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"not job columns: {unknown}")
+        states = [s.value for s in from_states]
+        sets = ["state = ?", "system_modstamp = ?"]
+        params: list[Any] = [to_state.value, iso(dt.datetime.now(dt.UTC))]
+        for k, v in changes.items():
+            sets.append(f"{k} = ?")
+            params.append(json.dumps(v) if k == "header" and v is not None else v)
+        marks = ", ".join("?" for _ in states)
+        stmt = f"UPDATE bf_job SET {', '.join(sets)} WHERE id = ? AND state IN ({marks}) RETURNING *"
+        with self._write() as conn:
+            row = conn.execute(stmt, [*params, job_id, *states]).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool:
+        now = iso(dt.datetime.now(dt.UTC))
+        with self._write() as conn:
+            cur = conn.execute(
+                Q["record_upload"], {"bytes": size, "problem": problem, "now": now, "id": job_id}
+            )
+            return cur.rowcount == 1
+
+    def delete_job(self, job_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["delete_results"], (job_id,))
+            conn.execute(Q["delete_job"], (job_id,))
+
+    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
+        now = time.time()
+        params = {"owner": owner, "expires": now + lease_seconds, "clock": now,
+                  "now": iso(dt.datetime.now(dt.UTC))}  # fmt: skip
+        with self._write() as conn:
+            row = conn.execute(Q["claim_job"], params).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                Q["renew_lease"],
+                {"expires": time.time() + lease_seconds, "id": job_id, "owner": owner},
+            )
+            return cur.rowcount == 1
+
+    def clear_leases(self) -> None:
+        with self._write() as conn:
+            conn.execute(Q["clear_leases"])
+
+    def result_chunks(self, job_id: str) -> Iterator[tuple[bytes, bytes]]:
+        # A fresh connection: the generator is consumed while a response streams, possibly
+        # across threads, and must not hold the shared per-thread connection's cursor.
+        with _wrapped():
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("BEGIN")  # one snapshot for the whole download
+            for success, failed in conn.execute(Q["result_chunks"], (job_id,)):
+                yield bytes(success), bytes(failed)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+

@@ -1,0 +1,121 @@
+"""The worker: claims ingest jobs from the store and runs them in internal batches.
+
+Each batch's record writes and its result rows commit in one transaction together with the
+job's progress counter, so a crash at any point resumes at the first uncommitted batch and no
+record is applied twice.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import os
+import threading
+import time
+import uuid
+
+from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
+from bulkforce.jobs.service import Context
+from bulkforce.model import BATCH_SIZE, Job, JobState
+from bulkforce.store.base import StoreError
+from bulkforce.store.sqlite import iso
+from bulkforce.model import utcnow
+from bulkforce.wire.csvio import CsvFormatError, iter_rows, render_outcome
+
+log = logging.getLogger("bulkforce.worker")
+LEASE_SECONDS = 300.0
+
+
+class Stop(Exception):
+    """The job was aborted, deleted, or taken over while this worker ran it."""
+
+
+class Worker:
+    def __init__(self, ctx: Context, name: str | None = None) -> None:
+        self.ctx = ctx
+        self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.stopping = threading.Event()
+
+    def run_forever(self, idle_wait: float = 0.5) -> None:
+        while not self.stopping.is_set():
+            try:
+                worked = self.run_once()
+            except StoreError:
+                log.exception("store error in worker; retrying")
+                worked = False
+                time.sleep(0.5)
+            if not worked:
+                self.ctx.wake.wait(idle_wait)
+                self.ctx.wake.clear()
+
+    def run_once(self) -> bool:
+        job = self.ctx.store.claim_job(self.owner, LEASE_SECONDS)
+        if job is None:
+            return False
+        try:
+            self.process(job)
+        except Stop:
+            log.info("job %s stopped: %s", job.id, self.ctx.store.get_job(job.id))
+        return True
+
+    def _fail(self, job: Job, message: str) -> None:
+        self.ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.FAILED, error_message=message)
+
+    def process(self, job: Job) -> None:
+        ctx = self.ctx
+        if job.upload_problem:
+            self._fail(job, job.upload_problem)
+            return
+        obj = ctx.schema.get(job.object)
+        if obj is None:
+            self._fail(job, f"InvalidBatch : Entity '{job.object}' is no longer defined")
+            return
+        f = ctx.blobs.open(job.id)
+        if f is None:  # closed without an upload: nothing to do (spec §3.10 [REC])
+            ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
+            return
+        with f:
+            rows = iter_rows(f, job.delimiter)
+            try:
+                header = next(rows, None)
+                if header is None:
+                    ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
+                    return
+                if job.header is None:
+                    ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header)
+                plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
+                for _ in itertools.islice(rows, job.batches_done * BATCH_SIZE):
+                    pass
+                seq = job.batches_done
+                gc.disable()  # millions of short-lived small objects; collections only cost time
+                try:
+                    while True:
+                        chunk = list(itertools.islice(rows, BATCH_SIZE))
+                        if not chunk:
+                            break
+                        self._batch(job, plan, seq, chunk)
+                        seq += 1
+                finally:
+                    gc.enable()
+            except (HeaderError, CsvFormatError) as e:
+                self._fail(job, str(e))
+                return
+        ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
+
+    def _batch(self, job: Job, plan: object, seq: int, chunk: list[list[str]]) -> None:
+        from bulkforce.engine.dml import Plan
+
+        assert isinstance(plan, Plan)
+        ctx = self.ctx
+        started = time.perf_counter()
+        with ctx.store.transaction() as tx:
+            state = tx.job_state(job.id)
+            if state is None or state != (JobState.IN_PROGRESS, self.owner):
+                raise Stop()
+            outcome = apply_chunk(ctx.schema, plan, tx, chunk, ctx.settings.user_id, iso(utcnow()))
+            ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline)
+            failed = sum(e is not None for e in outcome.errors)
+            ms = int((time.perf_counter() - started) * 1000)
+            if not tx.commit_batch(job.id, self.owner, seq, len(chunk), failed, ok_csv, bad_csv, ms, LEASE_SECONDS):
+                raise Stop()
