@@ -13,7 +13,9 @@ from bulkforce.engine.schema import SchemaError
 from bulkforce.store import StoreError
 
 
-@click.group(context_settings={"auto_envvar_prefix": "BULKFORCE", "help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"auto_envvar_prefix": "BULKFORCE", "help_option_names": ["-h", "--help"]}
+)
 def main() -> None:
     """A self-hosted server that speaks the Salesforce Bulk API."""
 
@@ -43,7 +45,9 @@ def serve(
 
     from bulkforce.http.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         lock = lock_data_dir(data_dir)
         ctx = build_context(data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024))

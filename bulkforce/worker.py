@@ -17,10 +17,9 @@ import uuid
 
 from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_SIZE, Job, JobState
+from bulkforce.model import BATCH_SIZE, Job, JobState, utcnow
 from bulkforce.store.base import StoreError
 from bulkforce.store.sqlite import iso
-from bulkforce.model import utcnow
 from bulkforce.wire.csvio import CsvFormatError, iter_rows, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
@@ -60,7 +59,9 @@ class Worker:
         return True
 
     def _fail(self, job: Job, message: str) -> None:
-        self.ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.FAILED, error_message=message)
+        self.ctx.store.transition(
+            job.id, [JobState.IN_PROGRESS], JobState.FAILED, error_message=message
+        )
 
     def process(self, job: Job) -> None:
         ctx = self.ctx
@@ -83,7 +84,9 @@ class Worker:
                     ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
                     return
                 if job.header is None:
-                    ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header)
+                    ctx.store.transition(
+                        job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header
+                    )
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
                 for _ in itertools.islice(rows, job.batches_done * BATCH_SIZE):
                     pass
@@ -117,5 +120,7 @@ class Worker:
             ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline)
             failed = sum(e is not None for e in outcome.errors)
             ms = int((time.perf_counter() - started) * 1000)
-            if not tx.commit_batch(job.id, self.owner, seq, len(chunk), failed, ok_csv, bad_csv, ms, LEASE_SECONDS):
+            if not tx.commit_batch(
+                job.id, self.owner, seq, len(chunk), failed, ok_csv, bad_csv, ms, LEASE_SECONDS
+            ):
                 raise Stop()

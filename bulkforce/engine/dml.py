@@ -118,7 +118,9 @@ class ChunkRun:
                         f"Row has {len(r)} values but the header has {width} columns",
                     )
             rows = fixed
-        self.raw: list[Sequence[str]] = list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
+        self.raw: list[Sequence[str]] = (
+            list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
+        )
         self.values: dict[int, list[object]] = {}
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -170,7 +172,9 @@ class ChunkRun:
                 if target is None:
                     continue  # an object we only know by prefix (Profile, ...): shape-checked
                 found = {
-                    i for _, i, deleted in self.tx.records(target).lookup("Id", values) if not deleted
+                    i
+                    for _, i, deleted in self.tx.records(target).lookup("Id", values)
+                    if not deleted
                 }
                 for v in values:
                     if v not in found:
@@ -195,7 +199,9 @@ class ChunkRun:
             if self.errors[i] is not None or (blank_ok and v == ""):
                 continue
             if not v or v == NULL:
-                self.errors[i] = RecordError("MISSING_ARGUMENT", f"Id not specified in an {verb} call")
+                self.errors[i] = RecordError(
+                    "MISSING_ARGUMENT", f"Id not specified in an {verb} call"
+                )
             elif norm is None:
                 self.errors[i] = RecordError("MALFORMED_ID", f"bad id {v}")
             else:
@@ -207,7 +213,9 @@ class ChunkRun:
     def _existing(self, idx: Sequence[int], targets: Sequence[str], allow_deleted: bool) -> None:
         """Fail rows whose target record is missing (or deleted), and repeated ids."""
         live = [i for i in idx if self.errors[i] is None]
-        state = {rid: deleted for _, rid, deleted in self.table.lookup("Id", [targets[i] for i in live])}
+        state = {
+            rid: deleted for _, rid, deleted in self.table.lookup("Id", [targets[i] for i in live])
+        }
         seen: set[str] = set()
         for i in live:
             rid = targets[i]
@@ -220,7 +228,9 @@ class ChunkRun:
                 self.errors[i] = RecordError("DUPLICATE_VALUE", f"Duplicate id in list: {rid}")
             seen.add(rid)
 
-    def _duplicate_value(self, columns: Sequence[str], row: Sequence[object], own_id: str) -> RecordError:
+    def _duplicate_value(
+        self, columns: Sequence[str], row: Sequence[object], own_id: str
+    ) -> RecordError:
         for col, v in zip(columns, row, strict=False):
             f = self.obj.field(col)
             if f is None or not f.unique or v is None or v == "":
@@ -233,7 +243,9 @@ class ChunkRun:
                     )
         return RecordError("DUPLICATE_VALUE", "duplicate value found")
 
-    def _write(self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool) -> None:
+    def _write(
+        self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool
+    ) -> None:
         """executemany on the happy path; row by row after a unique violation, to fail only
         the offending records (SQLite undoes just the failing statement)."""
         op = self.table.insert if insert else self.table.update
@@ -265,7 +277,11 @@ class ChunkRun:
             col = self.raw[j]
             if f.name == "Id" or not f.createable:
                 err = (
-                    RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ("Id",))
+                    RecordError(
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "cannot specify Id in an insert call",
+                        ("Id",),
+                    )
                     if f.name == "Id"
                     else not_writable(f.name)
                 )
@@ -295,7 +311,14 @@ class ChunkRun:
         columns = ["Id", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
                    "SystemModstamp"]  # fmt: skip
         n = len(good)
-        data: list[Sequence[object]] = [new_ids, [now] * n, [user] * n, [now] * n, [user] * n, [now] * n]
+        data: list[Sequence[object]] = [
+            new_ids,
+            [now] * n,
+            [user] * n,
+            [now] * n,
+            [user] * n,
+            [now] * n,
+        ]
         defaults: dict[str, object] = {}
         owner = obj.field("OwnerId")
         if owner is not None and "OwnerId" not in in_header:
@@ -351,7 +374,11 @@ class ChunkRun:
             groups[tuple(j for j in writable if self.values[j][i] != "")].append(i)
         stamp = (self.now, self.now, self.user_id)
         for cols, members in groups.items():
-            columns = [fields[j].name for j in cols] + ["LastModifiedDate", "SystemModstamp", "LastModifiedById"]
+            columns = [fields[j].name for j in cols] + [
+                "LastModifiedDate",
+                "SystemModstamp",
+                "LastModifiedById",
+            ]
             rows = [(*(self.values[j][i] for j in cols), *stamp, targets[i]) for i in members]
             for i in members:
                 self.ids[i] = targets[i]
@@ -388,7 +415,7 @@ class ChunkRun:
         key = plan.key_field
         assert key is not None
         skip = {plan.key_col} if plan.key_col is not None and key.name == "Id" else set()
-        self._coerce_columns(skip)  # type: ignore[arg-type]
+        self._coerce_columns(skip)
         inserts: list[int] = []
         updates: list[int] = []
         targets = [""] * self.n
@@ -414,11 +441,13 @@ class ChunkRun:
                     self.errors[i] = RecordError("MISSING_ARGUMENT", f"{key.name} not specified")
                     continue
                 rows_by_key[fold(v) if isinstance(v, str) else v].append(i)
-            for k, members in rows_by_key.items():
+            for members in rows_by_key.values():
                 if len(members) > 1:
                     for i in members:
                         self.errors[i] = RecordError(
-                            "DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {vals[i]}", (key.name,)
+                            "DUPLICATE_EXTERNAL_ID",
+                            f"Duplicate external id specified: {vals[i]}",
+                            (key.name,),
                         )
             keys = [vals[m[0]] for m in rows_by_key.values() if len(m) == 1]
             matches: dict[object, list[str]] = defaultdict(list)

@@ -22,7 +22,9 @@ def required_missing(names: list[str]) -> RecordError:
 
 
 def wrong_type(label: str, name: str, value: str) -> RecordError:
-    return RecordError("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{label}: value not of required type: {value}", (name,))
+    return RecordError(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{label}: value not of required type: {value}", (name,)
+    )
 
 
 def malformed_id(label: str, name: str, value: str) -> RecordError:

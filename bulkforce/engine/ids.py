@@ -61,7 +61,9 @@ def make_id(prefix: str, seq: int) -> str:
 
 _LOW2 = [a + b for a in BASE62 for b in BASE62]
 # suffix bits of the last two characters of chunk 3 (positions 3 and 4 of the chunk)
-_LOW2_BITS = [(8 if "A" <= a <= "Z" else 0) | (16 if "A" <= b <= "Z" else 0) for a in BASE62 for b in BASE62]
+_LOW2_BITS = [
+    (8 if "A" <= a <= "Z" else 0) | (16 if "A" <= b <= "Z" else 0) for a in BASE62 for b in BASE62
+]
 
 
 def make_ids(prefix: str, first: int, count: int) -> list[str]:
@@ -83,7 +85,10 @@ def make_ids(prefix: str, first: int, count: int) -> list[str]:
                 mid_bits |= 1 << i
         suf, lows, bits = _SUFFIX, _LOW2, _LOW2_BITS
         out.extend(
-            [f"{body13}{lows[b]}{top}{suf[mid_bits | bits[b]]}" for b in range(low2, low2 + stop - seq)]
+            [
+                f"{body13}{lows[b]}{top}{suf[mid_bits | bits[b]]}"
+                for b in range(low2, low2 + stop - seq)
+            ]
         )
         seq = stop
     return out

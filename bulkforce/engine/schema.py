@@ -152,7 +152,9 @@ def parse_field(raw: Any, where: str) -> Field:
     where = f"{where}, field {name}"
     ftype = raw.get("type", "string")
     if ftype not in FIELD_TYPES:
-        raise SchemaError(f"{where}: unknown type {ftype!r} (one of {', '.join(sorted(FIELD_TYPES))})")
+        raise SchemaError(
+            f"{where}: unknown type {ftype!r} (one of {', '.join(sorted(FIELD_TYPES))})"
+        )
     is_bool = ftype == "boolean"
     picklist = raw.get("picklistValues") or []
     if not isinstance(picklist, list):
@@ -202,18 +204,22 @@ def parse_field(raw: Any, where: str) -> Field:
 
 
 def _system_fields(obj_name: str) -> list[Field]:
-    user = ("User",)
-    ro = {"createable": False, "updateable": False, "nillable": False, "defaulted_on_create": True}
+    def ro(name: str, label: str, ftype: str, ref: str | None = None) -> Field:
+        return Field(
+            name, label, ftype, 18 if ftype in ("id", "reference") else 0,
+            nillable=False, createable=False, updateable=False, defaulted_on_create=True,
+            id_lookup=name == "Id", reference_to=(ref,) if ref else (),
+            relationship_name=name[:-2] if ref else None,
+        )  # fmt: skip
+
     return [
-        Field("Id", f"{obj_name} ID", "id", 18, id_lookup=True, **ro),
-        Field("IsDeleted", "Deleted", "boolean", **ro),
-        Field("CreatedDate", "Created Date", "datetime", **ro),
-        Field("CreatedById", "Created By ID", "reference", 18, reference_to=user,
-              relationship_name="CreatedBy", **ro),  # fmt: skip
-        Field("LastModifiedDate", "Last Modified Date", "datetime", **ro),
-        Field("LastModifiedById", "Last Modified By ID", "reference", 18, reference_to=user,
-              relationship_name="LastModifiedBy", **ro),  # fmt: skip
-        Field("SystemModstamp", "System Modstamp", "datetime", **ro),
+        ro("Id", f"{obj_name} ID", "id"),
+        ro("IsDeleted", "Deleted", "boolean"),
+        ro("CreatedDate", "Created Date", "datetime"),
+        ro("CreatedById", "Created By ID", "reference", "User"),
+        ro("LastModifiedDate", "Last Modified Date", "datetime"),
+        ro("LastModifiedById", "Last Modified By ID", "reference", "User"),
+        ro("SystemModstamp", "System Modstamp", "datetime"),
     ]
 
 
@@ -258,7 +264,9 @@ def parse_document(doc: Any, source: str) -> list[ObjectDef]:
                 raise SchemaError(f"{where}, field {f.name}: defined twice")
             seen.add(f.name.lower())
         prefix = raw.get("keyPrefix")
-        if prefix is not None and not (isinstance(prefix, str) and re.fullmatch(r"[0-9A-Za-z]{3}", prefix)):
+        if prefix is not None and not (
+            isinstance(prefix, str) and re.fullmatch(r"[0-9A-Za-z]{3}", prefix)
+        ):
             raise SchemaError(f"{where}: keyPrefix must be 3 alphanumeric characters")
         out.append(ObjectDef(name, raw.get("label"), raw.get("labelPlural"), prefix, fields, where))
     return out
@@ -272,7 +280,9 @@ def load_file(path: Path) -> list[ObjectDef]:
     try:
         doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise SchemaError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}") from None
+        raise SchemaError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}"
+        ) from None
     return parse_document(doc, str(path))
 
 
@@ -281,9 +291,7 @@ def builtin_definitions() -> list[ObjectDef]:
     return parse_document(json.loads(text), "built-in standard objects")
 
 
-def build_schema(
-    definitions: Iterable[ObjectDef], assign_prefix: Callable[[str], str]
-) -> Schema:
+def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str], str]) -> Schema:
     """Merge definitions in order (later ones add or replace fields) into a Schema.
 
     Objects without a key prefix (custom objects) get one from `assign_prefix`, which must

@@ -47,7 +47,9 @@ def create_app(ctx: Context, token: str, workers: int = 1) -> Starlette:
             return error_response(e)
         except StoreError:
             log.exception("store error on %s %s", request.method, request.url.path)
-            return error_response(ServiceError(Kind.UNKNOWN, "A database error occurred; the request was not applied"))
+            return error_response(
+                ServiceError(Kind.UNKNOWN, "A database error occurred; the request was not applied")
+            )
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.url.path)
             return error_response(ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))

@@ -27,7 +27,9 @@ async def stream(request: Request) -> AsyncIterator[bytes]:
                 yield chunk
         return
     if encoding not in ("gzip", "x-gzip"):
-        raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"Content-Encoding '{encoding}' is not supported")
+        raise ServiceError(
+            Kind.UNSUPPORTED_MEDIA, f"Content-Encoding '{encoding}' is not supported"
+        )
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         async for chunk in request.stream():
@@ -45,7 +47,9 @@ async def stream(request: Request) -> AsyncIterator[bytes]:
         if not inflater.eof:
             raise ServiceError(Kind.CLIENT_INPUT, "The gzip request body is truncated")
     except zlib.error as e:
-        raise ServiceError(Kind.CLIENT_INPUT, f"Unable to decompress the gzip request body: {e}") from None
+        raise ServiceError(
+            Kind.CLIENT_INPUT, f"Unable to decompress the gzip request body: {e}"
+        ) from None
 
 
 async def read_all(request: Request, limit: int = JSON_BODY_LIMIT) -> bytes:

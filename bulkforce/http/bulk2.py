@@ -25,7 +25,9 @@ JSON_TYPE = "application/json;charset=UTF-8"
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data), status_code=status, media_type=None, headers={"Content-Type": JSON_TYPE})
+    return Response(
+        json.dumps(data), status_code=status, media_type=None, headers={"Content-Type": JSON_TYPE}
+    )
 
 
 def error_response(err: ServiceError) -> Response:
@@ -59,7 +61,9 @@ class Bulk2Routes:
         if mt == "multipart/form-data":
             return await self._create_multipart(request, version)
         if mt not in ("application/json", ""):
-            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+            raise ServiceError(
+                Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
+            )
         spec = await body.read_json(request)
         job = await run_in_threadpool(self.service.create, version, spec)
         await run_in_threadpool(self.service.insert, job)
@@ -67,23 +71,34 @@ class Bulk2Routes:
 
     async def _create_multipart(self, request: Request, version: str) -> Response:
         if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
-            raise ServiceError(Kind.UNSUPPORTED_MEDIA, "Compressed multipart requests are not supported")
+            raise ServiceError(
+                Kind.UNSUPPORTED_MEDIA, "Compressed multipart requests are not supported"
+            )
         try:
-            form = await request.form(max_files=2, max_fields=2, max_part_size=4 * MULTIPART_MAX_CHARS)
+            form = await request.form(
+                max_files=2, max_fields=2, max_part_size=4 * MULTIPART_MAX_CHARS
+            )
         except HTTPException as e:
-            raise ServiceError(Kind.CLIENT_INPUT, f"Malformed multipart request: {e.detail}") from None
-        async with form:
+            raise ServiceError(
+                Kind.CLIENT_INPUT, f"Malformed multipart request: {e.detail}"
+            ) from None
+        try:
             job_part = form.get("job")
             content_part = form.get("content")
             if job_part is None or content_part is None:
                 raise ServiceError(
-                    Kind.INVALID_JOB, "InvalidJob : A multipart request needs the parts 'job' and 'content'"
+                    Kind.INVALID_JOB,
+                    "InvalidJob : A multipart request needs the parts 'job' and 'content'",
                 )
-            job_raw = await job_part.read() if isinstance(job_part, UploadFile) else job_part.encode()
+            job_raw = (
+                await job_part.read() if isinstance(job_part, UploadFile) else job_part.encode()
+            )
             if isinstance(content_part, UploadFile):
                 content = await content_part.read(4 * MULTIPART_MAX_CHARS + 1)
             else:
                 content = content_part.encode()
+        finally:
+            await form.close()
         spec = body.parse_json(job_raw)
         job = await run_in_threadpool(self.service.create_with_data, version, spec, content)
         return json_response(bulk2.job_info(job))
@@ -100,7 +115,7 @@ class Bulk2Routes:
             concurrency_mode=q.get("concurrencyMode"),
             pk_chunking=None if pk is None else pk.lower() == "true",
         )
-        jobs, locator = await run_in_threadpool(self.service.list, flt, q.get("queryLocator"))
+        jobs, locator = await run_in_threadpool(self.service.list_jobs, flt, q.get("queryLocator"))
         next_url = None
         if locator is not None:
             rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
@@ -116,7 +131,9 @@ class Bulk2Routes:
         version_of(params)
         mt = body.media_type(request)
         if mt not in ("application/json", ""):
-            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+            raise ServiceError(
+                Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
+            )
         spec = await body.read_json(request)
         state = spec.get("state") if isinstance(spec, dict) else None
         if state == JobState.UPLOAD_COMPLETE:
@@ -126,7 +143,8 @@ class Bulk2Routes:
         else:
             await run_in_threadpool(self.service.get, params["job"])  # 404 before 400
             raise ServiceError(
-                Kind.INVALID_JOB, f"InvalidJob : Invalid state: {state!r}. Use UploadComplete or Aborted"
+                Kind.INVALID_JOB,
+                f"InvalidJob : Invalid state: {state!r}. Use UploadComplete or Aborted",
             )
         return json_response(bulk2.job_info(job))
 
@@ -141,7 +159,9 @@ class Bulk2Routes:
         mt = body.media_type(request)
         if mt != "text/csv":
             sink.discard()
-            raise ServiceError(Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource")
+            raise ServiceError(
+                Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
+            )
         try:
             async for chunk in body.stream(request):
                 sink.write(chunk)
@@ -154,7 +174,9 @@ class Bulk2Routes:
     async def _results(self, params: dict[str, str], kind: str) -> Response:
         version_of(params)
         _, chunks = await run_in_threadpool(self.service.results, params["job"], kind)
-        return StreamingResponse(chunks, media_type=None, headers={"Content-Type": "text/csv; charset=UTF-8"})
+        return StreamingResponse(
+            chunks, media_type=None, headers={"Content-Type": "text/csv; charset=UTF-8"}
+        )
 
     async def successful(self, request: Request, params: dict[str, str]) -> Response:
         return await self._results(params, "success")

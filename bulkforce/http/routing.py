@@ -26,7 +26,11 @@ class Router:
     def add(self, template: str, **methods: Handler) -> None:
         """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self.routes.append(Route(re.compile(f"^{regex}$", re.IGNORECASE), {k.upper(): v for k, v in methods.items()}))
+        self.routes.append(
+            Route(
+                re.compile(f"^{regex}$", re.IGNORECASE), {k.upper(): v for k, v in methods.items()}
+            )
+        )
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         if len(path) > 1 and path.endswith("/"):

@@ -22,7 +22,13 @@ from bulkforce.model import (
     utcnow,
 )
 from bulkforce.store import FileBlobs, Store
-from bulkforce.wire.csvio import CsvFormatError, UploadScanner, iter_rows, render_rows, result_header
+from bulkforce.wire.csvio import (
+    CsvFormatError,
+    UploadScanner,
+    iter_rows,
+    render_rows,
+    result_header,
+)
 
 OPEN, UPLOAD_COMPLETE, IN_PROGRESS = JobState.OPEN, JobState.UPLOAD_COMPLETE, JobState.IN_PROGRESS
 TERMINAL = (JobState.JOB_COMPLETE, JobState.FAILED, JobState.ABORTED)
@@ -86,7 +92,10 @@ class UploadSink:
         self.file.close()
         self.ctx.blobs.commit(self.tmp, self.job.id)
         if not self.ctx.store.record_upload(self.job.id, self.scanner.size, problem):
-            raise ServiceError(Kind.INVALID_JOB_STATE, "Job is not in Open state; data can only be uploaded to an Open job")
+            raise ServiceError(
+                Kind.INVALID_JOB_STATE,
+                "Job is not in Open state; data can only be uploaded to an Open job",
+            )
 
 
 class IngestService:
@@ -112,19 +121,28 @@ class IngestService:
         try:
             op = Operation(operation)
         except ValueError:
-            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid operation: {operation}") from None
+            raise ServiceError(
+                Kind.INVALID_JOB, f"InvalidJob : Invalid operation: {operation}"
+            ) from None
         if not isinstance(obj_name, str) or not obj_name:
             raise ServiceError(Kind.INVALID_JOB, "InvalidJob : Object is required")
         obj = self.ctx.schema.get(obj_name)
         if obj is None:
-            raise ServiceError(Kind.INVALID_ENTITY, f"Entity '{obj_name}' is not supported by the Bulk API.")
+            raise ServiceError(
+                Kind.INVALID_ENTITY, f"Entity '{obj_name}' is not supported by the Bulk API."
+            )
         content_type = spec.get("contentType") or "CSV"
         delimiter = spec.get("columnDelimiter") or "COMMA"
         line_ending = spec.get("lineEnding") or "LF"
         if content_type != "CSV":
-            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid contentType: {content_type}. Only CSV is supported")
+            raise ServiceError(
+                Kind.INVALID_JOB,
+                f"InvalidJob : Invalid contentType: {content_type}. Only CSV is supported",
+            )
         if delimiter not in COLUMN_DELIMITERS:
-            raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid columnDelimiter: {delimiter}")
+            raise ServiceError(
+                Kind.INVALID_JOB, f"InvalidJob : Invalid columnDelimiter: {delimiter}"
+            )
         if line_ending not in LINE_ENDINGS:
             raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid lineEnding: {line_ending}")
         ext = spec.get("externalIdFieldName")
@@ -139,7 +157,8 @@ class IngestService:
                 raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Field name not found : {ext}")
             if not (f.external_id or f.id_lookup):
                 raise ServiceError(
-                    Kind.INVALID_JOB, f"InvalidJob : The field {f.name} is not an External ID or Id field"
+                    Kind.INVALID_JOB,
+                    f"InvalidJob : The field {f.name} is not an External ID or Id field",
                 )
             ext = f.name
         else:
@@ -172,7 +191,9 @@ class IngestService:
     def open_upload(self, raw_id: str) -> UploadSink:
         job = self.get(raw_id)
         if job.state is not OPEN:
-            raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
+            raise ServiceError(
+                Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})"
+            )
         return UploadSink(self.ctx, job)
 
     def create_with_data(self, version: str, spec: Any, content: bytes) -> Job:
@@ -196,7 +217,9 @@ class IngestService:
     def close(self, raw_id: str) -> Job:
         job = self.get(raw_id)
         if job.state is not OPEN:
-            raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
+            raise ServiceError(
+                Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})"
+            )
         if job.upload_count > 1:
             raise ServiceError(
                 Kind.INVALID_JOB,
@@ -212,7 +235,9 @@ class IngestService:
 
     def abort(self, raw_id: str) -> Job:
         job = self.get(raw_id)
-        moved = self.store.transition(job.id, [OPEN, UPLOAD_COMPLETE, IN_PROGRESS], JobState.ABORTED)
+        moved = self.store.transition(
+            job.id, [OPEN, UPLOAD_COMPLETE, IN_PROGRESS], JobState.ABORTED
+        )
         if moved is None:
             return self._state_error(job.id, "abort")
         return moved
@@ -235,7 +260,7 @@ class IngestService:
         self.store.delete_job(job.id)
         self.ctx.blobs.delete(job.id)
 
-    def list(self, flt: JobFilter, locator: str | None) -> tuple[list[Job], str | None]:
+    def list_jobs(self, flt: JobFilter, locator: str | None) -> tuple[list[Job], str | None]:
         """One page of jobs and the locator of the next page (None on the last page)."""
         after = ""
         if locator:

@@ -76,4 +76,3 @@ def lookup_sql(table: str, column: str, n: int) -> str:
         f"SELECT {q(column)}, {q('Id')}, {q('IsDeleted')} FROM {q(table)} "
         f"WHERE {q(column)} IN ({marks})"
     )
-

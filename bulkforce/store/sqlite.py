@@ -137,7 +137,9 @@ class SQLiteTx(Tx):
         return int(value) - count
 
     def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
-        row = self.conn.execute("SELECT state, lease_owner FROM bf_job WHERE id = ?", (job_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT state, lease_owner FROM bf_job WHERE id = ?", (job_id,)
+        ).fetchone()
         return None if row is None else (JobState(row[0]), row[1])
 
     def commit_batch(
@@ -223,7 +225,9 @@ class SQLiteStore(Store):
         with self._write() as conn:
             for obj in schema.objects.values():
                 conn.execute(sql.create_table(obj))
-                have = {r[1].lower() for r in conn.execute(f"PRAGMA table_info({sql.q(obj.table)})")}
+                have = {
+                    r[1].lower() for r in conn.execute(f"PRAGMA table_info({sql.q(obj.table)})")
+                }
                 for f in obj.fields.values():
                     if f.name.lower() not in have:
                         conn.execute(
@@ -305,7 +309,9 @@ class SQLiteStore(Store):
             sets.append(f"{k} = ?")
             params.append(json.dumps(v) if k == "header" and v is not None else v)
         marks = ", ".join("?" for _ in states)
-        stmt = f"UPDATE bf_job SET {', '.join(sets)} WHERE id = ? AND state IN ({marks}) RETURNING *"
+        stmt = (
+            f"UPDATE bf_job SET {', '.join(sets)} WHERE id = ? AND state IN ({marks}) RETURNING *"
+        )
         with self._write() as conn:
             row = conn.execute(stmt, [*params, job_id, *states]).fetchone()
         return None if row is None else _job_from_row(row)
@@ -355,4 +361,3 @@ class SQLiteStore(Store):
             conn.execute("COMMIT")
         finally:
             conn.close()
-

@@ -51,9 +51,7 @@ class UploadScanner:
             try:
                 self._decoder.decode(data)
             except UnicodeDecodeError as e:
-                self.problem = (
-                    f"InvalidBatch : Invalid UTF-8 byte sequence at byte offset {self.size + e.start}"
-                )
+                self.problem = f"InvalidBatch : Invalid UTF-8 byte sequence at byte offset {self.size + e.start}"
         self.quotes += data.count(b'"')
         self.size += len(data)
 
@@ -70,9 +68,13 @@ class UploadScanner:
 
 def quoted(values: Sequence[str], delimiter: str) -> str:
     """Every value double-quoted (jsforce parses results with all six delimiters at once)."""
-    if any('"' in v for v in values):
-        values = [v.replace('"', '""') for v in values]
-    return '"' + f'"{delimiter}"'.join(values) + '"'
+    # Join on NUL first so quote-doubling is one C-level replace per row, not one per value.
+    joined = "\x00".join(values)
+    if "\x00" in joined.replace("\x00", "", len(values) - 1):  # a value holds a NUL itself
+        return '"' + f'"{delimiter}"'.join(v.replace('"', '""') for v in values) + '"'
+    if '"' in joined:
+        joined = joined.replace('"', '""')
+    return '"' + joined.replace("\x00", f'"{delimiter}"') + '"'
 
 
 def result_header(kind: str, header: Sequence[str], delimiter: str, newline: str) -> bytes:
@@ -88,7 +90,9 @@ def render_outcome(
     ok: list[str] = []
     bad: list[str] = []
     sep = f'"{delimiter}"'
-    for row, rid, created, err in zip(rows, outcome.ids, outcome.created, outcome.errors, strict=True):
+    for row, rid, created, err in zip(
+        rows, outcome.ids, outcome.created, outcome.errors, strict=True
+    ):
         body = quoted(row, delimiter) if row else '""'
         if err is None:
             ok.append(f'"{rid}{sep}{"true" if created else "false"}"{delimiter}{body}')

@@ -110,8 +110,8 @@ SET state = 'InProgress', lease_owner = :owner, lease_expires = :expires, system
     retries = retries + (CASE WHEN state = 'InProgress' THEN 1 ELSE 0 END)
 WHERE id = (
     SELECT id FROM bf_job
-    WHERE (state = 'UploadComplete' AND lease_owner IS NULL)
-       OR (state IN ('UploadComplete', 'InProgress') AND lease_expires < :clock)
+    WHERE state IN ('UploadComplete', 'InProgress')
+      AND (lease_owner IS NULL OR lease_expires < :clock)
     ORDER BY system_modstamp, id
     LIMIT 1
 )

@@ -1,0 +1,79 @@
+"""Crash safety: SIGKILL mid-job, restart, and every record is applied exactly once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import API, Server, wait_for_job
+
+N = 100_000
+
+
+def contact_csv(n: int, tag: str) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["FirstName", "LastName", "Email", "MailingStreet", "External_Id__c"])
+    for i in range(n):
+        w.writerow(
+            [
+                f"Zoë{i}",
+                f"Test {i}",
+                f"p{i}@example.com",
+                f"{i} Main St,\nUnit {i % 7}",
+                f"{tag}-{i}",
+            ]
+        )
+    return buf.getvalue().encode()
+
+
+def test_sigkill_while_in_progress_then_restart_completes_exactly_once(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    schema = Path(__file__).parent / "data" / "test_schema.json"
+    srv = make_server("--schema", str(schema))
+    base = f"/services/data/v{API}/jobs/ingest"
+    with srv.client() as c:
+        job = c.post(base, json={"object": "Contact", "operation": "insert"}).json()
+        assert c.put(f"{base}/{job['id']}/batches", content=contact_csv(N, "RST"),
+                     headers={"Content-Type": "text/csv"}).status_code == 201  # fmt: skip
+        c.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"})
+        deadline = time.monotonic() + 60
+        while True:
+            info = c.get(f"{base}/{job['id']}").json()
+            if info["state"] == "InProgress" and info["numberRecordsProcessed"] > 0:
+                break
+            assert info["state"] in ("UploadComplete", "InProgress"), info
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+    srv.kill()
+    done_before = info["numberRecordsProcessed"]
+    assert 0 < done_before < N, "the kill must land while the job is in progress"
+
+    srv2 = make_server("--schema", str(schema), data_dir=srv.data_dir)
+    with srv2.client() as c:
+        final = wait_for_job(c, job["id"], timeout=120)
+        assert final["state"] == "JobComplete"
+        assert final["numberRecordsProcessed"] == N and final["numberRecordsFailed"] == 0
+        assert final["retries"] >= 1
+        ok = c.get(f"{base}/{job['id']}/successfulResults").text.splitlines()
+        failed = c.get(f"{base}/{job['id']}/failedResults").text.splitlines()
+    rows = list(csv.reader(io.StringIO("\n".join(ok))))
+    # header + N records; embedded newlines make line counts differ from row counts
+    assert len(rows) == N + 1
+    assert len(failed) <= 1
+    result_ids = [r[0] for r in rows[1:]]
+    assert len(set(result_ids)) == N
+    with sqlite3.connect(f"file:{srv.db_path}?mode=ro", uri=True) as db:
+        count, distinct = db.execute(
+            "SELECT count(*), count(DISTINCT External_Id__c) FROM Contact WHERE External_Id__c LIKE 'RST-%'"
+        ).fetchone()
+        stored = {
+            r[0] for r in db.execute("SELECT Id FROM Contact WHERE External_Id__c LIKE 'RST-%'")
+        }
+    assert count == N and distinct == N
+    assert stored == set(result_ids)
