@@ -12,9 +12,8 @@ from typing import IO
 from bulkforce.engine import ids
 from bulkforce.engine.schema import ObjectDef, build_schema, builtin_definitions, load_file
 from bulkforce.jobs.service import Context, Settings
-from bulkforce.model import utcnow
+from bulkforce.model import iso, utcnow
 from bulkforce.store import FileBlobs, Store, open_store
-from bulkforce.store.sqlite import iso
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 

@@ -46,6 +46,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def iso(ts: dt.datetime) -> str:
+    """How timestamps are stored: UTC, milliseconds, `Z` (what Salesforce CSV shows)."""
+    ts = ts.astimezone(dt.UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
 @dataclass
 class Job:
     id: str

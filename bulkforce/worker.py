@@ -15,11 +15,10 @@ import threading
 import time
 import uuid
 
-from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
+from bulkforce.engine.dml import HeaderError, Plan, apply_chunk, make_plan
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_SIZE, Job, JobState, utcnow
+from bulkforce.model import BATCH_SIZE, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError
-from bulkforce.store.sqlite import iso
 from bulkforce.wire.csvio import CsvFormatError, iter_rows, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
@@ -106,10 +105,7 @@ class Worker:
                 return
         ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
 
-    def _batch(self, job: Job, plan: object, seq: int, chunk: list[list[str]]) -> None:
-        from bulkforce.engine.dml import Plan
-
-        assert isinstance(plan, Plan)
+    def _batch(self, job: Job, plan: Plan, seq: int, chunk: list[list[str]]) -> None:
         ctx = self.ctx
         started = time.perf_counter()
         with ctx.store.transaction() as tx:
@@ -118,9 +114,8 @@ class Worker:
                 raise Stop()
             outcome = apply_chunk(ctx.schema, plan, tx, chunk, ctx.settings.user_id, iso(utcnow()))
             ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline)
+            ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
             failed = sum(e is not None for e in outcome.errors)
             ms = int((time.perf_counter() - started) * 1000)
-            if not tx.commit_batch(
-                job.id, self.owner, seq, len(chunk), failed, ok_csv, bad_csv, ms, LEASE_SECONDS
-            ):
+            if not tx.commit_batch(job.id, self.owner, seq, len(chunk), failed, ms, LEASE_SECONDS):
                 raise Stop()

@@ -298,10 +298,9 @@ class IngestService:
 
     def _processed(self, job: Job, header: list[str], kind: str) -> Iterator[bytes]:
         yield result_header(kind, header, job.delimiter, job.newline) if header else b""
-        index = 0 if kind == "success" else 1
-        for chunk in self.store.result_chunks(job.id):
-            if chunk[index]:
-                yield chunk[index]
+        yield from self.ctx.blobs.read_results(
+            job.id, "ok" if kind == "success" else "err", job.batches_done
+        )
 
     def _unprocessed(self, job: Job, header: list[str]) -> Iterator[bytes]:
         if header:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -62,10 +62,13 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     def commit_batch(
-        self, job_id: str, owner: str, seq: int, processed: int, failed: int,
-        success_csv: bytes, failed_csv: bytes, elapsed_ms: int, lease_seconds: float,
+        self, job_id: str, owner: str, seq: int, processed: int, failed: int, elapsed_ms: int,
+        lease_seconds: float,
     ) -> bool:  # fmt: skip
-        """Store one internal batch's results and advance the job; False if not ours any more."""
+        """Mark batch `seq` done and add its counts; False if the job is not ours any more.
+
+        The batch's result files are written before this commits: a batch counts as done,
+        results included, exactly when this commit lands."""
 
 
 class Store(abc.ABC):
@@ -118,9 +121,6 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def clear_leases(self) -> None: ...
-
-    @abc.abstractmethod
-    def result_chunks(self, job_id: str) -> Iterator[tuple[bytes, bytes]]: ...
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, Schema, SObject
-from bulkforce.model import Job, JobFilter, JobState, Operation
+from bulkforce.model import Job, JobFilter, JobState, Operation, iso
 from bulkforce.store import records as sql
 from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
 from bulkforce.store.queries import load
@@ -25,10 +25,6 @@ _JOB_COLUMNS = frozenset(
      "total_processing_time", "api_active_processing_time", "apex_processing_time",
      "lease_owner", "lease_expires", "batches_done"}
 )  # fmt: skip
-
-
-def iso(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> dt.datetime:
@@ -143,22 +139,16 @@ class SQLiteTx(Tx):
         return None if row is None else (JobState(row[0]), row[1])
 
     def commit_batch(
-        self, job_id: str, owner: str, seq: int, processed: int, failed: int,
-        success_csv: bytes, failed_csv: bytes, elapsed_ms: int, lease_seconds: float,
+        self, job_id: str, owner: str, seq: int, processed: int, failed: int, elapsed_ms: int,
+        lease_seconds: float,
     ) -> bool:  # fmt: skip
+        params = {
+            "processed": processed, "failed": failed, "ms": elapsed_ms,
+            "now": iso(dt.datetime.now(dt.UTC)), "expires": time.time() + lease_seconds,
+            "id": job_id, "owner": owner, "seq": seq,
+        }  # fmt: skip
         with _wrapped():
-            cur = self.conn.execute(
-                Q["advance_job"],
-                {"processed": processed, "failed": failed, "ms": elapsed_ms,
-                 "now": iso(dt.datetime.now(dt.UTC)), "expires": time.time() + lease_seconds,
-                 "id": job_id, "owner": owner, "seq": seq},
-            )  # fmt: skip
-            if cur.rowcount != 1:
-                return False
-            self.conn.execute(
-                Q["save_batch_result"], (job_id, seq, processed, failed, success_csv, failed_csv)
-            )
-        return True
+            return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
 
 class SQLiteStore(Store):
@@ -326,7 +316,6 @@ class SQLiteStore(Store):
 
     def delete_job(self, job_id: str) -> None:
         with self._write() as conn:
-            conn.execute(Q["delete_results"], (job_id,))
             conn.execute(Q["delete_job"], (job_id,))
 
     def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
@@ -348,16 +337,3 @@ class SQLiteStore(Store):
     def clear_leases(self) -> None:
         with self._write() as conn:
             conn.execute(Q["clear_leases"])
-
-    def result_chunks(self, job_id: str) -> Iterator[tuple[bytes, bytes]]:
-        # A fresh connection: the generator is consumed while a response streams, possibly
-        # across threads, and must not hold the shared per-thread connection's cursor.
-        with _wrapped():
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("BEGIN")  # one snapshot for the whole download
-            for success, failed in conn.execute(Q["result_chunks"], (job_id,)):
-                yield bytes(success), bytes(failed)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()

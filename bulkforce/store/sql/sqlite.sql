@@ -40,15 +40,6 @@ CREATE TABLE IF NOT EXISTS bf_job (
     lease_expires REAL
 );
 CREATE INDEX IF NOT EXISTS bf_job_state ON bf_job (state);
-CREATE TABLE IF NOT EXISTS bf_batch_result (
-    job_id TEXT NOT NULL REFERENCES bf_job (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    processed INTEGER NOT NULL,
-    failed INTEGER NOT NULL,
-    success_csv BLOB NOT NULL,
-    failed_csv BLOB NOT NULL,
-    PRIMARY KEY (job_id, seq)
-);
 
 -- name: get_meta
 SELECT value FROM bf_meta WHERE key = ?;
@@ -95,9 +86,6 @@ LIMIT :limit;
 -- name: delete_job
 DELETE FROM bf_job WHERE id = ?;
 
--- name: delete_results
-DELETE FROM bf_batch_result WHERE job_id = ?;
-
 -- name: record_upload
 UPDATE bf_job
 SET upload_count = upload_count + 1, upload_bytes = :bytes, upload_problem = :problem,
@@ -125,10 +113,6 @@ WHERE id = :id AND lease_owner = :owner AND state = 'InProgress';
 UPDATE bf_job SET lease_owner = NULL, lease_expires = NULL
 WHERE state IN ('UploadComplete', 'InProgress');
 
--- name: save_batch_result
-INSERT INTO bf_batch_result (job_id, seq, processed, failed, success_csv, failed_csv)
-VALUES (?, ?, ?, ?, ?, ?);
-
 -- name: advance_job
 UPDATE bf_job
 SET batches_done = batches_done + 1,
@@ -139,9 +123,6 @@ SET batches_done = batches_done + 1,
     system_modstamp = :now,
     lease_expires = :expires
 WHERE id = :id AND lease_owner = :owner AND state = 'InProgress' AND batches_done = :seq;
-
--- name: result_chunks
-SELECT success_csv, failed_csv FROM bf_batch_result WHERE job_id = ? ORDER BY seq;
 
 -- name: next_max_id
 SELECT coalesce(max(id), '') FROM bf_job;
