@@ -54,7 +54,14 @@ class Worker:
         try:
             self.process(job)
         except Stop:
-            log.info("job %s stopped: %s", job.id, self.ctx.store.get_job(job.id))
+            log.info("job %s stopped by another actor (aborted, deleted or taken over)", job.id)
+        except StoreError:
+            raise  # the database is unwell: the lease expires and the job is retried
+        except Exception as e:
+            # A bug must cost one job, not the worker: fail it visibly and carry on. The
+            # failing batch rolled back, so its rows show up as unprocessed.
+            log.exception("job %s failed with an internal error", job.id)
+            self._fail(job, f"InternalError : {type(e).__name__}: {e}")
         return True
 
     def _fail(self, job: Job, message: str) -> None:

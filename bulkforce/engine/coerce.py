@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bulkforce.engine import ids
 from bulkforce.engine.errors import RecordError, malformed_id, wrong_type
@@ -34,14 +34,14 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
 
-def _nulls(col: list[str]) -> list[object]:
+def _nulls(col: Sequence[str]) -> list[object]:
     """The column with `#N/A` turned into None, everything else as-is (text types)."""
     if NULL in col:
         return [None if v == NULL else v for v in col]
     return list(col)
 
 
-def _text(f: Field, col: list[str]) -> Coerced:
+def _text(f: Field, col: Sequence[str]) -> Coerced:
     vals = _nulls(col)
     errs: Errors = {}
     if col and max(map(len, col)) > f.length:
@@ -55,7 +55,7 @@ def _text(f: Field, col: list[str]) -> Coerced:
     return vals, errs
 
 
-def _email(f: Field, col: list[str]) -> Coerced:
+def _email(f: Field, col: Sequence[str]) -> Coerced:
     vals, errs = _text(f, col)
     match = _EMAIL.fullmatch
     for i, v in enumerate(col):
@@ -66,7 +66,7 @@ def _email(f: Field, col: list[str]) -> Coerced:
     return vals, errs
 
 
-def _picklist(f: Field, col: list[str]) -> Coerced:
+def _picklist(f: Field, col: Sequence[str]) -> Coerced:
     vals, errs = _text(f, col)
     if f.restricted_picklist:
         allowed = set(f.picklist_values)
@@ -82,10 +82,10 @@ def _picklist(f: Field, col: list[str]) -> Coerced:
     return vals, errs
 
 
-def _per_value(parse: Callable[[str], object]) -> Callable[[Field, list[str]], Coerced]:
+def _per_value(parse: Callable[[str], object]) -> Callable[[Field, Sequence[str]], Coerced]:
     """Coercion for types whose every value needs parsing; `parse` raises ValueError."""
 
-    def coerce(f: Field, col: list[str]) -> Coerced:
+    def coerce(f: Field, col: Sequence[str]) -> Coerced:
         vals: list[object] = []
         errs: Errors = {}
         append = vals.append
@@ -127,7 +127,7 @@ def _parse_int(v: str) -> int:
     return n
 
 
-def _number(f: Field, col: list[str]) -> Coerced:
+def _number(f: Field, col: Sequence[str]) -> Coerced:
     vals: list[object] = []
     errs: Errors = {}
     int_digits = f.precision - f.scale if f.precision else 0
@@ -191,7 +191,7 @@ def _parse_time(v: str) -> str:
     return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def coerce_id(f: Field, col: list[str], prefixes: set[str]) -> Coerced:
+def coerce_id(f: Field, col: Sequence[str], prefixes: set[str]) -> Coerced:
     """Reference (or Id) columns: 15/18-char ids of one of the allowed key prefixes."""
     vals: list[object] = []
     errs: Errors = {}
@@ -210,7 +210,7 @@ def coerce_id(f: Field, col: list[str], prefixes: set[str]) -> Coerced:
     return vals, errs
 
 
-_BY_TYPE: dict[str, Callable[[Field, list[str]], Coerced]] = {
+_BY_TYPE: dict[str, Callable[[Field, Sequence[str]], Coerced]] = {
     "string": _text, "textarea": _text, "phone": _text, "url": _text, "combobox": _text,
     "encryptedstring": _text, "email": _email, "picklist": _picklist,
     "multipicklist": _picklist, "boolean": _per_value(_parse_bool),
@@ -220,6 +220,6 @@ _BY_TYPE: dict[str, Callable[[Field, list[str]], Coerced]] = {
 }  # fmt: skip
 
 
-def coerce(f: Field, col: list[str]) -> Coerced:
+def coerce(f: Field, col: Sequence[str]) -> Coerced:
     """Validate and convert one column; reference/id columns go through coerce_id instead."""
     return _BY_TYPE[f.type](f, col)

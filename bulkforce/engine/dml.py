@@ -143,10 +143,12 @@ class ChunkRun:
             if j in skip:
                 continue
             col = self.raw[j]
-            if f.type == "reference":
-                vals, errs = coerce_id(f, col, self._prefixes(f))  # type: ignore[arg-type]
+            if f.type == "id":
+                vals, errs = coerce_id(f, col, {self.obj.key_prefix})
+            elif f.type == "reference":
+                vals, errs = coerce_id(f, col, self._prefixes(f))
             else:
-                vals, errs = coerce(f, col)  # type: ignore[arg-type]
+                vals, errs = coerce(f, col)
             _merge(self.errors, errs)
             self.values[j] = vals
 
@@ -451,7 +453,7 @@ class ChunkRun:
                         )
             keys = [vals[m[0]] for m in rows_by_key.values() if len(m) == 1]
             matches: dict[object, list[str]] = defaultdict(list)
-            for stored, rid, deleted in self.table.lookup(key.name, keys):  # type: ignore[arg-type]
+            for stored, rid, deleted in self.table.lookup(key.name, keys):
                 if not deleted:
                     matches[fold(stored) if isinstance(stored, str) else stored].append(rid)
             for k, members in rows_by_key.items():

@@ -32,7 +32,7 @@ class RecordTable(abc.ABC):
         """rows are (value per column..., Id)."""
 
     @abc.abstractmethod
-    def lookup(self, column: str, keys: Sequence[str]) -> list[tuple[Any, str, bool]]:
+    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
         """(key value as stored, Id, IsDeleted) for rows whose `column` equals one of `keys`."""
 
     @abc.abstractmethod

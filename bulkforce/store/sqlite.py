@@ -86,7 +86,7 @@ class SQLiteRecords(RecordTable):
         with _wrapped():
             self.conn.executemany(sql.update_sql(self.table, columns), rows)
 
-    def lookup(self, column: str, keys: Sequence[str]) -> list[tuple[Any, str, bool]]:
+    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
         out: list[tuple[Any, str, bool]] = []
         with _wrapped():
             for part in sql.chunked(keys, sql.MAX_PARAMS):

@@ -1,0 +1,80 @@
+"""The worker in-process: a failing job must not take later jobs down with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkforce import worker as worker_mod
+from bulkforce.boot import build_context
+from bulkforce.jobs.service import Context, IngestService
+from bulkforce.model import JobState
+from bulkforce.worker import Worker
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    return build_context(tmp_path / "d", None, [], 10**8)
+
+
+def submit(svc: IngestService, csv: bytes, **spec: Any) -> str:
+    job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert", **spec}))
+    sink = svc.open_upload(job.id)
+    sink.write(csv)
+    sink.finish()
+    svc.close(job.id)
+    return job.id
+
+
+def test_internal_error_fails_that_job_and_the_next_job_still_runs(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = IngestService(ctx)
+    first = submit(svc, b"LastName\nOne\nTwo\n")
+    second = submit(svc, b"LastName\nThree\n")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(worker_mod, "apply_chunk", boom)
+    w = Worker(ctx)
+    assert w.run_once()
+    monkeypatch.undo()
+    assert w.run_once()
+
+    failed = svc.get(first)
+    assert failed.state is JobState.FAILED
+    assert failed.error_message == "InternalError : RuntimeError: simulated bug"
+    assert failed.records_processed == 0
+    _, rows = svc.results(first, "unprocessed")
+    assert b"".join(rows).decode().splitlines() == ["LastName", '"One"', '"Two"']
+    done = svc.get(second)
+    assert done.state is JobState.JOB_COMPLETE and done.records_processed == 1
+
+
+def test_abort_between_batches_leaves_rest_unprocessed(ctx: Context) -> None:
+    svc = IngestService(ctx)
+    rows = b"".join(b"N%d\n" % i for i in range(25_000))
+    job_id = submit(svc, b"LastName\n" + rows)
+    w = Worker(ctx)
+    real_batch = w._batch
+    calls = []
+
+    def batch_then_abort(*args: Any) -> None:
+        real_batch(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            svc.abort(job_id)
+
+    w._batch = batch_then_abort  # type: ignore[method-assign]
+    w.run_once()
+    job = svc.get(job_id)
+    assert job.state is JobState.ABORTED
+    assert job.records_processed == 10_000
+    _, ok = svc.results(job_id, "success")
+    _, rest = svc.results(job_id, "unprocessed")
+    assert len(b"".join(ok).splitlines()) == 1 + 10_000
+    unprocessed = b"".join(rest).splitlines()
+    assert len(unprocessed) == 1 + 15_000 and unprocessed[1] == b'"N10000"'
