@@ -86,7 +86,11 @@ def load_token(data_dir: Path, org_id: str, fixed: str | None) -> str:
 
 
 def build_context(
-    data_dir: Path, database: str | None, schema_files: list[Path], max_upload_bytes: int
+    data_dir: Path,
+    database: str | None,
+    schema_files: list[Path],
+    max_upload_bytes: int,
+    commit_seconds: float = 1.0,
 ) -> Context:
     url = database or f"sqlite:///{data_dir / 'bulkforce.db'}"
     store = open_store(url)
@@ -101,7 +105,12 @@ def build_context(
         store=store,
         blobs=FileBlobs(data_dir / "uploads"),
         schema=schema,
-        settings=Settings(org_id=org, user_id=user, max_upload_bytes=max_upload_bytes),
+        settings=Settings(
+            org_id=org,
+            user_id=user,
+            max_upload_bytes=max_upload_bytes,
+            commit_seconds=commit_seconds,
+        ),
     )
     _ensure_user(ctx)
     return ctx

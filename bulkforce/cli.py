@@ -32,13 +32,15 @@ def main() -> None:
 @click.option("--token", default=None, help="A fixed access token (for CI); else one is generated.")
 @click.option("--max-upload-mb", default=150.0, show_default=True, type=float,
               help="Largest Bulk 2.0 upload accepted, in MiB.")  # fmt: skip
+@click.option("--commit-seconds", default=1.0, show_default=True, type=click.FloatRange(0, 60),
+              help="A running job commits its progress at least this often (0: every batch).")  # fmt: skip
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="Worker threads processing jobs in this process (0: none).")  # fmt: skip
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
-    token: str | None, max_upload_mb: float, workers: int, log_level: str,
+    token: str | None, max_upload_mb: float, commit_seconds: float, workers: int, log_level: str,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
@@ -50,7 +52,9 @@ def serve(
     )
     try:
         lock = lock_data_dir(data_dir)
-        ctx = build_context(data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024))
+        ctx = build_context(
+            data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024), commit_seconds
+        )
         ctx.store.clear_leases()  # we hold the data-dir lock: any lease is a dead process's
         access_token = load_token(data_dir, ctx.settings.org_id, token)
     except (BootError, SchemaError, StoreError) as e:

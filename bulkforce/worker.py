@@ -8,24 +8,21 @@ record is applied twice.
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 from bulkforce.engine.dml import HeaderError, Plan, apply_chunk, make_plan
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
-from bulkforce.wire.csvio import CsvFormatError, iter_rows, render_outcome
+from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
 LEASE_SECONDS = 300.0
-COMMIT_SECONDS = 1.0
 
 
 class Stop(Exception):
@@ -97,8 +94,7 @@ class Worker:
                         job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header
                     )
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
-                for _ in itertools.islice(rows, job.batches_done * BATCH_SIZE):
-                    pass
+                rows.skip(job.batches_done * BATCH_SIZE)
             except (HeaderError, CsvFormatError) as e:
                 self._fail(job, str(e))
                 return
@@ -112,10 +108,10 @@ class Worker:
         else:
             ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
 
-    def _run_batches(self, job: Job, plan: Plan, rows: Iterator[list[str]]) -> str | None:
+    def _run_batches(self, job: Job, plan: Plan, rows: RowReader) -> str | None:
         """Apply every remaining batch; returns a job-level error if the CSV breaks midway.
 
-        Consecutive batches share one write transaction for up to COMMIT_SECONDS: with a
+        Consecutive batches share one write transaction for `commit_seconds`: with a
         randomly ordered unique index, each commit rewrites most index pages into the WAL,
         so committing per 10,000 records would double the cost of a large job. Every batch
         is still all-or-nothing with its results and counters.
@@ -127,7 +123,7 @@ class Worker:
         try:
             while True:
                 try:
-                    chunk = list(itertools.islice(rows, BATCH_SIZE))
+                    chunk = rows.next_rows(BATCH_SIZE)
                 except CsvFormatError as e:
                     return str(e)  # the batches before the bad row commit below
                 if not chunk:
@@ -138,7 +134,7 @@ class Worker:
                     opened = time.perf_counter()
                 self._batch(tx, job, plan, seq, chunk)
                 seq += 1
-                if time.perf_counter() - opened >= COMMIT_SECONDS:
+                if time.perf_counter() - opened >= self.ctx.settings.commit_seconds:
                     group.__exit__(None, None, None)
                     group = tx = None
         except BaseException as e:

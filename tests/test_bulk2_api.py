@@ -1203,3 +1203,68 @@ def test_db_insert_update_delete_round_trip(http: httpx.Client, server: Server) 
     dele = run_job(http, "Widget__c", "delete", f"Id\n{rid}\n")
     assert dele["numberRecordsFailed"] == 0, dele
     assert not db_is_live(server, "Widget__c", rid)
+
+
+def test_paths_match_case_insensitively(http: httpx.Client) -> None:
+    name = unique("case")
+    info = run_job(http, "Widget__c", "insert", widget_csv([name]))
+    for path in ("successfulresults", "SUCCESSFULRESULTS", "successfulResults"):
+        r = http.get(f"{BASE}/{info['id']}/{path}")
+        assert r.status_code == 200 and name in r.text, (path, r.text)
+    for path in ("failedresults", "FailedResults"):
+        r = http.get(f"{BASE}/{info['id']}/{path}")
+        assert r.status_code == 200 and r.text.startswith('"sf__Id","sf__Error"'), path
+    r = http.get(f"/services/data/v{API}/JOBS/Ingest/{info['id']}")
+    assert r.status_code == 200 and r.json()["id"] == info["id"]
+
+
+def test_get_and_delete_with_json_content_type_and_no_body(http: httpx.Client) -> None:
+    """simple-salesforce sends Content-Type: application/json on GET and DELETE (trap 28)."""
+    info = run_job(http, "Widget__c", "insert", widget_csv([unique("ct")]))
+    h = {"Content-Type": "application/json", "Accept": "text/csv; charset=UTF-8"}
+    r = http.get(f"{BASE}/{info['id']}", headers=h)
+    assert r.status_code == 200 and r.json()["state"] == "JobComplete"
+    r = http.get(f"{BASE}/{info['id']}/successfulResults", headers=h)
+    assert r.status_code == 200
+    r = http.delete(f"{BASE}/{info['id']}", headers=h)
+    assert r.status_code == 204
+
+
+def test_concurrent_result_downloads(http: httpx.Client, server: Server) -> None:
+    """jsforce fetches the three result files in parallel (clients.md trap 36)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    header = "Name,Count__c"
+    rows = [f"{unique('cr')},{i}" for i in range(300)] + [f"{unique('cr')},bad"] * 5
+    info = run_job(http, "Widget__c", "insert", header + "\n" + "\n".join(rows) + "\n")
+    kinds = ["successfulResults", "failedResults", "unprocessedrecords"] * 4
+
+    def fetch(kind: str) -> tuple[str, int]:
+        with server.client() as c:
+            if kind == "successfulResults":
+                return kind, len(success(c, info["id"], header).rows)
+            if kind == "failedResults":
+                return kind, len(failed(c, info["id"], header).rows)
+            return kind, len(unprocessed(c, info["id"], header).rows)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(fetch, kinds))
+    counts = {"successfulResults": 300, "failedResults": 5, "unprocessedrecords": 0}
+    for kind, n in results:
+        assert n == counts[kind], kind
+
+
+def test_hard_delete_removes_record(http: httpx.Client, server: Server) -> None:
+    """B2-05 (permission) has no knob on this server; hardDelete itself must work."""
+    ins = run_job(http, "Widget__c", "insert", widget_csv([unique("hd")]))
+    rid = success(http, ins["id"], "Name").dicts()[0]["sf__Id"]
+    job = http.post(BASE, json={"object": "Widget__c", "operation": "hardDelete"})
+    if job.status_code == 400:
+        assert_error(job, 400, "FEATURENOTENABLED")
+        return
+    assert job.status_code == 200 and job.json()["operation"] == "hardDelete", job.text
+    info = upload_and_close(http, job.json()["id"], f"Id\n{rid}\n")
+    assert info["numberRecordsFailed"] == 0, failed(http, info["id"], "Id").rows
+    rows = success(http, info["id"], "Id").dicts()
+    assert [(r["sf__Id"], r["sf__Created"]) for r in rows] == [(rid, "false")]
+    assert db_row(server, "Widget__c", rid) is None  # gone for good, not in a recycle bin

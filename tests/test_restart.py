@@ -35,7 +35,8 @@ def test_sigkill_while_in_progress_then_restart_completes_exactly_once(
     make_server: Callable[..., Server], tmp_path: Path
 ) -> None:
     schema = Path(__file__).parent / "data" / "test_schema.json"
-    srv = make_server("--schema", str(schema))
+    # commit every batch so the kill lands between committed and uncommitted batches
+    srv = make_server("--schema", str(schema), "--commit-seconds", "0")
     base = f"/services/data/v{API}/jobs/ingest"
     with srv.client() as c:
         job = c.post(base, json={"object": "Contact", "operation": "insert"}).json()

@@ -11,6 +11,7 @@ from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
+from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
 
@@ -54,22 +55,24 @@ def test_internal_error_fails_that_job_and_the_next_job_still_runs(
     assert done.state is JobState.JOB_COMPLETE and done.records_processed == 1
 
 
-def test_abort_between_batches_leaves_rest_unprocessed(ctx: Context) -> None:
+def test_abort_between_batches_leaves_rest_unprocessed(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     svc = IngestService(ctx)
     rows = b"".join(b"N%d\n" % i for i in range(25_000))
     job_id = submit(svc, b"LastName\n" + rows)
-    w = Worker(ctx)
-    real_batch = w._batch
-    calls = []
+    ctx.settings.commit_seconds = 0  # commit after every batch
+    reads = []
+    real_next_rows = RowReader.next_rows
 
-    def batch_then_abort(*args: Any) -> None:
-        real_batch(*args)
-        calls.append(1)
-        if len(calls) == 1:
+    def next_rows(self: RowReader, n: int) -> list[list[str]]:
+        reads.append(n)
+        if len(reads) == 2:  # the first batch has committed; no transaction is open
             svc.abort(job_id)
+        return real_next_rows(self, n)
 
-    w._batch = batch_then_abort  # type: ignore[method-assign]
-    w.run_once()
+    monkeypatch.setattr(RowReader, "next_rows", next_rows)
+    Worker(ctx).run_once()
     job = svc.get(job_id)
     assert job.state is JobState.ABORTED
     assert job.records_processed == 10_000

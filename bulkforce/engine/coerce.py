@@ -19,7 +19,7 @@ from bulkforce.engine.schema import Field
 
 NULL = "#N/A"
 Errors = dict[int, RecordError]
-Coerced = tuple[list[object], Errors]
+Coerced = tuple[Sequence[object], Errors]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -34,11 +34,11 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
 
-def _nulls(col: Sequence[str]) -> list[object]:
+def _nulls(col: Sequence[str]) -> Sequence[object]:
     """The column with `#N/A` turned into None, everything else as-is (text types)."""
     if NULL in col:
         return [None if v == NULL else v for v in col]
-    return list(col)
+    return col
 
 
 def _text(f: Field, col: Sequence[str]) -> Coerced:

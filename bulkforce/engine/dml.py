@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bulkforce.engine import ids
-from bulkforce.engine.coerce import NULL, Errors, coerce, coerce_id
+from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce, coerce_id
 from bulkforce.engine.errors import (
     ENTITY_IS_DELETED,
     INVALID_CROSS_REFERENCE,
@@ -19,7 +19,7 @@ from bulkforce.engine.errors import (
     not_writable,
     required_missing,
 )
-from bulkforce.engine.schema import KNOWN_PREFIXES, Field, Schema, SObject
+from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema, SObject
 from bulkforce.model import Operation
 from bulkforce.store import Tx
 from bulkforce.store.base import UniqueViolation
@@ -39,17 +39,50 @@ class Plan:
     id_col: int | None
     key_field: Field | None  # upsert key (the Id field for upsert on Id)
     key_col: int | None
+    # header column → (parent object, its external-id/idLookup field) for `Rel.Field` columns
+    lookups: dict[int, tuple[SObject, Field]]
+
+
+def _relationship(schema: Schema, obj: SObject, name: str) -> tuple[Field, SObject, Field] | None:
+    """Resolve a relationship header: `Account.Ext__c`, `Parent__r.Ext__c`, and the polymorphic
+    `Type:Rel.Field` (or `Rel:Type.Field`) forms (spec §3.11.2)."""
+    path, dot, key_name = name.rpartition(".")
+    if not dot or not path or not key_name:
+        return None
+    candidates: list[tuple[str | None, str]] = [(None, path)]
+    if ":" in path:
+        a, _, b = path.partition(":")
+        candidates = [(a, b), (b, a)]
+    for type_name, rel in candidates:
+        for f in obj.fields.values():
+            if f.type != "reference" or (f.relationship_name or "").lower() != rel.lower():
+                continue
+            targets = [
+                t for t in f.reference_to if type_name is None or t.lower() == type_name.lower()
+            ]
+            if len(targets) != 1:
+                continue
+            parent = schema.get(targets[0])
+            key = parent.field(key_name) if parent is not None else None
+            if parent is not None and key is not None and (key.external_id or key.id_lookup):
+                return f, parent, key
+    return None
 
 
 def make_plan(
     schema: Schema, obj: SObject, operation: Operation, header: Sequence[str], ext_field: str | None
 ) -> Plan:
     fields: list[Field] = []
+    lookups: dict[int, tuple[SObject, Field]] = {}
     seen: set[str] = set()
-    for name in header:
+    for j, name in enumerate(header):
         f = obj.field(name)
         if f is None:
-            raise HeaderError(f"InvalidBatch : Field name not found : {name}")
+            rel = _relationship(schema, obj, name)
+            if rel is None:
+                raise HeaderError(f"InvalidBatch : Field name not found : {name}")
+            f, parent, key = rel
+            lookups[j] = (parent, key)
         if f.name in seen:
             raise HeaderError(f"InvalidBatch : Duplicate field name : {name}")
         seen.add(f.name)
@@ -68,7 +101,7 @@ def make_plan(
             raise HeaderError(
                 f"InvalidBatch : Field name not found : {key_field.name} (the upsert key)"
             )
-    return Plan(obj, operation, tuple(fields), id_col, key_field, key_col)
+    return Plan(obj, operation, tuple(fields), id_col, key_field, key_col, lookups)
 
 
 @dataclass
@@ -105,7 +138,7 @@ class ChunkRun:
         self.errors: list[RecordError | None] = [None] * n
         self.ids = [""] * n
         self.created = [False] * n
-        if any(len(r) != width for r in rows):
+        if rows and set(map(len, rows)) != {width}:
             blank = [""] * width
             fixed: list[Sequence[str]] = []
             for i, r in enumerate(rows):
@@ -121,7 +154,7 @@ class ChunkRun:
         self.raw: list[Sequence[str]] = (
             list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
         )
-        self.values: dict[int, list[object]] = {}
+        self.values: dict[int, Sequence[object]] = {}
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -143,7 +176,9 @@ class ChunkRun:
             if j in skip:
                 continue
             col = self.raw[j]
-            if f.type == "id":
+            if j in self.plan.lookups:
+                vals, errs = self._resolve_parents(j, col)
+            elif f.type == "id":
                 vals, errs = coerce_id(f, col, {self.obj.key_prefix})
             elif f.type == "reference":
                 vals, errs = coerce_id(f, col, self._prefixes(f))
@@ -152,13 +187,45 @@ class ChunkRun:
             _merge(self.errors, errs)
             self.values[j] = vals
 
+    def _resolve_parents(self, j: int, col: Sequence[str]) -> Coerced:
+        """Parent Ids for a `Rel.Field` column, by one indexed lookup per chunk."""
+        parent, key = self.plan.lookups[j]
+        fold = (lambda s: s) if key.case_sensitive else str.lower
+        wanted = {fold(v) for v in col if v and v != NULL}
+        found: dict[str, list[str]] = defaultdict(list)
+        if wanted:
+            keys = sorted({v for v in col if v and v != NULL})
+            for stored, rid, deleted in self.tx.records(parent).lookup(key.name, keys):
+                if not deleted:
+                    found[fold(str(stored))].append(rid)
+        vals: list[object] = []
+        errs: Errors = {}
+        for i, v in enumerate(col):
+            if v == "" or v == NULL:
+                vals.append(None if v == NULL else "")
+                continue
+            ids_ = found.get(fold(v), [])
+            vals.append(ids_[0] if len(ids_) == 1 else "")
+            if not ids_:
+                errs[i] = RecordError(
+                    "INVALID_FIELD",
+                    f"Foreign key external ID: {v} not found for field {key.name} in entity {parent.name}",
+                )
+            elif len(ids_) > 1:
+                errs[i] = RecordError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{key.label}: more than one record found for external id field: [{', '.join(sorted(ids_))}]",
+                    (key.name,),
+                )
+        return vals, errs
+
     def _live(self, idx: Sequence[int]) -> list[int]:
         errors = self.errors
         return [i for i in idx if errors[i] is None]
 
     def _check_references(self, idx: Sequence[int]) -> None:
         for j, f in enumerate(self.plan.fields):
-            if f.type != "reference" or j not in self.values:
+            if f.type != "reference" or j not in self.values or j in self.plan.lookups:
                 continue
             vals = self.values[j]
             wanted: dict[str, list[int]] = defaultdict(list)
@@ -295,14 +362,22 @@ class ChunkRun:
         # required fields: missing column, blank, or #N/A
         in_header = {fields[j].name: j for j in writable}
         required = [f for f in obj.fields.values() if f.required_on_create]
-        if required:
-            for i in self._live(idx):
-                missing = [
-                    f.name for f in required
-                    if f.name not in in_header or self.values[in_header[f.name]][i] in ("", None)
-                ]  # fmt: skip
-                if missing:
-                    self.errors[i] = required_missing(missing)
+        missing: dict[int, list[str]] = defaultdict(list)
+        for f in required:
+            at = in_header.get(f.name)
+            if at is None:
+                for i in idx:
+                    missing[i].append(f.name)
+                continue
+            vals = self.values[at]
+            if len(idx) == self.n and "" not in vals and None not in vals:
+                continue  # the usual case, decided by two C-level scans
+            for i in idx:
+                if vals[i] == "" or vals[i] is None:
+                    missing[i].append(f.name)
+        for i, names in missing.items():
+            if self.errors[i] is None:
+                self.errors[i] = required_missing(names)
         self._check_references(idx)
         good = self._live(idx)
         if not good:
@@ -337,10 +412,15 @@ class ChunkRun:
             vals = self.values[j]
             if not all_rows:
                 vals = [vals[i] for i in good]
+            column: Sequence[object]
             if f.type == "boolean":
                 column = [0 if v == "" or v is None else v for v in vals]
             elif f.name == "OwnerId":
                 column = [user if v == "" else v for v in vals]
+            elif "" not in vals:  # one C-level scan; most columns have no blanks
+                column = vals
+            elif f.type in STRING_TYPES:
+                column = [v or None for v in vals]  # str or None only: "" is the one falsy
             else:
                 column = [None if v == "" else v for v in vals]
             columns.append(f.name)

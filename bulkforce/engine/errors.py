@@ -12,7 +12,9 @@ class RecordError:
     fields: tuple[str, ...] = ()
 
     def render(self) -> str:
-        return f"{self.code}:{self.message}:{','.join(self.fields)} --"
+        # `…:Name --` with fields, `…:--` without (both observed on real orgs)
+        tail = ",".join(self.fields) + " --" if self.fields else "--"
+        return f"{self.code}:{self.message}:{tail}"
 
 
 def required_missing(names: list[str]) -> RecordError:

@@ -58,7 +58,9 @@ async def read_all(request: Request, limit: int = JSON_BODY_LIMIT) -> bytes:
     async for chunk in stream(request):
         size += len(chunk)
         if size > limit:
-            raise ServiceError(Kind.CLIENT_INPUT, f"The request body exceeds {limit} bytes")
+            raise ServiceError(
+                Kind.INVALID_JOB, f"The request body exceeds the limit of {limit} bytes"
+            )
         parts.append(chunk)
     return b"".join(parts)
 

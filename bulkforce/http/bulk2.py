@@ -7,8 +7,6 @@ import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -17,7 +15,7 @@ from bulkforce.http import body
 from bulkforce.http.routing import Router
 from bulkforce.jobs.service import MULTIPART_MAX_CHARS, IngestService
 from bulkforce.model import JobFilter, JobState
-from bulkforce.wire import bulk2
+from bulkforce.wire import bulk2, multipart
 
 BASE = "/services/data/v{ver}/jobs/ingest"
 _VERSION = re.compile(r"v(\d{2})\.0", re.IGNORECASE)
@@ -70,37 +68,21 @@ class Bulk2Routes:
         return json_response(bulk2.job_info(job))
 
     async def _create_multipart(self, request: Request, version: str) -> Response:
-        if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
-            raise ServiceError(
-                Kind.UNSUPPORTED_MEDIA, "Compressed multipart requests are not supported"
-            )
+        # The part limit is in characters; 4 bytes per character bounds it in bytes.
+        raw = await body.read_all(request, limit=4 * MULTIPART_MAX_CHARS + 64 * 1024)
         try:
-            form = await request.form(
-                max_files=2, max_fields=2, max_part_size=4 * MULTIPART_MAX_CHARS
-            )
-        except HTTPException as e:
+            parts = multipart.parse(raw, multipart.boundary_of(request.headers["content-type"]))
+        except multipart.MultipartError as e:
+            raise ServiceError(Kind.CLIENT_INPUT, f"Malformed multipart request: {e}") from None
+        if "job" not in parts or "content" not in parts:
             raise ServiceError(
-                Kind.CLIENT_INPUT, f"Malformed multipart request: {e.detail}"
-            ) from None
-        try:
-            job_part = form.get("job")
-            content_part = form.get("content")
-            if job_part is None or content_part is None:
-                raise ServiceError(
-                    Kind.INVALID_JOB,
-                    "InvalidJob : A multipart request needs the parts 'job' and 'content'",
-                )
-            job_raw = (
-                await job_part.read() if isinstance(job_part, UploadFile) else job_part.encode()
+                Kind.INVALID_JOB,
+                "InvalidJob : A multipart request needs the parts 'job' and 'content'",
             )
-            if isinstance(content_part, UploadFile):
-                content = await content_part.read(4 * MULTIPART_MAX_CHARS + 1)
-            else:
-                content = content_part.encode()
-        finally:
-            await form.close()
-        spec = body.parse_json(job_raw)
-        job = await run_in_threadpool(self.service.create_with_data, version, spec, content)
+        spec = body.parse_json(parts["job"])
+        job = await run_in_threadpool(
+            self.service.create_with_data, version, spec, parts["content"]
+        )
         return json_response(bulk2.job_info(job))
 
     async def list_jobs(self, request: Request, params: dict[str, str]) -> Response:

@@ -42,6 +42,9 @@ class Settings:
     user_id: str
     max_upload_bytes: int = 150 * 1024 * 1024
     list_page_size: int = 1000
+    # How long a running job's consecutive batches share one write transaction: progress
+    # becomes durable (and visible) at least this often; 0 commits every batch.
+    commit_seconds: float = 1.0
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -17,20 +19,50 @@ class CsvFormatError(Exception):
     """The upload cannot be split into rows; str(e) is a job-level errorMessage."""
 
 
-def iter_rows(raw: BinaryIO, delimiter: str) -> Iterator[list[str]]:
-    """Rows of an upload, BOM stripped, blank lines skipped. LF and CRLF both end a row."""
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
-    reader = csv.reader(text, delimiter=delimiter, quotechar='"', strict=True)
-    try:
-        for row in reader:
-            if row:
-                yield row
-    except csv.Error as e:
-        raise CsvFormatError(
-            f"InvalidBatch : Failed to parse CSV near line {reader.line_num}: {e}"
-        ) from None
-    except UnicodeDecodeError as e:
-        raise CsvFormatError(f"InvalidBatch : Invalid UTF-8 in upload: {e.reason}") from None
+class RowReader:
+    """Rows of an upload, BOM stripped, blank lines skipped; LF and CRLF both end a row.
+
+    Rows come from csv.reader through `filter`, both in C: no Python frame per row. Parse
+    errors surface from `next_rows`/iteration as CsvFormatError with a job-level message.
+    """
+
+    def __init__(self, raw: BinaryIO, delimiter: str) -> None:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+        self._reader = csv.reader(text, delimiter=delimiter, quotechar='"', strict=True)
+        self._rows: Iterator[list[str]] = filter(None, self._reader)
+
+    def _error(self, e: Exception) -> CsvFormatError:
+        if isinstance(e, UnicodeDecodeError):
+            return CsvFormatError(f"InvalidBatch : Invalid UTF-8 in upload: {e.reason}")
+        return CsvFormatError(
+            f"InvalidBatch : Failed to parse CSV near line {self._reader.line_num}: {e}"
+        )
+
+    def next_rows(self, n: int) -> list[list[str]]:
+        try:
+            return list(itertools.islice(self._rows, n))
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise self._error(e) from None
+
+    def skip(self, n: int) -> None:
+        try:
+            for _ in itertools.islice(self._rows, n):
+                pass
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise self._error(e) from None
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._rows)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise self._error(e) from None
+
+
+def iter_rows(raw: BinaryIO, delimiter: str) -> RowReader:
+    return RowReader(raw, delimiter)
 
 
 class UploadScanner:
@@ -83,17 +115,36 @@ def result_header(kind: str, header: Sequence[str], delimiter: str, newline: str
     return (delimiter.join(parts) + newline).encode()
 
 
+def _fast_lines(
+    prefixes: list[str], rows: Sequence[Sequence[str]], delimiter: str, newline: str
+) -> str | None:
+    """All lines at once: join on control characters, then quote-double and splice in the
+    delimiters with three C-level replaces. None if a value contains those characters."""
+    if not rows:
+        return ""
+    big = "\x01".join(map(operator.add, prefixes, map("\x00".join, rows)))
+    if big.count("\x00") != sum(map(len, rows)) + len(rows) or big.count("\x01") != len(rows) - 1:
+        return None
+    big = big.replace('"', '""').replace("\x00", f'"{delimiter}"').replace("\x01", f'"{newline}"')
+    return f'"{big}"{newline}'
+
+
 def render_outcome(
     rows: Sequence[Sequence[str]], outcome: Outcome, delimiter: str, newline: str
 ) -> tuple[bytes, bytes]:
     """The chunk's successfulResults and failedResults lines (no header)."""
+    if not any(outcome.errors):
+        flags = ["\x00true\x00" if c else "\x00false\x00" for c in outcome.created]
+        text = _fast_lines(list(map(operator.add, outcome.ids, flags)), rows, delimiter, newline)
+        if text is not None:
+            return text.encode(), b""
     ok: list[str] = []
     bad: list[str] = []
     sep = f'"{delimiter}"'
     for row, rid, created, err in zip(
         rows, outcome.ids, outcome.created, outcome.errors, strict=True
     ):
-        body = quoted(row, delimiter) if row else '""'
+        body = quoted(row, delimiter)
         if err is None:
             ok.append(f'"{rid}{sep}{"true" if created else "false"}"{delimiter}{body}')
         else:
