@@ -19,6 +19,9 @@ class Kind(StrEnum):
     UNSUPPORTED_MEDIA = "unsupported_media"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INVALID_SESSION = "invalid_session"
+    INVALID_XML = "invalid_xml"
+    INVALID_VERSION = "invalid_version"
+    UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     UNKNOWN = "unknown"
 
 

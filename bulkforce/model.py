@@ -9,6 +9,7 @@ from enum import StrEnum
 
 class JobState(StrEnum):
     OPEN = "Open"
+    CLOSED = "Closed"  # Bulk 1.0 only
     UPLOAD_COMPLETE = "UploadComplete"
     IN_PROGRESS = "InProgress"
     JOB_COMPLETE = "JobComplete"
@@ -83,6 +84,8 @@ class Job:
     upload_problem: str | None = None
     batches_done: int = 0
     header: list[str] | None = field(default=None)
+    # Bulk 1.0 transformation spec: Salesforce field -> (CSV header or None, default value)
+    spec: dict[str, tuple[str | None, str | None]] | None = None
 
     @property
     def delimiter(self) -> str:
@@ -91,6 +94,54 @@ class Job:
     @property
     def newline(self) -> str:
         return LINE_ENDINGS[self.line_ending]
+
+
+class BatchState(StrEnum):
+    QUEUED = "Queued"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    NOT_PROCESSED = "NotProcessed"
+
+
+@dataclass
+class Batch:
+    """A Bulk 1.0 batch: one client upload, processed as one unit."""
+
+    id: str
+    job_id: str
+    seq: int
+    created_date: dt.datetime
+    system_modstamp: dt.datetime
+    content_type: str  # the job's contentType when the batch was added
+    record_count: int
+    state: BatchState = BatchState.QUEUED
+    state_message: str | None = None
+    records_processed: int = 0
+    records_failed: int = 0
+    total_processing_time: int = 0
+    api_active_processing_time: int = 0
+    apex_processing_time: int = 0
+    retries: int = 0
+
+
+@dataclass
+class BatchStats:
+    """Per-state batch counts and record sums of a Bulk 1.0 job, computed from its batches."""
+
+    queued: int = 0
+    in_progress: int = 0
+    completed: int = 0
+    failed: int = 0
+    not_processed: int = 0
+    records_processed: int = 0
+    records_failed: int = 0
+    retries: int = 0
+    total_processing_time: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.in_progress + self.completed + self.failed + self.not_processed
 
 
 @dataclass(frozen=True)

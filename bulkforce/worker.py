@@ -8,6 +8,7 @@ record is applied twice.
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import os
 import threading
@@ -15,10 +16,12 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 
-from bulkforce.engine.dml import HeaderError, Plan, apply_chunk, make_plan
+from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, make_plan
+from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_SIZE, Job, JobState, iso, utcnow
+from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
+from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
@@ -50,7 +53,21 @@ class Worker:
     def run_once(self) -> bool:
         job = self.ctx.store.claim_job(self.owner, LEASE_SECONDS)
         if job is None:
-            return False
+            batch = self.ctx.store.claim_batch(self.owner, LEASE_SECONDS)
+            if batch is None:
+                return False
+            try:
+                self.process_batch(batch)
+            except Stop:
+                log.info("batch %s stopped: its lease was taken over", batch.id)
+            except StoreError:
+                raise
+            except Exception as e:
+                log.exception("batch %s failed with an internal error", batch.id)
+                self._finish_batch(
+                    batch, BatchState.FAILED, f"InternalError : {type(e).__name__}: {e}"
+                )
+            return True
         try:
             self.process(job)
         except Stop:
@@ -63,6 +80,67 @@ class Worker:
             log.exception("job %s failed with an internal error", job.id)
             self._fail(job, f"InternalError : {type(e).__name__}: {e}")
         return True
+
+    # ---- Bulk 1.0 batches --------------------------------------------------------------------
+
+    def _finish_batch(self, batch: Batch, state: BatchState, message: str | None) -> None:
+        with self.ctx.store.transaction() as tx:
+            tx.finish_batch(batch.id, self.owner, state, message, 0, 0, 0)
+
+    def _batch_rows(self, job: Job, batch: Batch) -> tuple[list[str], list[list[str]]]:
+        payload = self.ctx.blobs.get(f"{batch.id}.request") or b""
+        if batch.content_type == "JSON":
+            return bulk1.parse_json_records(payload)
+        if batch.content_type == "XML":
+            return bulk1.parse_xml_records(payload)
+        reader = iter_rows(io.BytesIO(payload), ",")
+        header = next(reader, None)
+        if header is None:
+            return [], []
+        rows = reader.next_rows(MAX_BATCH_RECORDS + 1)
+        if job.spec:
+            header, rows = apply_spec(job.spec, header, rows)
+        return header, rows
+
+    def process_batch(self, batch: Batch) -> None:
+        ctx = self.ctx
+        job = ctx.store.get_job(batch.job_id)
+        obj = ctx.schema.get(job.object) if job else None
+        if job is None or obj is None:
+            self._finish_batch(
+                batch, BatchState.FAILED, "InvalidBatch : The job's object is no longer defined"
+            )
+            return
+        started = time.perf_counter()
+        try:
+            header, rows = self._batch_rows(job, batch)
+            plan = (
+                make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
+                if header
+                else None
+            )
+        except (CsvFormatError, HeaderError) as e:
+            self._finish_batch(batch, BatchState.FAILED, str(e))
+            return
+        except bulk1.PayloadError as e:
+            self._finish_batch(batch, BatchState.FAILED, f"InvalidBatch : {e}")
+            return
+        with ctx.store.transaction() as tx:
+            if plan is None:
+                outcome = Outcome([], [], [])
+            else:
+                outcome = apply_chunk(
+                    ctx.schema, plan, tx, rows, ctx.settings.user_id, iso(utcnow())
+                )
+            ctx.blobs.put(f"{batch.id}.result", bulk1.results(outcome, job.content_type))
+            failed = sum(e is not None for e in outcome.errors)
+            ms = int((time.perf_counter() - started) * 1000)
+            if not tx.finish_batch(
+                batch.id, self.owner, BatchState.COMPLETED, None, len(rows), failed, ms
+            ):
+                raise Stop()
+
+    # ---- Bulk 2.0 jobs -----------------------------------------------------------------------
 
     def _fail(self, job: Job, message: str) -> None:
         self.ctx.store.transition(

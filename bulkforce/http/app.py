@@ -14,8 +14,10 @@ from starlette.routing import Route
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http.auth import token_ok
-from bulkforce.http.bulk2 import Bulk2Routes, error_response
-from bulkforce.http.routing import Router
+from bulkforce.http.bulk1 import Bulk1Routes
+from bulkforce.http.bulk2 import Bulk2Routes
+from bulkforce.http.routing import Api, Router
+from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
@@ -25,34 +27,43 @@ log = logging.getLogger("bulkforce.http")
 
 def create_app(ctx: Context, token: str, workers: int = 1) -> Starlette:
     router = Router()
-    Bulk2Routes(IngestService(ctx)).register(router)
+    bulk2 = Bulk2Routes(IngestService(ctx))
+    bulk2.register(router)
+    bulk1 = Bulk1Routes(ClassicService(ctx))
+    bulk1.register(router)
+
+    def api_for(path: str) -> Api:
+        return bulk1 if path.lower().startswith("/services/async/") else bulk2
 
     async def dispatch(request: Request) -> Response:
+        path = request.url.path
+        found = router.match(path)
+        api = found[0].api if found else api_for(path)
         try:
-            found = router.match(request.url.path)
             if found is None:
                 raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
             if not token_ok(request, token):
-                raise ServiceError(Kind.INVALID_SESSION, "Session expired or invalid")
+                message = "Invalid session id" if api is bulk1 else "Session expired or invalid"
+                raise ServiceError(Kind.INVALID_SESSION, message)
             route, params = found
             handler = route.methods.get(request.method)
             if handler is None:
-                allowed = ",".join(route.methods)
                 raise ServiceError(
                     Kind.METHOD_NOT_ALLOWED,
-                    f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
+                    f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(route.methods)}",
                 )
             return await handler(request, params)
         except ServiceError as e:
-            return error_response(e)
+            return api.error(request, e)
         except StoreError:
-            log.exception("store error on %s %s", request.method, request.url.path)
-            return error_response(
-                ServiceError(Kind.UNKNOWN, "A database error occurred; the request was not applied")
+            log.exception("store error on %s %s", request.method, path)
+            err = ServiceError(
+                Kind.UNKNOWN, "A database error occurred; the request was not applied"
             )
+            return api.error(request, err)
         except Exception:
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return error_response(ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))
+            log.exception("unexpected error on %s %s", request.method, path)
+            return api.error(request, ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

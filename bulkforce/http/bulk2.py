@@ -45,13 +45,16 @@ class Bulk2Routes:
     def __init__(self, service: IngestService) -> None:
         self.service = service
 
+    def error(self, request: Request, err: ServiceError) -> Response:
+        return error_response(err)
+
     def register(self, router: Router) -> None:
-        router.add(BASE, get=self.list_jobs, post=self.create)
-        router.add(BASE + "/{job}", get=self.get, patch=self.patch, delete=self.delete)
-        router.add(BASE + "/{job}/batches", put=self.upload)
-        router.add(BASE + "/{job}/successfulResults", get=self.successful)
-        router.add(BASE + "/{job}/failedResults", get=self.failed)
-        router.add(BASE + "/{job}/unprocessedrecords", get=self.unprocessed)
+        router.add(BASE, self, get=self.list_jobs, post=self.create)
+        router.add(BASE + "/{job}", self, get=self.get, patch=self.patch, delete=self.delete)
+        router.add(BASE + "/{job}/batches", self, put=self.upload)
+        router.add(BASE + "/{job}/successfulResults", self, get=self.successful)
+        router.add(BASE + "/{job}/failedResults", self, get=self.failed)
+        router.add(BASE + "/{job}/unprocessedrecords", self, get=self.unprocessed)
 
     async def create(self, request: Request, params: dict[str, str]) -> Response:
         version = version_of(params)

@@ -6,31 +6,38 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bulkforce.errors import ServiceError
+
 Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+
+class Api(Protocol):
+    """One wire front (Bulk 1.0 or 2.0): it renders its own errors."""
+
+    def error(self, request: Request, err: ServiceError) -> Response: ...
 
 
 @dataclass
 class Route:
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
+    api: Api
 
 
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, template: str, **methods: Handler) -> None:
+    def add(self, template: str, api: Api, **methods: Handler) -> None:
         """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self.routes.append(
-            Route(
-                re.compile(f"^{regex}$", re.IGNORECASE), {k.upper(): v for k, v in methods.items()}
-            )
-        )
+        pattern = re.compile(f"^{regex}$", re.IGNORECASE)
+        self.routes.append(Route(pattern, {k.upper(): v for k, v in methods.items()}, api))
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         if len(path) > 1 and path.endswith("/"):

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from bulkforce.engine.schema import Schema, SObject
-from bulkforce.model import Job, JobFilter, JobState
+from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState
 
 Row = Sequence[Any]
 
@@ -55,6 +55,13 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def allocate(self, counter: str, count: int) -> int:
         """Reserve `count` consecutive values of a named counter; returns the first."""
+
+    @abc.abstractmethod
+    def finish_batch(
+        self, batch_id: str, owner: str, state: BatchState, message: str | None,
+        processed: int, failed: int, elapsed_ms: int,
+    ) -> bool:  # fmt: skip
+        """End a claimed Bulk 1.0 batch; False if its lease is no longer ours."""
 
     @abc.abstractmethod
     def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
@@ -124,3 +131,32 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    # ---- Bulk 1.0 batches --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_batch(
+        self, batch_id: str, job_id: str, content_type: str, record_count: int
+    ) -> Batch | None:
+        """Add a Queued batch, numbered after the job's last; None unless the job is Open."""
+
+    @abc.abstractmethod
+    def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    @abc.abstractmethod
+    def list_batches(self, job_id: str) -> list[Batch]: ...
+
+    @abc.abstractmethod
+    def batch_stats(self, job_id: str) -> BatchStats: ...
+
+    @abc.abstractmethod
+    def abort_job(self, job_id: str, from_states: Iterable[JobState]) -> Job | None:
+        """Abort a job and turn its Queued batches into NotProcessed, atomically."""
+
+    @abc.abstractmethod
+    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
+        """Lease the next runnable batch (Serial jobs: strictly one at a time, in order)."""
+
+    @abc.abstractmethod
+    def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
+        """Attach a transformation spec; False unless the job is Open with no batch yet."""

@@ -52,6 +52,18 @@ class FileBlobs:
             except FileNotFoundError:
                 return  # deleted while streaming
 
+    def put(self, name: str, data: bytes) -> None:
+        """A small whole file (Bulk 1.0 batch payloads and result documents, ≤ 10 MB)."""
+        tmp = self.root / f"{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.root / name)
+
+    def get(self, name: str) -> bytes | None:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
         shutil.rmtree(self._results(key), ignore_errors=True)

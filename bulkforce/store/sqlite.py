@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, Schema, SObject
-from bulkforce.model import Job, JobFilter, JobState, Operation, iso
+from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, Operation, iso
 from bulkforce.store import records as sql
 from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
 from bulkforce.store.queries import load
@@ -60,6 +60,26 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         upload_problem=row["upload_problem"],
         batches_done=row["batches_done"],
         header=json.loads(row["header"]) if row["header"] else None,
+        spec={k: (v[0], v[1]) for k, v in json.loads(row["spec"]).items()} if row["spec"] else None,
+    )
+
+
+def _batch_from_row(row: sqlite3.Row) -> Batch:
+    return Batch(
+        id=row["id"],
+        job_id=row["job_id"],
+        seq=row["seq"],
+        created_date=parse_iso(row["created_date"]),
+        system_modstamp=parse_iso(row["system_modstamp"]),
+        content_type=row["content_type"],
+        record_count=row["record_count"],
+        state=BatchState(row["state"]),
+        state_message=row["state_message"],
+        records_processed=row["records_processed"],
+        records_failed=row["records_failed"],
+        total_processing_time=row["total_processing_time"],
+        api_active_processing_time=row["api_active_processing_time"],
+        retries=row["retries"],
     )
 
 
@@ -131,6 +151,17 @@ class SQLiteTx(Tx):
         with _wrapped():
             (value,) = self.conn.execute(Q["bump_counter"], (counter, count)).fetchone()
         return int(value) - count
+
+    def finish_batch(
+        self, batch_id: str, owner: str, state: BatchState, message: str | None,
+        processed: int, failed: int, elapsed_ms: int,
+    ) -> bool:  # fmt: skip
+        params = {
+            "state": state.value, "message": message, "processed": processed, "failed": failed,
+            "ms": elapsed_ms, "now": iso(dt.datetime.now(dt.UTC)), "id": batch_id, "owner": owner,
+        }  # fmt: skip
+        with _wrapped():
+            return self.conn.execute(Q["finish_batch"], params).rowcount == 1
 
     def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
         row = self.conn.execute(
@@ -204,12 +235,23 @@ class SQLiteStore(Store):
         return row
 
     def migrate(self) -> None:
+        """Apply the numbered `migrate_N` queries not yet applied, each in one transaction."""
         with self._write() as conn:
-            # statement by statement: executescript would COMMIT our transaction
-            for stmt in Q["migrate_1"].split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute(Q["set_meta"], ("schema_version", "1"))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS bf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = conn.execute(Q["get_meta"], ("schema_version",)).fetchone()
+        version = int(row[0]) if row else 0
+        steps = sorted(int(name.split("_")[1]) for name in Q if name.startswith("migrate_"))
+        for step in steps:
+            if step <= version:
+                continue
+            with self._write() as conn:
+                # statement by statement: executescript would COMMIT our transaction
+                for stmt in Q[f"migrate_{step}"].split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(Q["set_meta"], ("schema_version", str(step)))
 
     def ensure_tables(self, schema: Schema) -> None:
         with self._write() as conn:
@@ -337,3 +379,68 @@ class SQLiteStore(Store):
     def clear_leases(self) -> None:
         with self._write() as conn:
             conn.execute(Q["clear_leases"])
+            conn.execute(Q["clear_batch_leases"])
+
+    # ---- Bulk 1.0 batches --------------------------------------------------------------------
+
+    def insert_batch(
+        self, batch_id: str, job_id: str, content_type: str, record_count: int
+    ) -> Batch | None:
+        with self._write() as conn:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM bf_job WHERE id = ? AND state = 'Open'", (job_id,)
+                ).fetchone()
+                is None
+            ):
+                return None
+            row = conn.execute(
+                Q["insert_batch"],
+                {"id": batch_id, "job_id": job_id, "now": iso(dt.datetime.now(dt.UTC)),
+                 "content_type": content_type, "record_count": record_count},
+            ).fetchone()  # fmt: skip
+        return _batch_from_row(row)
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        row = self._one(Q["get_batch"], (batch_id,))
+        return None if row is None else _batch_from_row(row)
+
+    def list_batches(self, job_id: str) -> list[Batch]:
+        with _wrapped():
+            rows = self._conn().execute(Q["list_batches"], (job_id,)).fetchall()
+        return [_batch_from_row(r) for r in rows]
+
+    def batch_stats(self, job_id: str) -> BatchStats:
+        row = self._one(Q["batch_stats"], (job_id,))
+        assert row is not None
+        return BatchStats(*row)
+
+    def abort_job(self, job_id: str, from_states: Iterable[JobState]) -> Job | None:
+        states = [s.value for s in from_states]
+        now = iso(dt.datetime.now(dt.UTC))
+        marks = ", ".join("?" for _ in states)
+        with self._write() as conn:
+            row = conn.execute(
+                f"UPDATE bf_job SET state = 'Aborted', system_modstamp = ? "
+                f"WHERE id = ? AND state IN ({marks}) RETURNING *",
+                [now, job_id, *states],
+            ).fetchone()
+            if row is not None:
+                conn.execute(Q["not_processed"], {"now": now, "job_id": job_id})
+        return None if row is None else _job_from_row(row)
+
+    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
+        now = time.time()
+        params = {"owner": owner, "expires": now + lease_seconds, "clock": now,
+                  "now": iso(dt.datetime.now(dt.UTC))}  # fmt: skip
+        with self._write() as conn:
+            row = conn.execute(Q["claim_batch"], params).fetchone()
+        return None if row is None else _batch_from_row(row)
+
+    def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                Q["set_spec"],
+                {"spec": json.dumps(spec), "now": iso(dt.datetime.now(dt.UTC)), "id": job_id},
+            )
+            return cur.rowcount == 1

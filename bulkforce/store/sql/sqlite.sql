@@ -126,3 +126,91 @@ WHERE id = :id AND lease_owner = :owner AND state = 'InProgress' AND batches_don
 
 -- name: next_max_id
 SELECT coalesce(max(id), '') FROM bf_job;
+
+-- name: migrate_2
+CREATE TABLE IF NOT EXISTS bf_batch (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES bf_job (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    state_message TEXT,
+    created_date TEXT NOT NULL,
+    system_modstamp TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    record_count INTEGER NOT NULL,
+    records_processed INTEGER NOT NULL DEFAULT 0,
+    records_failed INTEGER NOT NULL DEFAULT 0,
+    total_processing_time INTEGER NOT NULL DEFAULT 0,
+    api_active_processing_time INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires REAL,
+    UNIQUE (job_id, seq)
+);
+CREATE INDEX IF NOT EXISTS bf_batch_state ON bf_batch (state);
+ALTER TABLE bf_job ADD COLUMN spec TEXT;
+
+-- name: insert_batch
+INSERT INTO bf_batch (id, job_id, seq, state, created_date, system_modstamp, content_type,
+    record_count)
+VALUES (:id, :job_id, (SELECT coalesce(max(seq), -1) + 1 FROM bf_batch WHERE job_id = :job_id),
+    'Queued', :now, :now, :content_type, :record_count)
+RETURNING *;
+
+-- name: get_batch
+SELECT * FROM bf_batch WHERE id = ?;
+
+-- name: list_batches
+SELECT * FROM bf_batch WHERE job_id = ? ORDER BY seq;
+
+-- name: batch_stats
+SELECT
+    count(*) FILTER (WHERE state = 'Queued'),
+    count(*) FILTER (WHERE state = 'InProgress'),
+    count(*) FILTER (WHERE state = 'Completed'),
+    count(*) FILTER (WHERE state = 'Failed'),
+    count(*) FILTER (WHERE state = 'NotProcessed'),
+    coalesce(sum(records_processed), 0),
+    coalesce(sum(records_failed), 0),
+    coalesce(sum(retries), 0),
+    coalesce(sum(total_processing_time), 0)
+FROM bf_batch WHERE job_id = ?;
+
+-- name: not_processed
+UPDATE bf_batch SET state = 'NotProcessed', system_modstamp = :now
+WHERE job_id = :job_id AND state = 'Queued';
+
+-- name: claim_batch
+-- Oldest claimable batch of an Open/Closed job. A Serial job offers only its first unfinished
+-- batch, and only while none of its batches is being worked on by a live lease.
+UPDATE bf_batch
+SET state = 'InProgress', lease_owner = :owner, lease_expires = :expires, system_modstamp = :now,
+    retries = retries + (CASE WHEN state = 'InProgress' THEN 1 ELSE 0 END)
+WHERE id = (
+    SELECT b.id FROM bf_batch b JOIN bf_job j ON j.id = b.job_id
+    WHERE j.state IN ('Open', 'Closed')
+      AND ((b.state = 'Queued')
+           OR (b.state = 'InProgress' AND (b.lease_owner IS NULL OR b.lease_expires < :clock)))
+      AND (j.concurrency_mode = 'Parallel' OR NOT EXISTS (
+          SELECT 1 FROM bf_batch o
+          WHERE o.job_id = b.job_id AND o.id != b.id
+            AND ((o.state = 'InProgress' AND o.lease_expires >= :clock)
+                 OR (o.state IN ('Queued', 'InProgress') AND o.seq < b.seq))))
+    ORDER BY b.created_date, b.seq
+    LIMIT 1
+)
+RETURNING *;
+
+-- name: finish_batch
+UPDATE bf_batch
+SET state = :state, state_message = :message, records_processed = :processed,
+    records_failed = :failed, total_processing_time = :ms, api_active_processing_time = :ms,
+    system_modstamp = :now, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND lease_owner = :owner AND state = 'InProgress';
+
+-- name: clear_batch_leases
+UPDATE bf_batch SET lease_owner = NULL, lease_expires = NULL WHERE state = 'InProgress';
+
+-- name: set_spec
+UPDATE bf_job SET spec = :spec, system_modstamp = :now WHERE id = :id AND state = 'Open'
+  AND NOT EXISTS (SELECT 1 FROM bf_batch WHERE job_id = :id);

@@ -1,0 +1,144 @@
+"""Bulk API 1.0 routes (spec §2): parse the request, call the service, render XML or JSON.
+
+Formats follow spec §2.2: creation and updates answer in the request body's format; reads of
+an existing job answer in the job's format; data (requests, results) in the job's data format.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bulkforce.errors import Kind, ServiceError
+from bulkforce.http import body
+from bulkforce.http.routing import Router
+from bulkforce.jobs.classic import DATA_MEDIA, MAX_BATCH_BYTES, ClassicService
+from bulkforce.model import Job
+from bulkforce.wire import bulk1
+
+BASE = "/services/async/{ver}/job"
+_VERSION = re.compile(r"(\d{2})\.0")
+
+
+def respond(data: bytes, as_json: bool, status: int = 200) -> Response:
+    # salesforce-bulk compares Content-Type for equality: bare types, no charset (spec §1.6)
+    media = "application/json" if as_json else "application/xml"
+    return Response(data, status_code=status, headers={"Content-Type": media})
+
+
+def request_is_json(request: Request) -> bool:
+    return body.media_type(request) == "application/json"
+
+
+def job_is_json(job: Job) -> bool:
+    return job.content_type in ("JSON", "ZIP_JSON")
+
+
+class Bulk1Routes:
+    def __init__(self, service: ClassicService) -> None:
+        self.service = service
+
+    def error(self, request: Request, err: ServiceError) -> Response:
+        job: Job | None = getattr(request.state, "bulk1_job", None)
+        as_json = job_is_json(job) if job is not None else request_is_json(request)
+        status, data = bulk1.error_body(err.kind, err.message, as_json)
+        return respond(data, as_json, status)
+
+    def register(self, router: Router) -> None:
+        router.add(BASE, self, post=self.create)
+        router.add(BASE + "/{job}", self, get=self.get, post=self.update)
+        router.add(BASE + "/{job}/batch", self, get=self.list_batches, post=self.add_batch)
+        router.add(BASE + "/{job}/batch/{batch}", self, get=self.get_batch)
+        router.add(BASE + "/{job}/batch/{batch}/request", self, get=self.batch_request)
+        router.add(BASE + "/{job}/batch/{batch}/result", self, get=self.batch_result)
+        router.add(BASE + "/{job}/spec", self, post=self.spec)
+
+    @staticmethod
+    def version(params: dict[str, str]) -> str:
+        m = _VERSION.fullmatch(params["ver"])
+        if not m or not 31 <= int(m[1]) <= 66:
+            raise ServiceError(Kind.INVALID_VERSION, f"Invalid API version: {params['ver']}")
+        return f"{m[1]}.0"
+
+    async def _job(self, request: Request, params: dict[str, str]) -> Job:
+        self.version(params)
+        job = await run_in_threadpool(self.service.get_job, params["job"])
+        request.state.bulk1_job = job  # errors from here on answer in the job's format
+        return job
+
+    @staticmethod
+    async def _fields(request: Request) -> dict[str, object]:
+        data = await body.read_all(request)
+        try:
+            return bulk1.parse_job_body(data, request_is_json(request))
+        except bulk1.PayloadError as e:
+            raise ServiceError(e.kind, str(e)) from None
+
+    async def create(self, request: Request, params: dict[str, str]) -> Response:
+        version = self.version(params)
+        fields = await self._fields(request)
+        job = await run_in_threadpool(self.service.create, version, fields)
+        view = await run_in_threadpool(self.service.view, job)
+        as_json = request_is_json(request)
+        return respond(bulk1.job_info(view, as_json), as_json, 201)
+
+    async def get(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        view = await run_in_threadpool(self.service.view, job)
+        return respond(bulk1.job_info(view, job_is_json(job)), job_is_json(job))
+
+    async def update(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        request.state.bulk1_job = None  # an update answers in the request's format (R3)
+        fields = await self._fields(request)
+        job = await run_in_threadpool(self.service.update, job, fields)
+        view = await run_in_threadpool(self.service.view, job)
+        as_json = request_is_json(request)
+        return respond(bulk1.job_info(view, as_json), as_json)
+
+    async def add_batch(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        try:
+            payload = await body.read_all(request, limit=MAX_BATCH_BYTES)
+        except ServiceError as e:
+            if e.kind is not Kind.INVALID_JOB:  # the size limit; decoding errors pass through
+                raise
+            raise ServiceError(
+                Kind.INVALID_BATCH,
+                f"Exceeded max size limit of {MAX_BATCH_BYTES} bytes for a batch",
+            ) from None
+        batch = await run_in_threadpool(
+            self.service.add_batch, job, body.media_type(request), payload
+        )
+        return respond(bulk1.batch_info(batch, job_is_json(job)), job_is_json(job), 201)
+
+    async def list_batches(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        batches = await run_in_threadpool(self.service.list_batches, job)
+        return respond(bulk1.batch_list(batches, job_is_json(job)), job_is_json(job))
+
+    async def get_batch(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        batch = await run_in_threadpool(self.service.get_batch, job, params["batch"])
+        return respond(bulk1.batch_info(batch, job_is_json(job)), job_is_json(job))
+
+    async def batch_request(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        batch = await run_in_threadpool(self.service.get_batch, job, params["batch"])
+        data = await run_in_threadpool(self.service.request, batch)
+        return Response(data, headers={"Content-Type": DATA_MEDIA[job.content_type]})
+
+    async def batch_result(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        batch = await run_in_threadpool(self.service.get_batch, job, params["batch"])
+        data = await run_in_threadpool(self.service.result, batch)
+        return Response(data, headers={"Content-Type": DATA_MEDIA[job.content_type]})
+
+    async def spec(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        payload = await body.read_all(request)
+        await run_in_threadpool(self.service.set_spec, job, payload)
+        return Response(status_code=201, headers={"Content-Type": "application/xml"})
