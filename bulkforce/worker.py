@@ -207,12 +207,14 @@ class Worker:
                 if not chunk:
                     return None
                 if group is None or tx is None:
+                    self._let_writers_in()
                     group = self.ctx.store.transaction()
                     tx = group.__enter__()
                     opened = time.perf_counter()
                 self._batch(tx, job, plan, seq, chunk)
                 seq += 1
-                if time.perf_counter() - opened >= self.ctx.settings.commit_seconds:
+                due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
+                if due or self.ctx.store.writers_waiting():
                     group.__exit__(None, None, None)
                     group = tx = None
         except BaseException as e:
@@ -223,6 +225,12 @@ class Worker:
         finally:
             if group is not None:
                 group.__exit__(None, None, None)
+
+    def _let_writers_in(self, limit: float = 1.0) -> None:
+        """Before re-taking the write lock, wait (briefly) for API writers queued on it."""
+        deadline = time.perf_counter() + limit
+        while self.ctx.store.writers_waiting() and time.perf_counter() < deadline:
+            time.sleep(0.001)
 
     def _batch(self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]]) -> None:
         ctx = self.ctx

@@ -132,6 +132,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
+    def writers_waiting(self) -> int:
+        """Other writers blocked on this store's write lock (0 where writes do not queue)."""
+        return 0
+
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -187,6 +187,11 @@ class SQLiteStore(Store):
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Threads blocked on BEGIN IMMEDIATE. SQLite's busy handler polls every 50-100 ms,
+        # so a worker that re-begins within milliseconds of committing would starve them;
+        # the worker reads this and steps aside (see Worker._run_batches).
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -211,11 +216,20 @@ class SQLiteStore(Store):
             conn.close()
             self._local.conn = None
 
+    def writers_waiting(self) -> int:
+        return self._waiting
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        with _wrapped():
-            conn.execute("BEGIN IMMEDIATE")
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            with _wrapped():
+                conn.execute("BEGIN IMMEDIATE")
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
         try:
             yield conn
         except BaseException:
