@@ -20,27 +20,91 @@ def main() -> None:
     """A self-hosted server that speaks the Salesforce Bulk API."""
 
 
+def env(name: str) -> str:
+    """Every option is also an environment variable: --data-dir is BULKFORCE_DATA_DIR."""
+    return "BULKFORCE_" + name.upper().replace("-", "_")
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
-              help="Database, uploads and the generated token live here.")  # fmt: skip
-@click.option("--database", default=None,
-              help="Database URL, e.g. sqlite:///data/bulkforce.db (default: SQLite in the data dir).")  # fmt: skip
-@click.option("--schema", "schemas", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Describe-shaped JSON/YAML adding fields and custom objects (repeatable).")  # fmt: skip
-@click.option("--token", default=None, help="A fixed access token (for CI); else one is generated.")
-@click.option("--max-upload-mb", default=150.0, show_default=True, type=float,
-              help="Largest Bulk 2.0 upload accepted, in MiB.")  # fmt: skip
-@click.option("--commit-seconds", default=1.0, show_default=True, type=click.FloatRange(0, 60),
-              help="A running job commits its progress at least this often (0: every batch).")  # fmt: skip
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
-              help="Worker threads processing jobs in this process (0: none).")  # fmt: skip
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar=env("host"),
+    help="Address to listen on.",
+)
+@click.option("--port", default=8000, show_default=True, type=int, envvar=env("port"))
+@click.option(
+    "--data-dir",
+    default="./data",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    envvar=env("data-dir"),
+    help="Database, uploads and the generated token live here.",
+)
+@click.option(
+    "--database",
+    default=None,
+    envvar=env("database"),
+    help="Database URL, e.g. sqlite:///data/bulkforce.db (default: SQLite in the data dir).",
+)
+@click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=env("schema"),
+    help="Describe-shaped JSON/YAML adding fields and custom objects (repeatable; "
+    "in the environment, paths separated by ':').",
+)
+@click.option(
+    "--token",
+    default=None,
+    envvar=env("token"),
+    help="A fixed access token (for CI); else one is generated.",
+)
+@click.option(
+    "--max-upload-mb",
+    default=150.0,
+    show_default=True,
+    type=float,
+    envvar=env("max-upload-mb"),
+    help="Largest Bulk 2.0 upload accepted, in MiB.",
+)
+@click.option(
+    "--commit-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    envvar=env("commit-seconds"),
+    help="A running job commits its progress at least this often (0: every batch).",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    envvar=env("workers"),
+    help="Worker threads processing jobs (0: none). Two let a small job pass a big one.",
+)
+@click.option(
+    "--hard-delete/--no-hard-delete",
+    default=True,
+    show_default=True,
+    envvar=env("hard-delete"),
+    help="Whether the user has the Bulk API Hard Delete permission.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    envvar=env("log-level"),
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
-    token: str | None, max_upload_mb: float, commit_seconds: float, workers: int, log_level: str,
+    token: str | None, max_upload_mb: float, commit_seconds: float, workers: int,
+    hard_delete: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
@@ -55,6 +119,7 @@ def serve(
         ctx = build_context(
             data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024), commit_seconds
         )
+        ctx.settings.hard_delete = hard_delete
         ctx.store.clear_leases()  # we hold the data-dir lock: any lease is a dead process's
         access_token = load_token(data_dir, ctx.settings.org_id, token)
     except (BootError, SchemaError, StoreError) as e:

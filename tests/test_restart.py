@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from conftest import API, Server, wait_for_job
 
 N = 100_000
@@ -78,3 +79,70 @@ def test_sigkill_while_in_progress_then_restart_completes_exactly_once(
         }
     assert count == N and distinct == N
     assert stored == set(result_ids)
+
+
+NS = "http://www.force.com/2009/06/asyncapi/dataload"
+
+
+def test_sigkill_during_bulk1_batches_then_restart_completes_exactly_once(
+    make_server: Callable[..., Server],
+) -> None:
+    """Bulk 1.0: a batch in flight at the kill is redone after restart; none is applied twice."""
+    import xml.etree.ElementTree as ET
+
+    schema = Path(__file__).parent / "data" / "test_schema.json"
+    srv = make_server("--schema", str(schema))
+    base = f"/services/async/{API}/job"
+    headers = {"X-SFDC-Session": srv.token}
+    batches, per_batch = 6, 10_000
+    with httpx.Client(base_url=srv.url, headers=headers, timeout=60) as c:
+        body = (f'<jobInfo xmlns="{NS}"><operation>insert</operation><object>Contact</object>'
+                "<contentType>CSV</contentType><concurrencyMode>Serial</concurrencyMode></jobInfo>")  # fmt: skip
+        r = c.post(base, content=body, headers={"Content-Type": "application/xml"})
+        assert r.status_code == 201, r.text
+        job_id = ET.fromstring(r.content).findtext(f"{{{NS}}}id")
+        for b in range(batches):
+            data = contact_csv(per_batch, f"B1K{b}")
+            r = c.post(f"{base}/{job_id}/batch", content=data, headers={"Content-Type": "text/csv"})
+            assert r.status_code == 201, r.text
+        deadline = time.monotonic() + 60
+        while True:
+            states = [
+                e.text
+                for e in ET.fromstring(c.get(f"{base}/{job_id}/batch").content).iter(
+                    f"{{{NS}}}state"
+                )
+            ]
+            if 0 < states.count("Completed") < batches:
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.002)
+    srv.kill()
+    srv2 = make_server("--schema", str(schema), data_dir=srv.data_dir)
+    with httpx.Client(base_url=srv2.url, headers=headers, timeout=60) as c:
+        deadline = time.monotonic() + 120
+        while True:
+            infos = ET.fromstring(c.get(f"{base}/{job_id}/batch").content)
+            states = [e.text for e in infos.iter(f"{{{NS}}}state")]
+            if all(s == "Completed" for s in states):
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.05)
+        processed = [int(e.text or 0) for e in infos.iter(f"{{{NS}}}numberRecordsProcessed")]
+        assert processed == [per_batch] * batches
+        ids: list[str] = []
+        for b in infos.iter(f"{{{NS}}}id"):
+            text = c.get(f"{base}/{job_id}/batch/{b.text}/result").text
+            rows = list(csv.reader(io.StringIO(text)))
+            assert rows[0] == ["Id", "Success", "Created", "Error"] and len(rows) == per_batch + 1
+            assert all(r[1] == "true" and r[2] == "true" for r in rows[1:])
+            ids.extend(r[0] for r in rows[1:])
+    with sqlite3.connect(f"file:{srv.db_path}?mode=ro", uri=True) as db:
+        count, distinct = db.execute(
+            "SELECT count(*), count(DISTINCT External_Id__c) FROM Contact WHERE External_Id__c LIKE 'B1K%'"
+        ).fetchone()
+        stored = {
+            r[0] for r in db.execute("SELECT Id FROM Contact WHERE External_Id__c LIKE 'B1K%'")
+        }
+    assert count == distinct == batches * per_batch
+    assert stored == set(ids) and len(ids) == batches * per_batch

@@ -9,7 +9,7 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
-from bulkforce.jobs.service import Context
+from bulkforce.jobs.service import Context, check_hard_delete
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobState, Operation, utcnow
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import CsvFormatError, iter_rows
@@ -143,6 +143,8 @@ class ClassicService:
             raise ServiceError(
                 Kind.INVALID_ENTITY, f"Entity '{obj_name}' is not supported by the Bulk API."
             )
+        if operation == "hardDelete":
+            check_hard_delete(self.ctx, Operation.HARD_DELETE)
         ext = _text(fields.get("externalIdFieldName"))
         if operation == "upsert":
             if not ext:

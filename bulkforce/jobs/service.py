@@ -45,6 +45,8 @@ class Settings:
     # How long a running job's consecutive batches share one write transaction: progress
     # becomes durable (and visible) at least this often; 0 commits every batch.
     commit_seconds: float = 1.0
+    # the "Bulk API Hard Delete" user permission
+    hard_delete: bool = True
 
 
 @dataclass
@@ -56,6 +58,15 @@ class Context:
     schema: Schema
     settings: Settings
     wake: threading.Event = field(default_factory=threading.Event)
+
+
+def check_hard_delete(ctx: Context, op: Operation) -> None:
+    if op is Operation.HARD_DELETE and not ctx.settings.hard_delete:
+        raise ServiceError(
+            Kind.FEATURE_NOT_ENABLED,
+            "hardDelete operation requires special user profile permission, please contact your "
+            "system administrator",
+        )
 
 
 def job_id_from_path(raw: str) -> str:
@@ -129,6 +140,7 @@ class IngestService:
             ) from None
         if not isinstance(obj_name, str) or not obj_name:
             raise ServiceError(Kind.INVALID_JOB, "InvalidJob : Object is required")
+        check_hard_delete(self.ctx, op)
         obj = self.ctx.schema.get(obj_name)
         if obj is None:
             raise ServiceError(
