@@ -3,8 +3,9 @@
 
 Generates N Contact-like rows, loads them with a Bulk 2.0 insert job through a real
 `bulkforce serve` process, loads the same CSV straight into SQLite (csv.reader + one
-executemany into an identical table), repeats both for an upsert on External_Id__c, times
-20 one-record jobs, and prints records/s, server/raw ratios, peak server RSS and latency.
+executemany into an identical table), repeats both for an upsert on External_Id__c, runs two
+Bulk 1.0 CSV insert jobs of 10 x 10,000 records (Parallel, then Serial), times 20 one-record
+jobs, and prints records/s, server/raw ratios, peak server RSS and latency.
 
 It is a measurement, not a test: it exits 0 whatever the numbers are, and non-zero only
 when the run could not be measured (server did not start, a job failed, wrong row counts).
@@ -21,7 +22,9 @@ import argparse
 import csv
 import io
 import json
+import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -30,15 +33,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
+import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import psutil  # noqa: F401  (fail early: the RSS sampler child process imports it)
+import psutil  # also imported by the RSS sampler child process
+
+if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
+    import psycopg
 
 API_VERSION = "59.0"
 TOKEN = "00D000000000001AAA!AQEAQBench"
@@ -66,6 +75,12 @@ REPO_DIR = BENCH_DIR.parent
 DEFAULT_SCHEMA = BENCH_DIR / "contact_schema.json"
 SERVER_UPLOAD_LIMIT = 150 * 1024 * 1024  # bulkforce serve's default --max-upload-mb (MiB)
 TARGETS = {"insert": 0.50, "upsert": 0.40, "rss_mb": 300.0, "latency_ms": 50.0}
+BULK1_JOB = f"/services/async/{API_VERSION}/job"
+BULK1_NS = "http://www.force.com/2009/06/asyncapi/dataload"
+BULK1_MODES = ("Parallel", "Serial")
+BULK1_BATCHES = 10
+BULK1_BATCH_ROWS = CHUNK_ROWS  # 10,000: the Bulk 1.0 per-batch record limit
+BULK1_RESULT_HEADER = b'"Id","Success","Created","Error"'
 
 # ---------------------------------------------------------------------------------------------
 # Data generation
@@ -348,7 +363,8 @@ class Server:
             self.proc = subprocess.Popen(
                 self.cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_DIR
             )
-        self.sampler = RssSampler(self.proc.pid, self.log_path.with_name("rss.txt"))
+        rss_file = self.log_path.with_name(f"{self.log_path.stem}-rss.txt")
+        self.sampler = RssSampler(self.proc.pid, rss_file)
         self.sampler.start()
         headers = {"Authorization": f"Bearer {TOKEN}"}
         deadline = time.monotonic() + timeout
@@ -377,19 +393,134 @@ class Server:
         """SIGTERM (SIGKILL after 30 s); describes how the process ended."""
         if self.sampler:
             self.sampler.stop()
-        if self.proc is None:
-            return "never started"
-        if self.proc.poll() is not None:
-            return f"had already exited with code {self.proc.returncode}"
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return "ignored SIGTERM for 30 s and was killed"
-        code = self.proc.returncode
-        return "stopped" if code in (0, -signal.SIGTERM) else f"exit code {code} after SIGTERM"
+        return stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> str:
+    """SIGTERM (SIGKILL after 30 s) to one process we started; describes how it ended."""
+    if proc is None:
+        return "never started"
+    if proc.poll() is not None:
+        return f"had already exited with code {proc.returncode}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "ignored SIGTERM for 30 s and was killed"
+    code = proc.returncode
+    return "stopped" if code in (0, -signal.SIGTERM) else f"exit code {code} after SIGTERM"
+
+
+class WorkerProcess:
+    """A `python -m bulkforce worker` subprocess (PostgreSQL only): processes jobs, no HTTP."""
+
+    READY = b"bulkforce worker running"
+
+    def __init__(
+        self, database: str, schema: Path, data_dir: Path, extra_args: Sequence[str], log_path: Path
+    ) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.cmd = [
+            sys.executable, "-m", "bulkforce", "worker", "--database", database,
+            "--schema", str(schema), "--data-dir", str(data_dir), *extra_args,
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_DIR
+            )
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until the worker prints that its threads run (it has connected and migrated)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.READY in self.log_path.read_bytes():
+                return
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"worker exited with code {self.proc.returncode} during startup: "
+                    f"{self.log_path.read_text(errors='replace')[-500:]}"
+                )
+            time.sleep(0.05)
+        raise BenchError(f"worker not ready after {timeout:.0f}s (log {self.log_path})")
+
+    def stop(self) -> str:
+        return stop_process(self.proc)
+
+
+# PostgreSQL processes that serve every database (their work is partly ours): not "foreign".
+PG_SHARED = ("walwriter", "checkpointer", "background writer", "autovacuum launcher",
+             "logical replication", "stats collector", "archiver")  # fmt: skip
+
+
+class CpuWatch:
+    """CPU seconds that processes outside this run used during a timed phase.
+
+    This run is the bench process and its descendants (server, workers, sampler) plus the
+    PostgreSQL processes whose title names one of `markers` (our databases) or that serve
+    every database (WAL writer, checkpointer, ...). Everything else, e.g. a test suite running
+    at the same time, competes for the same cores and makes the numbers low and noisy.
+    """
+
+    def __init__(self) -> None:
+        self.markers: list[str] = []
+        self._busy = 0.0
+        self._ours = 0.0
+        self._t0 = 0.0
+
+    @staticmethod
+    def _busy_total() -> float:
+        t = psutil.cpu_times()
+        return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
+
+    def _ours_total(self) -> float:
+        procs: dict[int, tuple[int, str, float]] = {}
+        for proc in psutil.process_iter(["pid", "ppid", "cmdline", "cpu_times"]):
+            info = proc.info
+            times = info.get("cpu_times")
+            if times is None:
+                continue
+            title = " ".join(info.get("cmdline") or [])
+            procs[int(info["pid"])] = (int(info["ppid"] or 0), title, times.user + times.system)
+        me = os.getpid()
+        total = 0.0
+        for pid, (ppid, title, cpu) in procs.items():
+            ours = pid == me
+            seen = 0
+            while not ours and ppid and seen < 64:
+                ours = ppid == me
+                ppid = procs.get(ppid, (0, "", 0.0))[0]
+                seen += 1
+            if not ours and title.startswith("postgres:"):
+                ours = any(m in title for m in self.markers) or any(k in title for k in PG_SHARED)
+            if ours:
+                total += cpu
+        return total
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._ours = self._ours_total()
+        self._busy = self._busy_total()
+
+    def stop(self, report: Report, what: str) -> None:
+        busy = self._busy_total() - self._busy
+        ours = self._ours_total() - self._ours
+        elapsed = time.perf_counter() - self._t0
+        foreign = max(busy - ours, 0.0)
+        share = foreign / (elapsed * (os.cpu_count() or 1)) if elapsed > 0 else 0.0
+        say(f"{what}: other processes used {foreign:.1f} CPU-s ({share:.0%} of the machine)")
+        if share >= 0.10:
+            report.note(
+                f"{what}: other processes used {share:.0%} of the machine's CPU during the "
+                f"timed phase ({foreign:.1f} CPU-s): the rate is low and noisy"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,6 +716,265 @@ def one_record_job(client: httpx.Client, header: bytes, index: int) -> tuple[flo
 
 
 # ---------------------------------------------------------------------------------------------
+# Bulk 1.0 client
+# ---------------------------------------------------------------------------------------------
+
+
+def bulk1_numbers(count: int, first: int, seed: int, ordered: bool) -> list[int]:
+    """External-id numbers first .. first+count-1, shuffled like the 2.0 insert unless ordered."""
+    numbers = list(range(first, first + count))
+    if not ordered:
+        random.Random(seed).shuffle(numbers)
+    return numbers
+
+
+def xml_root(response: httpx.Response, tag: str, what: str) -> ET.Element:
+    """The parsed XML body; its root must be `tag` in the async API namespace."""
+    try:
+        root = ET.fromstring(response.content)
+    except ET.ParseError as exc:
+        raise BenchError(f"{what}: response is not XML ({exc}): {response.text[:300]}") from None
+    if root.tag != f"{{{BULK1_NS}}}{tag}":
+        raise BenchError(f"{what}: expected <{tag}> in {BULK1_NS}, got {root.tag}")
+    return root
+
+
+def xml_text(elem: ET.Element, tag: str) -> str:
+    return elem.findtext(f"{{{BULK1_NS}}}{tag}") or ""
+
+
+def xml_int(elem: ET.Element, tag: str) -> int:
+    text = xml_text(elem, tag)
+    return int(text) if text.isdigit() else -1
+
+
+def bulk1_job_body(**fields: str) -> bytes:
+    inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<jobInfo xmlns="{BULK1_NS}">{inner}</jobInfo>'
+    ).encode()
+
+
+@dataclass
+class Bulk1Run:
+    mode: str
+    job_id: str = ""
+    seconds: float = 0.0  # POST job .. end of the last batch result download
+    upload_seconds: float = 0.0  # POST job .. job closed
+    batch_ids: list[str] = field(default_factory=list)
+    batch_counts: list[tuple[int, int]] = field(default_factory=list)  # (processed, failed)
+    results: list[bytes] = field(default_factory=list)
+    polls: int = 0
+
+
+def run_bulk1_job(
+    client: httpx.Client,
+    mode: str,
+    bodies: Sequence[bytes],
+    poll_interval: float,
+    job_timeout: float,
+) -> Bulk1Run:
+    """Create a CSV insert job, post the batches, close it, poll the batch list until every
+    batch is Completed or Failed, then download every batch's result into memory."""
+    run = Bulk1Run(mode)
+    xml = {"Content-Type": "application/xml"}
+    t0 = time.perf_counter()
+    r = client.post(
+        BULK1_JOB,
+        content=bulk1_job_body(
+            operation="insert", object=OBJECT, concurrencyMode=mode, contentType="CSV"
+        ),
+        headers=xml,
+    )
+    check(r, 201, f"create Bulk 1.0 {mode} job")
+    info = xml_root(r, "jobInfo", "create Bulk 1.0 job")
+    run.job_id = job_id = xml_text(info, "id")
+    if xml_text(info, "state") != "Open" or xml_text(info, "concurrencyMode") != mode:
+        raise BenchError(f"new Bulk 1.0 job: {r.text[:500]}")
+    for k, data in enumerate(bodies):
+        r = client.post(
+            f"{BULK1_JOB}/{job_id}/batch", content=data, headers={"Content-Type": "text/csv"}
+        )
+        check(r, 201, f"batch {k + 1} of Bulk 1.0 job {job_id}")
+        run.batch_ids.append(xml_text(xml_root(r, "batchInfo", "add batch"), "id"))
+    r = client.post(f"{BULK1_JOB}/{job_id}", content=bulk1_job_body(state="Closed"), headers=xml)
+    check(r, 200, f"close Bulk 1.0 job {job_id}")
+    if xml_text(xml_root(r, "jobInfo", "close job"), "state") != "Closed":
+        raise BenchError(f"closed Bulk 1.0 job {job_id} is not Closed: {r.text[:500]}")
+    run.upload_seconds = time.perf_counter() - t0
+    deadline = time.monotonic() + job_timeout
+    while True:
+        run.polls += 1
+        r = client.get(f"{BULK1_JOB}/{job_id}/batch")
+        check(r, 200, f"list batches of Bulk 1.0 job {job_id}")
+        infos = xml_root(r, "batchInfoList", "list batches").findall(f"{{{BULK1_NS}}}batchInfo")
+        states = {xml_text(b, "id"): xml_text(b, "state") for b in infos}
+        if sorted(states) != sorted(run.batch_ids):
+            raise BenchError(f"batch list of job {job_id} does not match the posted batches")
+        if all(s in ("Completed", "Failed") for s in states.values()):
+            break
+        if "NotProcessed" in states.values():
+            raise BenchError(f"Bulk 1.0 job {job_id} has NotProcessed batches: {states}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"Bulk 1.0 job {job_id} not done after {job_timeout:.0f}s: {states}")
+        if poll_interval:
+            time.sleep(poll_interval)
+    failed = {xml_text(b, "id"): xml_text(b, "stateMessage") for b in infos}
+    failed = {b: msg for b, msg in failed.items() if states[b] == "Failed"}
+    if failed:
+        raise BenchError(f"Bulk 1.0 job {job_id}: {len(failed)} batch(es) Failed: {failed}")
+    by_id = {xml_text(b, "id"): b for b in infos}
+    for batch_id in run.batch_ids:
+        r = client.get(f"{BULK1_JOB}/{job_id}/batch/{batch_id}/result")
+        check(r, 200, f"result of batch {batch_id}")
+        if r.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+            raise BenchError(f"batch {batch_id} result is {r.headers.get('content-type')!r}")
+        run.results.append(r.content)
+        b = by_id[batch_id]
+        run.batch_counts.append(
+            (xml_int(b, "numberRecordsProcessed"), xml_int(b, "numberRecordsFailed"))
+        )
+    run.seconds = time.perf_counter() - t0
+    return run
+
+
+@dataclass(frozen=True)
+class ServerTable:
+    """Where the bench reads the server's Contact table: its SQLite file or its PostgreSQL
+    database (then the table is `contact`, found through the search path)."""
+
+    sqlite: Path | None = None
+    pg_url: str | None = None
+
+    def count(self) -> int:
+        if self.pg_url is not None:
+            return pg_count(self.pg_url, pg_server_table(self.pg_url))
+        assert self.sqlite is not None
+        return count_rows(self.sqlite)
+
+    def misplaced(self, pairs: Sequence[tuple[str, str]]) -> int:
+        if self.pg_url is not None:
+            return pg_misplaced_ids(self.pg_url, pairs)
+        assert self.sqlite is not None
+        return misplaced_ids(self.sqlite, pairs)
+
+
+def count_rows(server_db: Path) -> int:
+    con = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
+    try:
+        (rows,) = con.execute(f"SELECT count(*) FROM {qi(OBJECT)}").fetchone()
+    finally:
+        con.close()
+    return int(rows)
+
+
+def misplaced_ids(server_db: Path, pairs: Sequence[tuple[str, str]]) -> int:
+    """How many (Id, External_Id__c) pairs have no server row with that Id and that value."""
+    con = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
+    try:
+        con.execute("CREATE TEMP TABLE expect (id TEXT, ext TEXT)")
+        con.executemany("INSERT INTO temp.expect VALUES (?, ?)", pairs)
+        (missing,) = con.execute(
+            f"SELECT count(*) FROM temp.expect e WHERE NOT EXISTS (SELECT 1 FROM "
+            f"main.{qi(OBJECT)} c WHERE c.Id = e.id AND c.{qi(EXT_ID)} = e.ext)"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(missing)
+
+
+def verify_bulk1(
+    report: Report,
+    client: httpx.Client,
+    run: Bulk1Run,
+    numbers: Sequence[int],
+    table: ServerTable | None,
+    rows_before: int | None,
+) -> None:
+    """Check every batch result (not timed), the job counters and the server's Contact table."""
+    what = f"bulk1 {run.mode.lower()}"
+    expected = BULK1_BATCHES * BULK1_BATCH_ROWS
+    rows = created = bad_ids = 0
+    errors: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for k, (batch_id, data) in enumerate(zip(run.batch_ids, run.results, strict=True)):
+        first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
+        if first_line != BULK1_RESULT_HEADER:
+            report.note(f"{what}: batch {batch_id} result header is {first_line[:80]!r}")
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        next(reader, None)
+        batch_rows = [row for row in reader if row]
+        if len(batch_rows) != BULK1_BATCH_ROWS:
+            raise BenchError(
+                f"{what}: batch {batch_id} result has {len(batch_rows)} rows, "
+                f"expected {BULK1_BATCH_ROWS}"
+            )
+        for j, row in enumerate(batch_rows):
+            if len(row) != 4 or row[1] != "true":
+                if len(errors) < 3:
+                    errors.append(",".join(row))
+                continue
+            rows += 1
+            created += row[2] == "true"
+            bad_ids += len(row[0]) != 18 or not row[0].startswith("003")
+            pairs.append((row[0], ext_id(numbers[k * BULK1_BATCH_ROWS + j])))
+        processed, failed = run.batch_counts[k]
+        if processed != BULK1_BATCH_ROWS or failed != 0:
+            report.note(
+                f"{what}: batch {batch_id} numberRecordsProcessed={processed}, "
+                f"numberRecordsFailed={failed}"
+            )
+    if rows != expected:
+        raise BenchError(
+            f"{what}: {expected - rows} result rows are not Success true, e.g. {errors}"
+        )
+    if created != expected:
+        report.note(f"{what}: Created true on {created} of {expected} result rows")
+    if bad_ids:
+        report.note(f"{what}: {bad_ids} result Ids are not 18-char 003... ids")
+    if len({rid for rid, _ in pairs}) != len(pairs):
+        report.note(f"{what}: the result Ids are not all distinct")
+    r = client.get(f"{BULK1_JOB}/{run.job_id}")
+    check(r, 200, f"get Bulk 1.0 job {run.job_id}")
+    info = xml_root(r, "jobInfo", "get job")
+    counters = {
+        "state": xml_text(info, "state"),
+        "numberBatchesCompleted": xml_int(info, "numberBatchesCompleted"),
+        "numberBatchesTotal": xml_int(info, "numberBatchesTotal"),
+        "numberRecordsProcessed": xml_int(info, "numberRecordsProcessed"),
+        "numberRecordsFailed": xml_int(info, "numberRecordsFailed"),
+    }
+    wanted = {
+        "state": "Closed",
+        "numberBatchesCompleted": BULK1_BATCHES,
+        "numberBatchesTotal": BULK1_BATCHES,
+        "numberRecordsProcessed": expected,
+        "numberRecordsFailed": 0,
+    }
+    if counters != wanted:
+        report.note(f"{what}: job info {counters}, expected {wanted}")
+    if table is None or rows_before is None:
+        say(f"{what}: {rows} result rows ({created} created); server table not checked")
+        return
+    rows_after = table.count()
+    misplaced = table.misplaced(pairs)
+    say(
+        f"{what}: {rows} result rows ({created} created); server {OBJECT} table "
+        f"{rows_before} -> {rows_after} rows; {misplaced} result Ids not on their input row"
+    )
+    if misplaced:
+        report.note(
+            f"{what}: {misplaced} result Ids do not name the record of the input row "
+            "at the same position"
+        )
+    if rows_after - rows_before != expected:
+        raise BenchError(
+            f"{what}: server {OBJECT} table grew by {rows_after - rows_before} rows, "
+            f"expected {expected}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Raw SQLite baseline
 # ---------------------------------------------------------------------------------------------
 
@@ -716,6 +1106,449 @@ def sqlite_path(database: str | None, data_dir: Path) -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# PostgreSQL: fresh databases, the raw COPY baseline and the worker-scaling runs
+# ---------------------------------------------------------------------------------------------
+
+PG_RAW_SCHEMA = "bench_raw"  # the raw table lives beside the server's, in the same database
+PG_COLUMNS = tuple(c.lower() for c in COLUMNS)  # the server's record columns are lower-case
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("postgresql:", "postgres:"))
+
+
+def pg_url(admin_url: str, dbname: str) -> str:
+    """`admin_url` with its database part replaced by `dbname`."""
+    parts = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
+
+
+def pg_connect(url: str, autocommit: bool = True) -> psycopg.Connection[tuple[Any, ...]]:
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=autocommit)
+    except psycopg.Error as exc:
+        raise BenchError(f"cannot connect to {url}: {str(exc).strip()}") from None
+
+
+def pg_scalar(conn: psycopg.Connection[tuple[Any, ...]], query: Any, params: Any = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+class PgDatabases:
+    """Creates fresh `bench_<random>` databases through the admin database, drops them at the
+    end (DROP DATABASE ... WITH (FORCE): a server killed mid-run may leave connections)."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.created: list[str] = []
+        self._checkpoint_ok = True
+
+    def create(self) -> tuple[str, str]:
+        """(name, URL) of a new empty database."""
+        from psycopg import sql
+
+        name = f"bench_{secrets.token_hex(6)}"
+        with pg_connect(self.admin_url) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.created.append(name)
+        return name, pg_url(self.admin_url, name)
+
+    def drop(self, name: str) -> None:
+        from psycopg import sql
+
+        with pg_connect(self.admin_url) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        self.created.remove(name)
+
+    def drop_all(self) -> list[str]:
+        """Drop every database still listed; returns the ones that could not be dropped."""
+        import psycopg
+
+        left: list[str] = []
+        for name in list(self.created):
+            try:
+                self.drop(name)
+            except (psycopg.Error, BenchError) as exc:
+                say(f"could not drop database {name}: {exc}")
+                left.append(name)
+        return left
+
+    def settle(self, url: str | None, report: Report) -> None:
+        """Untimed, between timed phases: VACUUM ANALYZE the database just written (what
+        autovacuum would otherwise do in the middle of the next phase) and CHECKPOINT (so the
+        next phase does not pay for flushing the previous one's dirty pages)."""
+        import psycopg
+
+        t0 = time.perf_counter()
+        if url is not None:
+            with pg_connect(url) as conn:
+                conn.execute("VACUUM (ANALYZE)")
+        if self._checkpoint_ok:
+            try:
+                with pg_connect(self.admin_url) as conn:
+                    conn.execute("CHECKPOINT")
+            except psycopg.Error as exc:
+                self._checkpoint_ok = False
+                report.note(f"CHECKPOINT failed, phases are not separated: {exc}")
+        say(f"settled: VACUUM (ANALYZE) + CHECKPOINT ({time.perf_counter() - t0:.1f}s)")
+
+
+def pg_server_table(url: str) -> str:
+    """The server's Contact table as PostgreSQL names it (through the search path)."""
+    with pg_connect(url) as conn:
+        name = pg_scalar(conn, "SELECT to_regclass(%s)::text", (OBJECT.lower(),))
+    if name is None:
+        raise BenchError(f"no table {OBJECT.lower()!r} in {url}: did the server create it?")
+    return str(name)
+
+
+def pg_count(url: str, table: str) -> int:
+    from psycopg import sql
+
+    with pg_connect(url) as conn:
+        return int(pg_scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(table))))
+
+
+def pg_misplaced_ids(url: str, pairs: Sequence[tuple[str, str]]) -> int:
+    """How many (Id, External_Id__c) pairs have no server row with that Id and that value."""
+    from psycopg import sql
+
+    table = sql.SQL(pg_server_table(url))
+    with pg_connect(url, autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE expect (id text, ext text) ON COMMIT DROP")
+        with cur.copy("COPY expect (id, ext) FROM STDIN") as copy:
+            for pair in pairs:
+                copy.write_row(pair)
+        missing = pg_scalar(
+            conn,
+            sql.SQL(
+                "SELECT count(*) FROM expect e WHERE NOT EXISTS (SELECT 1 FROM {} c "
+                "WHERE c.id = e.id AND c.{} = e.ext)"
+            ).format(table, sql.Identifier(EXT_ID.lower())),
+        )
+    return int(missing)
+
+
+def pg_raw_table() -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(PG_RAW_SCHEMA, OBJECT.lower())
+
+
+def pg_make_raw_table(url: str) -> tuple[str, list[str], list[str]]:
+    """Create bench_raw.contact with LIKE <server table> INCLUDING ALL (column types, NOT NULL,
+    defaults, primary key and the unique index on external_id__c) while the server's table is
+    still empty. Returns (server table, raw index definitions, server triggers, not copied)."""
+    from psycopg import sql
+
+    src = pg_server_table(url)
+    with pg_connect(url) as conn:
+        rows = int(pg_scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.SQL(src))))
+        if rows:
+            raise BenchError(f"server table {src} already has {rows} rows")
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(PG_RAW_SCHEMA)))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(pg_raw_table(), sql.SQL(src))
+        )
+        indexes = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
+                (f"{PG_RAW_SCHEMA}.{OBJECT.lower()}",),
+            )
+        ]
+        triggers = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+                (src,),
+            )
+        ]
+    return src, indexes, triggers
+
+
+def pg_filler_columns(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, object]:
+    """NOT NULL columns without a default that the bench does not supply: constant values."""
+    fill: dict[str, object] = {}
+    supplied = {"id", *PG_COLUMNS}
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attnotnull "
+        "AND NOT atthasdef ORDER BY attnum",
+        (f"{PG_RAW_SCHEMA}.{OBJECT.lower()}",),
+    ).fetchall()
+    for name, decl in rows:
+        if name in supplied:
+            continue
+        if decl == "boolean":
+            fill[name] = "false"
+        elif decl.startswith(("integer", "bigint", "smallint", "numeric", "double", "real")):
+            fill[name] = "0"
+        elif decl.startswith(("timestamp", "date")):
+            fill[name] = "2024-01-01T00:00:00Z" if decl.startswith("timestamp") else "2024-01-01"
+        elif name.endswith("id"):
+            fill[name] = "005000000000001AAA"
+        else:
+            fill[name] = ""
+    return fill
+
+
+def pg_conflict_target(conn: psycopg.Connection[tuple[Any, ...]]) -> str:
+    """`(external_id__c)`, plus the index predicate if the unique index is partial."""
+    rows = conn.execute(
+        "SELECT a.attname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+        "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1",
+        (f"{PG_RAW_SCHEMA}.{OBJECT.lower()}",),
+    ).fetchall()
+    for column, predicate in rows:
+        if column == EXT_ID.lower():
+            return f"({column})" + (f" WHERE {predicate}" if predicate else "")
+    raise BenchError(f"no UNIQUE index on {PG_RAW_SCHEMA}.{OBJECT.lower()}.{EXT_ID.lower()}")
+
+
+def pg_raw_load(url: str, csv_file: CsvFile, id_prefix: str, upsert: bool) -> tuple[float, int]:
+    """csv.reader + COPY (copy.write_row) in one transaction; for an upsert, COPY into a temp
+    staging table then one INSERT ... ON CONFLICT (external_id__c) DO UPDATE.
+    Returns (seconds, rows). Timed: parse + COPY (+ the INSERT) + commit."""
+    from psycopg import sql
+
+    raw = pg_raw_table()
+    with pg_connect(url, autocommit=False) as conn:
+        fill = pg_filler_columns(conn)
+        target = pg_conflict_target(conn) if upsert else ""
+        conn.commit()
+        names = ["id", *PG_COLUMNS, *fill]
+        cols = sql.SQL(", ").join(map(sql.Identifier, names))
+        extra = tuple(fill.values())
+        stage = sql.Identifier("bench_stage")
+        count = 0
+        t0 = time.perf_counter()
+        with csv_file.path.open(newline="", encoding="utf-8") as f, conn.cursor() as cur:
+            reader = csv.reader(f)
+            if tuple(next(reader)) != COLUMNS:
+                raise BenchError(f"unexpected header in {csv_file.path}")
+            if upsert:
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    ).format(stage, raw)
+                )
+            dest = stage if upsert else raw
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(dest, cols)) as copy:
+                write = copy.write_row
+                for count, row in enumerate(reader, 1):
+                    write((f"{id_prefix}{count:013d}", *row, *extra))
+            if upsert:
+                sets = sql.SQL(", ").join(
+                    sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+                    for c in PG_COLUMNS
+                    if c != EXT_ID.lower()
+                )
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {raw} ({cols}) SELECT {cols} FROM {stage} "
+                        "ON CONFLICT {target} DO UPDATE SET {sets}"
+                    ).format(raw=raw, cols=cols, stage=stage, target=sql.SQL(target), sets=sets)
+                )
+        conn.commit()
+        return time.perf_counter() - t0, count
+
+
+def pg_compare_tables(url: str, server_table: str) -> tuple[int, int, int]:
+    """(raw rows, server rows, raw rows with no identical server row) over the 13 columns."""
+    from psycopg import sql
+
+    cols = sql.SQL(", ").join(map(sql.Identifier, PG_COLUMNS))
+    srv = sql.SQL(server_table)
+    with pg_connect(url) as conn:
+        raw_rows = pg_scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(pg_raw_table()))
+        srv_rows = pg_scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(srv))
+        missing = pg_scalar(
+            conn,
+            sql.SQL(
+                "SELECT count(*) FROM (SELECT {cols} FROM {raw} EXCEPT SELECT {cols} FROM {srv}) d"
+            ).format(cols=cols, raw=pg_raw_table(), srv=srv),
+        )
+    return int(raw_rows), int(srv_rows), int(missing)
+
+
+def pg_check_contents(report: Report, url: str, server_table: str, what: str) -> None:
+    t0 = time.perf_counter()
+    raw_rows, srv_rows, missing = pg_compare_tables(url, server_table)
+    say(
+        f"{what}: raw table {raw_rows} rows, server table {srv_rows} rows, "
+        f"{missing} raw rows without an identical server row ({time.perf_counter() - t0:.1f}s)"
+    )
+    if raw_rows != srv_rows or missing:
+        report.note(f"{what}: server table differs from the raw load ({missing} rows differ)")
+
+
+def row_offset(csv_file: CsvFile, row: int) -> int:
+    """Byte offset at which data row `row` (0-based) starts; `csv_file.rows` gives the size."""
+    k, skip = divmod(row, CHUNK_ROWS)
+    if skip == 0:
+        return csv_file.offsets[k]
+    consumed = 0
+    with csv_file.path.open("rb") as f:
+        f.seek(csv_file.offsets[k])
+
+        def lines() -> Iterator[str]:
+            nonlocal consumed
+            for line in f:  # UTF-8 never has a 0x0A inside a character
+                consumed += len(line)
+                yield line.decode("utf-8")
+
+        reader = csv.reader(lines())  # asks for the next line only when a record needs it
+        for _ in range(skip):
+            next(reader)
+    return csv_file.offsets[k] + consumed
+
+
+def split_rows(csv_file: CsvFile, jobs: int) -> list[tuple[int, int, int]]:
+    """`jobs` consecutive slices of the data rows, as even as possible: (rows, start, end)."""
+    n = csv_file.rows
+    sizes = [n // jobs + (1 if i < n % jobs else 0) for i in range(jobs)]
+    bounds = [0]
+    for size in sizes:
+        bounds.append(bounds[-1] + size)
+    offsets = [row_offset(csv_file, b) for b in bounds]
+    return [(sizes[i], offsets[i], offsets[i + 1]) for i in range(jobs)]
+
+
+def run_concurrent_jobs(
+    base_url: str,
+    csv_file: CsvFile,
+    slices: Sequence[tuple[int, int, int]],
+    out_dir: Path,
+    poll_interval: float,
+    job_timeout: float,
+    timeout: httpx.Timeout,
+) -> tuple[float, list[JobRun]]:
+    """One insert job per slice, each on its own thread and connection, all started at once.
+    Returns (seconds from the common start to the last byte of the last successfulResults,
+    the runs)."""
+    start = threading.Barrier(len(slices) + 1)
+    ends: list[float] = [0.0] * len(slices)
+    runs: list[JobRun | None] = [None] * len(slices)
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        _, lo, hi = slices[i]
+        client = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=timeout
+        )
+        with client:
+            start.wait()
+            t = time.perf_counter()
+            try:
+                run = run_job(
+                    client, "insert", csv_file, [(lo, hi)], out_dir, poll_interval, job_timeout
+                )
+            except BaseException as exc:  # reported by the caller
+                errors.append(exc)
+                return
+            ends[i] = t + run.seconds
+            runs[i] = run
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(slices))]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    done = [r for r in runs if r is not None]
+    return max(ends) - t0, done
+
+
+def run_scaling(
+    args: argparse.Namespace,
+    work: Path,
+    report: Report,
+    dbs: PgDatabases,
+    ins: CsvFile,
+    server_args: Sequence[str],
+    timeout: httpx.Timeout,
+) -> None:
+    """The same N-row insert, split into J jobs submitted at once, against an API process
+    started --no-worker plus 1, 2, 4 ... `bulkforce worker` processes; a fresh database each."""
+    n = ins.rows
+    jobs = min(args.scaling_jobs or max(args.scaling_workers), n)
+    slices = split_rows(ins, jobs)
+    report.scaling_jobs = [rows for rows, _, _ in slices]
+    header = list(COLUMNS)
+    for k in args.scaling_workers:
+        name, url = dbs.create()
+        tag = f"scale{k}"
+        server = Server(
+            work / f"{tag}-data", args.schema, url, [*server_args, "--no-worker"],
+            work / f"server-{tag}.log",
+        )  # fmt: skip
+        workers = [
+            WorkerProcess(
+                url, args.schema, work / f"{tag}-worker{i}", args.worker_arg,
+                work / f"worker-{tag}-{i}.log",
+            )
+            for i in range(k)
+        ]  # fmt: skip
+        out_dir = work / f"results-{tag}"
+        out_dir.mkdir()
+        say(f"workers={k}: database {name}; API --no-worker + {k} `bulkforce worker` process(es)")
+        try:
+            server.start(args.startup_timeout)
+            for w in workers:  # after the API: it has made the org, user and tables
+                w.start()
+            for w in workers:
+                w.wait_ready(args.startup_timeout)
+            dbs.settle(None, report)
+            say(
+                f"workers={k}: {jobs} concurrent insert jobs of "
+                f"{'/'.join(str(r) for r, _, _ in slices[:2])}{'/...' if jobs > 2 else ''} rows"
+            )
+            cpu = CpuWatch()
+            cpu.markers.append(name)
+            cpu.start()
+            seconds, runs = run_concurrent_jobs(
+                server.ingest_url, ins, slices, out_dir, args.scaling_poll_interval,
+                args.job_timeout, timeout,
+            )  # fmt: skip
+            cpu.stop(report, f"workers={k}")
+            phase = Phase(n, seconds)
+            report.scaling[str(k)] = phase
+            per_job = ", ".join(f"{r.seconds:.1f}" for r in runs)
+            say(
+                f"workers={k}: {seconds:.2f}s, {phase.server_rps:,.0f} rec/s "
+                f"(per job, s: {per_job})"
+            )
+            for (rows, _, _), run in zip(slices, runs, strict=True):
+                verify_run(report, run, header, rows, rows)
+            stored = pg_count(url, pg_server_table(url))
+            if stored != n:
+                raise BenchError(f"workers={k}: server table has {stored} rows, expected {n}")
+        finally:
+            for i, w in enumerate(workers):
+                if w.proc is None:
+                    continue
+                how = w.stop()
+                if how != "stopped":
+                    report.note(f"workers={k}: worker {i} {how}; log {w.log_path}")
+            how = server.stop()
+            if how != "stopped":
+                report.note(f"workers={k}: API server {how}")
+            if not args.keep:
+                dbs.drop(name)
+                shutil.rmtree(out_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Driver
 # ---------------------------------------------------------------------------------------------
 
@@ -756,13 +1589,17 @@ class Phase:
 
 @dataclass
 class Report:
+    backend: str = "sqlite"  # or "postgresql"
     insert: Phase | None = None
     upsert: Phase | None = None
     upsert_updates: int = 0
+    bulk1: dict[str, Phase] = field(default_factory=dict)  # "parallel" / "serial"
     latency_ms: list[float] = field(default_factory=list)
     peak_rss: int = 0
     phase_rss: dict[str, int] = field(default_factory=dict)
     rss_trace: list[tuple[float, str, int]] = field(default_factory=list)
+    scaling: dict[str, Phase] = field(default_factory=dict)  # worker processes -> N-row insert
+    scaling_jobs: list[int] = field(default_factory=list)  # rows of each concurrent job
     notes: list[str] = field(default_factory=list)
 
     def note(self, msg: str) -> None:
@@ -788,16 +1625,47 @@ def summary(report: Report, n: int, complete: bool) -> str:
         )
         return f"{label}server {phase.server_rps:,.0f} rec/s  {raw_txt}  {ratio_txt}"
 
+    def pg_line(label: str, phase: Phase) -> str:
+        raw, ratio = phase.raw_rps, phase.ratio
+        return (
+            f"{label}server {phase.server_rps:,.0f} rec/s  "
+            + (f"raw COPY {raw:,.0f} rec/s  " if raw is not None else "raw n/a  ")
+            + (f"ratio {ratio:.2f}" if ratio is not None else "ratio n/a")
+        )
+
+    pg = report.backend == "postgresql"
     if report.insert:
-        lines.append(phase_line(f"insert  N={n}  ", report.insert, TARGETS["insert"]))
+        if pg:
+            lines.append(pg_line(f"pg insert  N={n}  ", report.insert))
+        else:
+            lines.append(phase_line(f"insert  N={n}  ", report.insert, TARGETS["insert"]))
     if report.upsert:
-        label = f"upsert  M={report.upsert.rows} into {n} ({report.upsert_updates} updates)  "
-        lines.append(phase_line(label, report.upsert, TARGETS["upsert"]))
+        updates = f"({report.upsert_updates} updates)"
+        if pg:
+            label = f"pg upsert  M={report.upsert.rows} into {n} {updates}  "
+            lines.append(pg_line(label, report.upsert))
+        else:
+            label = f"upsert  M={report.upsert.rows} into {n} {updates}  "
+            lines.append(phase_line(label, report.upsert, TARGETS["upsert"]))
+    if report.scaling:
+        first = next(iter(report.scaling.values())).server_rps
+        rates = "   ".join(
+            f"{k}: {v.server_rps:,.0f} rec/s" + (f" ({v.server_rps / first:.2f}x)" if first else "")
+            for k, v in report.scaling.items()
+        )
+        sizes = sorted(set(report.scaling_jobs))
+        size = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+        lines.append(f"pg workers {rates}  ({len(report.scaling_jobs)} jobs of {size}, concurrent)")
+    if report.bulk1:
+        rates = "  ".join(f"{k} {v.server_rps:,.0f} rec/s" for k, v in report.bulk1.items())
+        base = f"  (2.0 insert {report.insert.server_rps:,.0f} rec/s)" if report.insert else ""
+        lines.append(f"bulk1   {BULK1_BATCHES} x {BULK1_BATCH_ROWS}  {rates}{base}")
     peak = mb(report.peak_rss)
     lines.append(
         f"peak RSS {peak:.0f} MB (target <= {TARGETS['rss_mb']:.0f}, "
         f"{verdict(peak <= TARGETS['rss_mb'])})  by phase: "
         + ", ".join(f"{k} {mb(v):.0f}" for k, v in report.phase_rss.items())
+        + ("  (bulkforce processes only, not PostgreSQL's)" if pg else "")
     )
     if report.latency_ms:
         med = statistics.median(report.latency_ms)
@@ -864,10 +1732,13 @@ def check_contents(report: Report, raw_db: Path, server_db: Path | None, what: s
         report.note(f"{what}: server table differs from the raw load ({missing} rows differ)")
 
 
-def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
+def run_bench(
+    args: argparse.Namespace, work: Path, report: Report, dbs: PgDatabases | None
+) -> None:
     n: int = args.rows
     m: int = min(args.upsert_rows, 2 * n)
     do_upsert = not args.skip_upsert and m > 0
+    bulk1_rows = BULK1_BATCHES * BULK1_BATCH_ROWS
 
     say(f"work dir {work}")
     t0 = time.perf_counter()
@@ -885,6 +1756,20 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
         numbers, updates = upsert_numbers(m, n, args.seed + 2)
         ups = write_contacts(work / "upsert.csv", numbers, args.seed + 3)
         say(f"generated {ups.path.name}: {m} rows ({updates} existing external ids)")
+    bulk1_files: list[tuple[str, list[int], CsvFile]] = []
+    if not args.skip_bulk1:
+        first = n + m + 1  # above every 2.0 insert and upsert external id
+        for i, mode in enumerate(BULK1_MODES):
+            numbers = bulk1_numbers(bulk1_rows, first, args.seed + 4 + 2 * i, args.ordered_ids)
+            path = work / f"bulk1-{mode.lower()}.csv"
+            bulk1_files.append(
+                (mode, numbers, write_contacts(path, numbers, args.seed + 5 + 2 * i))
+            )
+            first += bulk1_rows
+        say(
+            f"generated {len(bulk1_files)} Bulk 1.0 files of {BULK1_BATCHES} x "
+            f"{BULK1_BATCH_ROWS} rows (external ids {ext_id(n + m + 1)} .. {ext_id(first - 1)})"
+        )
     header = list(COLUMNS)
     max_bytes = int(args.max_upload_mb * 1_000_000)
 
@@ -899,8 +1784,18 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
             f"the {mb(largest):.0f} MB upload exceeds the server's default 150 MiB limit; "
             f"server started with --max-upload-mb {limit_mib}"
         )
-    server = Server(data_dir, args.schema, args.database, server_args, work / "server.log")
-    server_db = sqlite_path(args.database, data_dir)
+    db_url: str | None = args.database
+    db_name = ""
+    if dbs is not None:
+        report.backend = "postgresql"
+        db_name, db_url = dbs.create()
+        say(f"created database {db_name} (server tables in public, raw table in {PG_RAW_SCHEMA})")
+    server = Server(data_dir, args.schema, db_url, server_args, work / "server.log")
+    server_db = None if dbs is not None else sqlite_path(args.database, data_dir)
+    table: ServerTable | None = None
+    pg_table = ""
+    cpu = CpuWatch()
+    cpu.markers.append(db_name or "\0")
     raw_db = work / "raw.db"
     results_dir = work / "results"
     results_dir.mkdir()
@@ -910,6 +1805,16 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
         server.start(args.startup_timeout)
         assert server.sampler is not None
         say(f"server ready at {server.url} (pid {server.proc.pid if server.proc else '?'})")
+        if dbs is not None and db_url is not None:
+            pg_table, indexes, triggers = pg_make_raw_table(db_url)
+            table = ServerTable(pg_url=db_url)
+            say(
+                f"raw table {PG_RAW_SCHEMA}.{OBJECT.lower()} created LIKE {pg_table} INCLUDING "
+                f"ALL (still empty); its indexes: {'; '.join(indexes)}"
+            )
+            if triggers:
+                report.note(f"server has triggers on {pg_table} (not copied): {triggers}")
+            dbs.settle(db_url, report)
         client = httpx.Client(
             base_url=server.ingest_url,
             headers={"Authorization": f"Bearer {TOKEN}"},
@@ -920,15 +1825,30 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
             parts = plan_parts(ins, max_bytes)
             server.sampler.set_phase("insert")
             say(f"server insert: {n} rows in {len(parts)} job(s)")
+            cpu.start()
             run = run_job(
                 client, "insert", ins, parts, results_dir, args.poll_interval, args.job_timeout
             )
+            cpu.stop(report, "server insert")
             report.insert = Phase(n, run.seconds)
             say(f"server insert: {run.seconds:.2f}s, {report.insert.server_rps:,.0f} rec/s")
             server.sampler.set_phase("idle")
             verify_run(report, run, header, n, n)
 
-            if server_db is not None and server_db.exists():
+            if dbs is not None and db_url is not None:
+                dbs.settle(db_url, report)
+                say(f"raw insert: COPY of {n} rows into {PG_RAW_SCHEMA}.{OBJECT.lower()}")
+                cpu.start()
+                seconds, count = pg_raw_load(db_url, ins, "003R0", upsert=False)
+                cpu.stop(report, "raw insert")
+                if count != n:
+                    raise BenchError(f"raw insert loaded {count} rows, expected {n}")
+                report.insert.raw_seconds = seconds
+                say(f"raw insert: {seconds:.2f}s, {rate(n, seconds):,.0f} rec/s")
+                if not args.skip_verify:
+                    pg_check_contents(report, db_url, pg_table, "after insert")
+            elif server_db is not None and server_db.exists():
+                table = ServerTable(sqlite=server_db)
                 ddl, triggers = copy_ddl(server_db)
                 if triggers:
                     report.note(f"server has triggers on {OBJECT} (not copied): {triggers}")
@@ -940,7 +1860,9 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
                     if fill:
                         report.note(f"raw load also fills NOT NULL columns {sorted(fill)}")
                     say(f"raw insert: copied {len(ddl)} DDL statement(s); loading {n} rows")
+                    cpu.start()
                     seconds, count = raw_load(raw, ins, "003R0", upsert=False)
+                    cpu.stop(report, "raw insert")
                 finally:
                     raw.close()
                 if count != n:
@@ -955,8 +1877,11 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
 
             # 2. upsert ---------------------------------------------------------------------
             if ups is not None:
+                if dbs is not None:
+                    dbs.settle(db_url, report)
                 server.sampler.set_phase("upsert")
                 say(f"server upsert: {m} rows ({updates} updates, {m - updates} inserts)")
+                cpu.start()
                 run = run_job(
                     client,
                     "upsert",
@@ -966,15 +1891,30 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
                     args.poll_interval,
                     args.job_timeout,
                 )
+                cpu.stop(report, "server upsert")
                 report.upsert = Phase(m, run.seconds)
                 report.upsert_updates = updates
                 say(f"server upsert: {run.seconds:.2f}s, {report.upsert.server_rps:,.0f} rec/s")
                 server.sampler.set_phase("idle")
                 verify_run(report, run, header, m, m - updates)
-                if server_db is not None:
+                if dbs is not None and db_url is not None:
+                    dbs.settle(db_url, report)
+                    say(f"raw upsert: COPY of {m} rows into a staging table + INSERT ON CONFLICT")
+                    cpu.start()
+                    seconds, count = pg_raw_load(db_url, ups, "003R1", upsert=True)
+                    cpu.stop(report, "raw upsert")
+                    if count != m:
+                        raise BenchError(f"raw upsert loaded {count} rows, expected {m}")
+                    report.upsert.raw_seconds = seconds
+                    say(f"raw upsert: {seconds:.2f}s, {rate(m, seconds):,.0f} rec/s")
+                    if not args.skip_verify:
+                        pg_check_contents(report, db_url, pg_table, "after upsert")
+                elif server_db is not None:
                     raw = open_raw(raw_db)
                     try:
+                        cpu.start()
                         seconds, count = raw_load(raw, ups, "003R1", upsert=True)
+                        cpu.stop(report, "raw upsert")
                     finally:
                         raw.close()
                     report.upsert.raw_seconds = seconds
@@ -982,7 +1922,39 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
                     if not args.skip_verify:
                         check_contents(report, raw_db, server_db, "after upsert")
 
-            # 3. latency --------------------------------------------------------------------
+            # 3. Bulk 1.0 -------------------------------------------------------------------
+            if bulk1_files:
+                bulk1_client = httpx.Client(
+                    base_url=server.url, headers={"X-SFDC-Session": TOKEN}, timeout=timeout
+                )
+                with bulk1_client:
+                    for mode, numbers, csv_file in bulk1_files:
+                        head = csv_file.header()
+                        offs = csv_file.offsets
+                        bodies: list[bytes] = []
+                        with csv_file.path.open("rb") as f:
+                            for k in range(BULK1_BATCHES):
+                                f.seek(offs[k])
+                                bodies.append(head + f.read(offs[k + 1] - offs[k]))
+                        before = table.count() if table is not None else None
+                        server.sampler.set_phase("bulk1")
+                        say(
+                            f"bulk1 {mode.lower()}: {BULK1_BATCHES} CSV batches x {BULK1_BATCH_ROWS}"
+                        )
+                        b1 = run_bulk1_job(
+                            bulk1_client, mode, bodies, args.poll_interval, args.job_timeout
+                        )
+                        server.sampler.set_phase("idle")
+                        phase = Phase(bulk1_rows, b1.seconds)
+                        report.bulk1[mode.lower()] = phase
+                        say(
+                            f"bulk1 {mode.lower()}: job {b1.job_id} {b1.seconds:.2f}s, "
+                            f"{phase.server_rps:,.0f} rec/s (create + batches + close "
+                            f"{b1.upload_seconds:.2f}s, {b1.polls} batch-list polls)"
+                        )
+                        verify_bulk1(report, bulk1_client, b1, numbers, table, before)
+
+            # 4. latency --------------------------------------------------------------------
             if args.latency_jobs:
                 server.sampler.set_phase("latency")
                 head = ins.header()
@@ -1006,6 +1978,23 @@ def run_bench(args: argparse.Namespace, work: Path, report: Report) -> None:
         if how != "stopped":
             report.note(f"server {how}")
 
+    # 5. worker scaling (PostgreSQL) ---------------------------------------------------------
+    if dbs is not None:
+        if not args.keep:
+            dbs.drop(db_name)
+        if args.scaling_workers and not args.skip_scaling:
+            run_scaling(args, work, report, dbs, ins, server_args, timeout)
+
+
+def worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if any(c < 1 for c in counts):
+        raise argparse.ArgumentTypeError("worker counts must be >= 1")
+    return counts
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -1014,13 +2003,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=1_000_000, help="insert rows N (default 1M)")
     p.add_argument("--upsert-rows", type=int, default=100_000, help="upsert rows M (100k)")
     p.add_argument("--skip-upsert", action="store_true", help="skip the upsert case")
+    p.add_argument(
+        "--skip-bulk1", action="store_true", help="skip the Bulk 1.0 Parallel and Serial jobs"
+    )
     p.add_argument("--latency-jobs", type=int, default=20, help="one-record jobs (default 20)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (CSV, DBs, log)")
-    p.add_argument("--database", help="passed to the server as --database URL (default: SQLite)")
+    p.add_argument(
+        "--database",
+        help="sqlite:///FILE: passed to the server; postgresql://.../ADMIN_DB: the bench creates "
+        "(and drops) its own bench_<random> databases through ADMIN_DB (default: SQLite)",
+    )
     p.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="server --schema file")
     p.add_argument(
         "--server-arg", action="append", default=[], help="extra server argument (repeatable)"
     )
+    p.add_argument(
+        "--worker-arg",
+        action="append",
+        default=[],
+        help="extra `bulkforce worker` argument in the scaling runs (repeatable)",
+    )
+    p.add_argument(
+        "--scaling-workers",
+        type=worker_counts,
+        default=(1, 2, 4),
+        help="PostgreSQL: worker process counts for the scaling runs (default 1,2,4)",
+    )
+    p.add_argument(
+        "--scaling-jobs",
+        type=int,
+        default=0,
+        help="concurrent jobs the N rows are split into (default: the largest worker count)",
+    )
+    p.add_argument(
+        "--scaling-poll-interval",
+        type=float,
+        default=0.1,
+        help="poll interval per job in the scaling runs, s (default 0.1)",
+    )
+    p.add_argument("--skip-scaling", action="store_true", help="skip the worker-scaling runs")
     p.add_argument("--work-dir", type=Path, help="parent of the temp dir (default: system tmp)")
     p.add_argument("--seed", type=int, default=20240501, help="data generator seed")
     p.add_argument(
@@ -1044,12 +2065,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.rows < 1:
         p.error("--rows must be >= 1")
+    if args.scaling_jobs < 0:
+        p.error("--scaling-jobs must be >= 0")
     if not args.schema.is_file():
         p.error(f"schema file not found: {args.schema}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    flag = argparse.ArgumentParser(add_help=False)
+    flag.add_argument("--relationship", action="store_true")
+    picked, rest = flag.parse_known_args(argv)
+    if picked.relationship:
+        return relationship_main(rest)
     args = parse_args(argv)
     base = args.work_dir
     if base is not None:
@@ -1057,8 +2085,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bulkforce-bench-", dir=base))
     report = Report()
     status = 0
+    dbs = PgDatabases(args.database) if is_postgres(args.database) else None
     try:
-        run_bench(args, work, report)
+        run_bench(args, work, report, dbs)
     except (BenchError, httpx.HTTPError) as exc:
         say(f"ERROR: {exc if isinstance(exc, BenchError) else f'HTTP failure: {exc!r}'}")
         log = work / "server.log"
@@ -1069,6 +2098,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         status = 130
+    finally:
+        if dbs is not None and dbs.created:
+            if args.keep:
+                say(f"kept databases {', '.join(dbs.created)}")
+            else:
+                left = dbs.drop_all()
+                if left:
+                    report.note(f"could not drop databases {left}")
     print(summary(report, args.rows, status == 0), flush=True)
     if args.rss_trace and report.rss_trace:
         with args.rss_trace.open("w", newline="") as f:
@@ -1084,11 +2121,114 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data[name].update(
                     server_rps=phase.server_rps, raw_rps=phase.raw_rps, ratio=phase.ratio
                 )
+        for mode, b1 in report.bulk1.items():
+            data["bulk1"][mode].update(server_rps=b1.server_rps, batches=BULK1_BATCHES)
+        for k, sc in report.scaling.items():
+            data["scaling"][k].update(server_rps=sc.server_rps)
         data.update(rows=args.rows, status=status)
         args.json.write_text(json.dumps(data, indent=2))
     if args.keep:
         say(f"kept {work}")
     else:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+# ---------------------------------------------------------------------------------------------
+# --relationship: child upsert resolving `Account.External_Id__c` against N accounts (issue #5)
+# ---------------------------------------------------------------------------------------------
+
+RELATIONSHIP_SCHEMA = {
+    "sobjects": [
+        {"name": name, "fields": [{"name": EXT_ID, "type": "string", "length": 80,
+                                   "externalId": True, "unique": True}]}
+        for name in ("Account", "Contact")
+    ]
+}  # fmt: skip
+
+
+def relationship_job(
+    client: httpx.Client, obj: str, operation: str, body: bytes, timeout: float
+) -> tuple[float, Any]:
+    """One Bulk 2.0 job, create to JobComplete: (seconds, final job info)."""
+    spec = {"object": obj, "operation": operation, "contentType": "CSV"}
+    if operation == "upsert":
+        spec["externalIdFieldName"] = EXT_ID
+    t0 = time.perf_counter()
+    r = client.post("", json=spec)
+    check(r, 200, f"create {obj} {operation} job")
+    job_id = r.json()["id"]
+    r = client.put(f"/{job_id}/batches", content=body, headers={"Content-Type": "text/csv"})
+    check(r, 201, f"upload to {job_id}")
+    check(client.patch(f"/{job_id}", json={"state": "UploadComplete"}), 200, f"close {job_id}")
+    info = wait_complete(client, job_id, 0.02, timeout)
+    return time.perf_counter() - t0, info
+
+
+def relationship_main(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(
+        description="Child upsert with an Account.External_Id__c relationship column."
+    )
+    p.add_argument("--rows", type=int, default=100_000, help="accounts and contacts (100k)")
+    p.add_argument("--database", help="passed to the server as --database URL (default: SQLite)")
+    p.add_argument("--work-dir", type=Path, help="parent of the temp dir (default: system tmp)")
+    p.add_argument("--job-timeout", type=float, default=3600, help="max seconds per job")
+    p.add_argument("--seed", type=int, default=20240501, help="data generator seed")
+    args = p.parse_args(argv)
+    n = args.rows
+    work = Path(tempfile.mkdtemp(prefix="bulkforce-bench-rel-", dir=args.work_dir))
+    schema = work / "schema.json"
+    schema.write_text(json.dumps(RELATIONSHIP_SCHEMA))
+    dbs = PgDatabases(args.database) if is_postgres(args.database) else None
+    database = dbs.create()[1] if dbs is not None else args.database
+    server = Server(work / "data", schema, database, [], work / "server.log")
+    rng = random.Random(args.seed)
+    parents = [f"ACC{i:08d}" for i in range(n)]
+    rng.shuffle(parents)  # random index order, as real keys arrive
+    accounts = "Name,External_Id__c\n" + "".join(f"Account {k},{k}\n" for k in parents)
+    links = [rng.randrange(n) for _ in range(n)]
+    contacts = "External_Id__c,LastName,Account.External_Id__c\n" + "".join(
+        f"CON{i:08d},Child {i},{parents[j]}\n" for i, j in enumerate(links)
+    )
+    status = 0
+    try:
+        server.start(60)
+        with httpx.Client(
+            base_url=server.ingest_url, headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=1800,
+        ) as client:  # fmt: skip
+            secs, info = relationship_job(client, "Account", "insert", accounts.encode(), 3600)
+            say(f"parents: {n:,} Account inserts in {secs:.1f}s ({rate(n, secs):,.0f} rec/s)")
+            for label in ("child upsert (all inserts)", "child upsert (all updates)"):
+                secs, info = relationship_job(
+                    client, "Contact", "upsert", contacts.encode(), args.job_timeout
+                )
+                failed = int(info["numberRecordsFailed"])
+                say(f"{label}: {n:,} Contacts with Account.External_Id__c in {secs:.1f}s "
+                    f"({rate(n, secs):,.0f} rec/s), {failed} failed")  # fmt: skip
+                if failed:
+                    status = 1
+        db = None if dbs is not None else sqlite_path(args.database, work / "data")
+        if db is not None:
+            expected = {f"CON{i:08d}": parents[j] for i, j in enumerate(links)}
+            with sqlite3.connect(db) as con:
+                got = dict(
+                    con.execute(
+                        'SELECT c."External_Id__c", a."External_Id__c" FROM "Contact" c '
+                        'JOIN "Account" a ON a."Id" = c."AccountId"'
+                    )
+                )
+            wrong = sum(got.get(k) != v for k, v in expected.items())
+            say(f"contacts whose AccountId is not the named parent: {wrong}")
+            status = status or (1 if wrong else 0)
+    except (BenchError, httpx.HTTPError) as exc:
+        say(f"ERROR: {exc}")
+        say(server.log_tail())
+        status = 1
+    finally:
+        say(f"server {server.stop()}")
+        if dbs is not None:
+            dbs.drop_all()
         shutil.rmtree(work, ignore_errors=True)
     return status
 

@@ -13,7 +13,7 @@ from bulkforce.engine import ids
 from bulkforce.engine.schema import ObjectDef, build_schema, builtin_definitions, load_file
 from bulkforce.jobs.service import Context, Settings
 from bulkforce.model import iso, utcnow
-from bulkforce.store import FileBlobs, Store, open_store
+from bulkforce.store import Store, open_store
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -103,7 +103,8 @@ def build_context(
     org, user = _identity(store)
     ctx = Context(
         store=store,
-        blobs=FileBlobs(data_dir / "uploads"),
+        blobs=store.blobs(data_dir),
+        wake=store.wakeup(),
         schema=schema,
         settings=Settings(
             org_id=org,

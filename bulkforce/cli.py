@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from bulkforce.auth.cli import LoginOptions, app, login_options, user
 from bulkforce.boot import BootError, build_context, load_token, lock_data_dir
 from bulkforce.engine.schema import SchemaError
+from bulkforce.jobs.service import Settings
 from bulkforce.store import StoreError
 
 
-@click.group(
-    context_settings={"auto_envvar_prefix": "BULKFORCE", "help_option_names": ["-h", "--help"]}
-)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """A self-hosted server that speaks the Salesforce Bulk API."""
 
@@ -23,6 +25,36 @@ def main() -> None:
 def env(name: str) -> str:
     """Every option is also an environment variable: --data-dir is BULKFORCE_DATA_DIR."""
     return "BULKFORCE_" + name.upper().replace("-", "_")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Processing settings shared by `serve` and `worker`: every process working on one database
+# should be started with the same values (and the same --schema files).
+_TUNING = [
+    click.option("--lease-seconds", default=60.0, show_default=True, type=click.FloatRange(1),
+                 envvar=env("lease-seconds"),
+                 help="A worker that stops renewing its claim for this long is presumed dead."),
+    click.option("--max-retries", default=10, show_default=True, type=click.IntRange(0),
+                 envvar=env("max-retries"),
+                 help="Times a job or batch is retried after its worker died, then it fails."),
+    click.option("--retention-hours", default=168.0, show_default=True, type=click.FloatRange(0),
+                 envvar=env("retention-hours"),
+                 help="Ended jobs and their data are deleted after this long (Salesforce: 7 days)."),
+    click.option("--open-job-hours", default=24.0, show_default=True, type=click.FloatRange(0),
+                 envvar=env("open-job-hours"), help="Jobs left Open this long are aborted."),
+]  # fmt: skip
+
+
+def tuning_options(func: F) -> F:
+    for option in reversed(_TUNING):
+        func = option(func)
+    return func
+
+
+def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
+    for name, value in tuning.items():
+        setattr(settings, name, value)
 
 
 @main.command()
@@ -52,10 +84,10 @@ def env(name: str) -> str:
     "--schema",
     "schemas",
     multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, exists=True),
     envvar=env("schema"),
-    help="Describe-shaped JSON/YAML adding fields and custom objects (repeatable; "
-    "in the environment, paths separated by ':').",
+    help="Describe output (JSON/YAML, also the sf CLI's --json) or an SFDX source folder, "
+    "adding fields and objects (repeatable; in the environment, paths separated by ':').",
 )
 @click.option(
     "--token",
@@ -88,6 +120,14 @@ def env(name: str) -> str:
     help="Worker threads processing jobs (0: none). Two let a small job pass a big one.",
 )
 @click.option(
+    "--no-worker",
+    is_flag=True,
+    envvar=env("no-worker"),
+    help="Serve the API only; `bulkforce worker` processes run the jobs (PostgreSQL).",
+)
+@tuning_options
+@login_options
+@click.option(
     "--hard-delete/--no-hard-delete",
     default=True,
     show_default=True,
@@ -104,7 +144,7 @@ def env(name: str) -> str:
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, commit_seconds: float, workers: int,
-    hard_delete: bool, log_level: str,
+    hard_delete: bool, no_worker: bool, log_level: str, login: LoginOptions, **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
@@ -115,20 +155,251 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        lock = lock_data_dir(data_dir)
+        sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
+        # SQLite: one server per data dir; holding the lock, any lease is a dead process's.
+        # PostgreSQL: many processes share the database and dead workers' leases expire.
+        lock = lock_data_dir(data_dir) if sqlite else None
         ctx = build_context(
             data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024), commit_seconds
         )
         ctx.settings.hard_delete = hard_delete
-        ctx.store.clear_leases()  # we hold the data-dir lock: any lease is a dead process's
+        apply_tuning(ctx.settings, tuning)
+        if sqlite:
+            ctx.store.clear_leases()
         access_token = load_token(data_dir, ctx.settings.org_id, token)
+        tls = login.server_files(data_dir, host)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)
         sys.exit(2)
-    app = create_app(ctx, access_token, workers=workers)
-    click.echo(f"bulkforce listening on http://{host}:{port}")
-    click.echo(f"instance URL: http://{host}:{port}")
+    scheme = "https" if tls else "http"
+    asgi = create_app(
+        ctx, access_token, workers=0 if no_worker else workers, auth_settings=login.auth_settings()
+    )
+    click.echo(f"bulkforce listening on {scheme}://{host}:{port}")
+    click.echo(f"instance URL: {scheme}://{host}:{port}")
     click.echo(f"access token: {access_token}")
+    if tls and tls.ca:
+        click.echo(f"CA certificate: {tls.ca.resolve()} (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)")
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
-    lock.close()
+    uvicorn.run(
+        asgi, host=host, port=port, log_level=log_level, access_log=False,
+        ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
+    )  # fmt: skip
+    if lock is not None:
+        lock.close()
+
+
+@main.command()
+@click.option(
+    "--database",
+    required=True,
+    envvar=env("database"),
+    help="The PostgreSQL database the API processes use: postgresql://…",
+)
+@click.option(
+    "--data-dir",
+    default="./data",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    envvar=env("data-dir"),
+    help="Only for local scratch files.",
+)
+@click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True),
+    envvar=env("schema"),
+    help="The same --schema files as the API processes.",
+)
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar=env("threads"),
+    help="Worker threads in this process.",
+)
+@click.option(
+    "--commit-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 60),
+    envvar=env("commit-seconds"),
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    envvar=env("log-level"),
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@tuning_options
+def worker(
+    database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int,
+    commit_seconds: float, log_level: str, **tuning: Any,
+) -> None:  # fmt: skip
+    """Process jobs without serving HTTP: scale workers apart from API processes."""
+    import signal
+    import threading
+
+    from bulkforce.worker import Worker
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not database.startswith(("postgresql:", "postgres:")):
+        click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
+                   "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
+        sys.exit(2)
+    try:
+        ctx = build_context(data_dir, database, list(schemas), 0, commit_seconds)
+        apply_tuning(ctx.settings, tuning)
+    except (BootError, SchemaError, StoreError) as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    workers = [Worker(ctx) for _ in range(threads)]
+
+    def stop(*_: object) -> None:
+        for w in workers:
+            w.stopping.set()
+        ctx.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
+    for t in running:
+        t.start()
+    click.echo(f"bulkforce worker running {threads} thread(s)")
+    sys.stdout.flush()
+    for t in running:
+        while t.is_alive():
+            t.join(0.5)
+
+
+# ---- schema inspection, fixtures and reset (issue #5) ----------------------------------------
+
+
+def _store_options(func: F) -> F:
+    """--data-dir, --database and --schema as `serve` takes them: the same org's data."""
+    func = click.option(
+        "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
+        envvar=env("schema"), help="The --schema files or folders the server is started with.",
+    )(func)  # fmt: skip
+    func = click.option(
+        "--database", default=None, envvar=env("database"),
+        help="Database URL (default: SQLite in the data dir).",
+    )(func)  # fmt: skip
+    return click.option(
+        "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
+        envvar=env("data-dir"),
+    )(func)  # fmt: skip
+
+
+@main.group()
+def schema() -> None:
+    """Inspect the schema the server enforces."""
+
+
+@schema.command("show")
+@click.argument("object_name", metavar="OBJECT")
+@click.option(
+    "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
+    envvar=env("schema"), help="The --schema files or folders the server is started with.",
+)  # fmt: skip
+def schema_show(object_name: str, schemas: tuple[Path, ...]) -> None:
+    """Print what the server enforces for OBJECT's fields."""
+    from bulkforce.engine.schema import build_schema, builtin_definitions, load_file
+    from bulkforce.engine.show import render_object
+
+    try:
+        defs = builtin_definitions()
+        for path in schemas:
+            defs.extend(load_file(path))
+        taken: list[str] = []
+
+        def provisional(name: str) -> str:
+            # the server assigns custom prefixes on first start and keeps them; show the
+            # next free ones in the same order
+            taken.append(name)
+            return f"a0{len(taken) - 1}"
+
+        loaded = build_schema(defs, provisional)
+    except SchemaError as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    obj = loaded.get(object_name)
+    if obj is None:
+        click.echo(f"bulkforce: no object {object_name!r} in the schema", err=True)
+        sys.exit(2)
+    click.echo(render_object(loaded, obj, provisional=obj.name in taken))
+
+
+@main.command("load-records")
+@click.argument("object_name", metavar="OBJECT")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False))
+@_store_options
+def load_records(
+    object_name: str, csv_file: Path, data_dir: Path, database: str | None,
+    schemas: tuple[Path, ...],
+) -> None:  # fmt: skip
+    """Insert FILE.csv's rows into OBJECT through the ingest engine (fixtures).
+
+    The CSV is comma-separated UTF-8 with a header, as a Bulk 2.0 upload. Prints the counts
+    and each failed row's error; exits 1 if any row failed.
+    """
+    from bulkforce.errors import ServiceError
+    from bulkforce.jobs.org import OrgService
+
+    try:
+        ctx = build_context(data_dir, database, list(schemas), 0)
+        report = OrgService(ctx).load_records(object_name, csv_file)
+    except (BootError, SchemaError, StoreError) as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    except ServiceError as e:
+        click.echo(f"bulkforce: {e.message}", err=True)
+        sys.exit(2)
+    for row, error in report.errors:
+        click.echo(f"row {row}: {error}")
+    click.echo(f"{report.object}: {report.inserted} inserted, {report.failed} failed")
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command("reset")
+@click.argument("object_name", metavar="[OBJECT]", required=False)
+@click.option("--all", "everything", is_flag=True, help="Delete the records of every object.")
+@_store_options
+def reset(
+    object_name: str | None, everything: bool, data_dir: Path, database: str | None,
+    schemas: tuple[Path, ...],
+) -> None:  # fmt: skip
+    """Delete the records of OBJECT, or of every object with --all.
+
+    Schema, key prefixes, jobs and their results, users and tokens stay. A running server
+    sees the change at once (the same as POST /bulkforce/admin/reset).
+    """
+    from bulkforce.errors import ServiceError
+    from bulkforce.jobs.org import OrgService
+
+    if bool(object_name) == everything:
+        click.echo("bulkforce: name one OBJECT, or --all", err=True)
+        sys.exit(2)
+    try:
+        ctx = build_context(data_dir, database, list(schemas), 0)
+        deleted = OrgService(ctx).reset(object_name)
+    except (BootError, SchemaError, StoreError) as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    except ServiceError as e:
+        click.echo(f"bulkforce: {e.message}: {object_name}", err=True)
+        sys.exit(2)
+    for name, n in deleted.items():
+        if n or object_name:
+            click.echo(f"{name}: {n} deleted")
+    click.echo(f"{sum(deleted.values())} records deleted")
+
+
+main.add_command(user)
+main.add_command(app)

@@ -22,7 +22,16 @@ class Kind(StrEnum):
     INVALID_XML = "invalid_xml"
     INVALID_VERSION = "invalid_version"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
+    # logins (OAuth token endpoint, SOAP login): each front words these its own way
+    INVALID_LOGIN = "invalid_login"
+    INVALID_CLIENT_ID = "invalid_client_id"
+    INVALID_CLIENT = "invalid_client"
+    INVALID_GRANT = "invalid_grant"
+    UNSUPPORTED_GRANT = "unsupported_grant"
     UNKNOWN = "unknown"
+    # REST resources (sobjects, limits)
+    ENTITY_IS_DELETED = "entity_is_deleted"
+    INVALID_FIELD = "invalid_field"
 
 
 class ServiceError(Exception):

@@ -7,6 +7,7 @@ record is applied twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import io
 import logging
@@ -25,7 +26,6 @@ from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
-LEASE_SECONDS = 300.0
 
 
 class Stop(Exception):
@@ -37,10 +37,13 @@ class Worker:
         self.ctx = ctx
         self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
+        self._next_sweep = 0.0
 
     def run_forever(self, idle_wait: float = 0.5) -> None:
+        self.ctx.store.tune_for_bulk()
         while not self.stopping.is_set():
             try:
+                self.sweep()
                 worked = self.run_once()
             except StoreError:
                 log.exception("store error in worker; retrying")
@@ -48,12 +51,32 @@ class Worker:
                 time.sleep(0.5)
             if not worked:
                 self.ctx.wake.wait(idle_wait)
-                self.ctx.wake.clear()
+
+    def sweep(self) -> None:
+        """Retention like Salesforce's: ended jobs and their data go after `retention`, jobs
+        left Open too long are aborted. Cheap enough to run every minute from any worker."""
+        settings = self.ctx.settings
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + settings.sweep_seconds
+        now = utcnow()
+        gone, aborted = self.ctx.store.delete_expired(
+            iso(now - dt.timedelta(hours=settings.retention_hours)),
+            iso(now - dt.timedelta(hours=settings.open_job_hours)),
+        )
+        for key in gone:
+            self.ctx.blobs.delete(key)
+        if gone or aborted:
+            log.info(
+                "retention: deleted %d jobs/batches' data, aborted %d stale Open jobs",
+                len(gone),
+                aborted,
+            )
 
     def run_once(self) -> bool:
-        job = self.ctx.store.claim_job(self.owner, LEASE_SECONDS)
+        job = self.ctx.store.claim_job(self.owner, self.ctx.settings.lease_seconds)
         if job is None:
-            batch = self.ctx.store.claim_batch(self.owner, LEASE_SECONDS)
+            batch = self.ctx.store.claim_batch(self.owner, self.ctx.settings.lease_seconds)
             if batch is None:
                 return False
             try:
@@ -104,6 +127,10 @@ class Worker:
 
     def process_batch(self, batch: Batch) -> None:
         ctx = self.ctx
+        if batch.retries > ctx.settings.max_retries:
+            message = f"InternalServerError : retried {batch.retries - 1} times without finishing"
+            self._finish_batch(batch, BatchState.FAILED, message)
+            return
         job = ctx.store.get_job(batch.job_id)
         obj = ctx.schema.get(job.object) if job else None
         if job is None or obj is None:
@@ -130,7 +157,7 @@ class Worker:
                 outcome = Outcome([], [], [])
             else:
                 outcome = apply_chunk(
-                    ctx.schema, plan, tx, rows, ctx.settings.user_id, iso(utcnow())
+                    ctx.schema, plan, tx, rows, job.created_by, iso(utcnow())
                 )
             ctx.blobs.put(f"{batch.id}.result", bulk1.results(outcome, job.content_type))
             failed = sum(e is not None for e in outcome.errors)
@@ -149,6 +176,11 @@ class Worker:
 
     def process(self, job: Job) -> None:
         ctx = self.ctx
+        if job.retries > ctx.settings.max_retries:  # each retry is a worker that died on it
+            self._fail(
+                job, f"InternalServerError : retried {job.retries - 1} times without finishing"
+            )
+            return
         if job.upload_problem:
             self._fail(job, job.upload_problem)
             return
@@ -240,10 +272,12 @@ class Worker:
             raise Stop()
         # An exception here rolls back the whole uncommitted group; its batches were never
         # counted, so they show as unprocessed and a retry redoes them.
-        outcome = apply_chunk(ctx.schema, plan, tx, chunk, ctx.settings.user_id, iso(utcnow()))
+        outcome = apply_chunk(ctx.schema, plan, tx, chunk, job.created_by, iso(utcnow()))
         ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline)
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
         failed = sum(e is not None for e in outcome.errors)
         ms = int((time.perf_counter() - started) * 1000)
-        if not tx.commit_batch(job.id, self.owner, seq, len(chunk), failed, ms, LEASE_SECONDS):
+        if not tx.commit_batch(
+            job.id, self.owner, seq, len(chunk), failed, ms, self.ctx.settings.lease_seconds
+        ):
             raise Stop()

@@ -5,16 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import API, Server, wait_for_job
+from conftest import API, CIDict, Server, wait_for_job
 
 BASE = f"/services/data/v{API}/jobs/ingest"
 SCHEMA = str(Path(__file__).parent / "data" / "test_schema.json")
@@ -267,11 +265,9 @@ def only_error(c: httpx.Client, job_id: str, header: str) -> str:
 
 
 def db_query(server: Server, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Read the server's SQLite database read-only."""
-    uri = f"file:{server.db_path}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True, timeout=10)) as con:
-        con.row_factory = sqlite3.Row
-        return [dict(row) for row in con.execute(sql, params).fetchall()]
+    """Read the server's database (SQLite or PostgreSQL), rows keyed case-insensitively."""
+    with server.db() as con:
+        return [CIDict(zip(row.keys(), row, strict=True)) for row in con.execute(sql, params)]
 
 
 def db_row(server: Server, table: str, record_id: str) -> dict[str, Any] | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import sqlite3
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,177 @@ import pytest
 
 TOKEN = "00D000000000001AAA!AQEAQBulkforceTestToken"
 API = "59.0"
+PG_URL = os.environ.get("BULKFORCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_problem() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except Exception as e:  # any reason at all means: skip, and say why
+        return f"PostgreSQL not reachable at {PG_URL}: {str(e).splitlines()[0] if str(e) else e!r}"
+
+
+PG_PROBLEM = _pg_problem()
+
+
+def new_pg_database() -> str:
+    """A fresh database for one server; dropped by drop_pg_database."""
+    import psycopg
+
+    name = f"bf_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_URL, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _api_names() -> dict[str, str]:
+    """lower-case column name -> API name, for every field the test servers define, so rows
+    from PostgreSQL (which folds names to lower case) carry the names SQLite shows."""
+    from bulkforce.engine.schema import builtin_definitions, load_file
+
+    names: dict[str, str] = {}
+    defs = builtin_definitions() + load_file(Path(__file__).parent / "data" / "test_schema.json")
+    for d in defs:
+        for f in d.fields:
+            names.setdefault(f.name.lower(), f.name)
+    for system in ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
+                   "LastModifiedById", "SystemModstamp", "OwnerId", "Name"):  # fmt: skip
+        names[system.lower()] = system
+    return names
+
+
+API_NAMES = _api_names()
+
+
+class CIRow(tuple):  # type: ignore[type-arg]
+    """A result row readable by position or by column name in any case (PostgreSQL folds
+    identifiers to lower case; SQLite keeps the API names)."""
+
+    names: tuple[str, ...] = ()
+
+    def __new__(cls, values: Iterable[Any], names: Sequence[str]) -> CIRow:
+        row = super().__new__(cls, values)
+        row.names = tuple(names)
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            lowered = [n.lower() for n in self.names]
+            return tuple.__getitem__(self, lowered.index(key.lower()))
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except ValueError:
+            return default
+
+
+def _plain(value: Any) -> Any:
+    """PostgreSQL values as SQLite returns them, so assertions hold on both stores."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bool):  # SQLite stores booleans as 0/1
+        return int(value)
+    return value
+
+
+class DB:
+    """Read access to a server's database, SQLite or PostgreSQL, with SQLite-style SQL
+    (`?` placeholders, quoted API names)."""
+
+    row_factory: Any = None  # accepted for sqlite3 compatibility; rows are always CIRow
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.pg = server.pg_url is not None
+        if self.pg:
+            import psycopg
+
+            self.conn: Any = psycopg.connect(server.pg_url, autocommit=True)
+        else:
+            self.conn = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True, timeout=10)
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> Result:
+        names_as_written = {}
+        if self.pg:
+            names_as_written = {
+                n.lower(): n for n in re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', query)
+            }
+            query = re.sub(r'"([A-Za-z_][A-Za-z0-9_]*)"', lambda m: m[1].lower(), query)
+            if params:
+                query = query.replace("%", "%%").replace("?", "%s")
+            cur = self.conn.execute(query, list(params) if params else None)
+        else:
+            cur = self.conn.execute(query, params)
+        names = [
+            names_as_written.get(d[0], API_NAMES.get(d[0], d[0]) if self.pg else d[0])
+            for d in cur.description or ()
+        ]
+        return Result([CIRow([_plain(v) for v in r], names) for r in cur.fetchall()])
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CIDict(dict):  # type: ignore[type-arg]
+    """A row as a dict whose keys match in any case (see CIRow)."""
+
+    def _key(self, key: Any) -> Any:
+        if isinstance(key, str) and not dict.__contains__(self, key):
+            for k in self:
+                if isinstance(k, str) and k.lower() == key.lower():
+                    return k
+        return key
+
+    def __getitem__(self, key: Any) -> Any:
+        return dict.__getitem__(self, self._key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, self._key(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return dict.get(self, self._key(key), default)
+
+
+class Result(list):  # type: ignore[type-arg]
+    def fetchone(self) -> CIRow | None:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[CIRow]:
+        return list(self)
 
 
 def free_port() -> int:
@@ -36,10 +211,29 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    pg_url: str | None = None  # set: the server runs on this PostgreSQL database
+    scheme: str = "http"  # "https": started with --tls, trusted through its local CA
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.pg_url else "sqlite"
+
+    def db(self) -> DB:
+        return DB(self)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The local CA that `serve --tls` keeps in its data dir."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client must trust to reach this server."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.scheme == "https" else True
 
     @property
     def db_path(self) -> Path:
@@ -56,6 +250,7 @@ class Server:
             sys.executable, "-m", "bulkforce", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--token", self.token,
+            *(["--database", self.pg_url] if self.pg_url else []),
             *self.extra_args,
         ]  # fmt: skip
         log = self.log_path.open("wb")
@@ -65,10 +260,12 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                r = httpx.get(self.ingest_url, headers=self.headers(), timeout=1)
+                r = httpx.get(
+                    self.ingest_url, headers=self.headers(), timeout=1, verify=self.verify
+                )
                 if r.status_code == 200:
                     return
-            except httpx.TransportError:
+            except (httpx.TransportError, OSError):  # OSError: the CA file is not there yet
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log()}")
@@ -93,26 +290,73 @@ class Server:
         return {"Authorization": f"Bearer {self.token}", **extra}
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=self.headers(), timeout=60)
+        return httpx.Client(
+            base_url=self.url, headers=self.headers(), timeout=60, verify=self.verify
+        )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per store for the whole session, so every test using it runs on SQLite and
+    on PostgreSQL; tests must use their own jobs and unique values."""
+    schema = Path(__file__).parent / "data" / "test_schema.json"
+    pg_url = None
+    if request.param == "postgresql":
+        if PG_PROBLEM:
+            pytest.skip(PG_PROBLEM)
+        pg_url = new_pg_database()
+    srv = Server(tmp_path_factory.mktemp("srv"), ["--schema", str(schema)], pg_url=pg_url)
+    srv.start()
+    yield srv
+    srv.stop()
+    if pg_url:
+        drop_pg_database(pg_url)
+
+
+DATA = Path(__file__).parent / "data"
+# An org schema as users bring it: an `sf sobject describe --json` output and an SFDX project.
+ORG_SCHEMA = [
+    "--schema",
+    str(DATA / "describe_contact.json"),
+    "--schema",
+    str(DATA / "sfdx_project"),
+]
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the whole session; tests must use their own jobs and unique values."""
-    schema = Path(__file__).parent / "data" / "test_schema.json"
-    srv = Server(tmp_path_factory.mktemp("srv"), ["--schema", str(schema)])
+def org_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server started with ORG_SCHEMA (Contact from a describe, Project__c and Account fields
+    from SFDX metadata); tests must use their own jobs and unique values."""
+    srv = Server(tmp_path_factory.mktemp("org"), list(ORG_SCHEMA))
     srv.start()
     yield srv
     srv.stop()
 
 
 @pytest.fixture
+def org(org_server: Server) -> Iterator[httpx.Client]:
+    with org_server.client() as c:
+        yield c
+
+
+@pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Factory for a private server (restart, schema and crash tests)."""
     made: list[Server] = []
+    databases: list[str] = []
 
-    def make(*args: str, data_dir: Path | None = None, start: bool = True) -> Server:
-        srv = Server(data_dir or tmp_path / f"srv{len(made)}", list(args))
+    def make(
+        *args: str, data_dir: Path | None = None, start: bool = True, pg_url: str | None = None,
+        backend: str = "sqlite",
+    ) -> Server:  # fmt: skip
+        if backend == "postgresql" and pg_url is None:
+            if PG_PROBLEM:
+                pytest.skip(PG_PROBLEM)
+            pg_url = new_pg_database()
+            databases.append(pg_url)
+        srv = Server(data_dir or tmp_path / f"srv{len(made)}", list(args), pg_url=pg_url)
         made.append(srv)
         if start:
             srv.start()
@@ -121,6 +365,8 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for srv in made:
         srv.stop()
+    for url in databases:
+        drop_pg_database(url)
 
 
 @pytest.fixture

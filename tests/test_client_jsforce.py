@@ -12,14 +12,13 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, unique
+from conftest import DB, Server, unique
 
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = JS_DIR / "bulk2.mjs"
@@ -41,9 +40,8 @@ def node() -> str:
 
 
 @pytest.fixture
-def db(server: Server) -> Iterator[sqlite3.Connection]:
-    con = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True)
-    con.row_factory = sqlite3.Row
+def db(server: Server) -> Iterator[DB]:
+    con = server.db()
     yield con
     con.close()
 
@@ -97,9 +95,7 @@ def js(node: str, server: Server) -> JS:
     return JS(node, server)
 
 
-def rows_where(
-    db: sqlite3.Connection, table: str, column: str, values: list[str]
-) -> list[dict[str, Any]]:
+def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(values))
     cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
     return [dict(r) for r in cur.fetchall()]
@@ -124,7 +120,7 @@ def data_lines(text: str) -> list[str]:
 # --- insert ----------------------------------------------------------------------------------
 
 
-def test_insert_records_null_and_non_ascii(js: JS, db: sqlite3.Connection) -> None:
+def test_insert_records_null_and_non_ascii(js: JS, db: DB) -> None:
     u = unique("jsins")
     res = js.load(
         "Contact",
@@ -151,7 +147,7 @@ def test_insert_records_null_and_non_ascii(js: JS, db: sqlite3.Connection) -> No
         assert r["sf__Id"].startswith("003") and len(r["sf__Id"]) == 18
 
 
-def test_insert_booleans_and_numbers(js: JS, db: sqlite3.Connection) -> None:
+def test_insert_booleans_and_numbers(js: JS, db: DB) -> None:
     on, off = unique("on")[:20], unique("off")[:20]
     res = js.load(
         "Widget__c",
@@ -173,7 +169,7 @@ def test_insert_booleans_and_numbers(js: JS, db: sqlite3.Connection) -> None:
     assert rows[off]["Quantity__c"] is None
 
 
-def test_upper_case_headers(js: JS, db: sqlite3.Connection) -> None:
+def test_upper_case_headers(js: JS, db: DB) -> None:
     u = unique("UP")
     data = to_csv(
         ["FIRSTNAME", "LASTNAME", "EMAIL"],
@@ -196,7 +192,7 @@ def test_upper_case_headers(js: JS, db: sqlite3.Connection) -> None:
 
 
 @pytest.mark.parametrize("last_name", ["", None], ids=["empty", "null"])
-def test_failing_row(js: JS, db: sqlite3.Connection, last_name: str | None) -> None:
+def test_failing_row(js: JS, db: DB, last_name: str | None) -> None:
     u = unique("jsfail")
     res = js.load(
         "Contact",
@@ -237,7 +233,7 @@ def test_empty_record_list(js: JS) -> None:
 # --- update / upsert -------------------------------------------------------------------------
 
 
-def test_update_sets_and_clears_fields(js: JS, db: sqlite3.Connection) -> None:
+def test_update_sets_and_clears_fields(js: JS, db: DB) -> None:
     u = unique("jsupd")
     ids = js.insert_contacts(
         [{"FirstName": "Keep", "LastName": f"Upd-{u}", "Email": f"upd-{u}@example.com"}]
@@ -256,7 +252,7 @@ def test_update_sets_and_clears_fields(js: JS, db: sqlite3.Connection) -> None:
     assert row["LastName"] == f"Upd-{u}"
 
 
-def test_upsert_on_external_id(js: JS, db: sqlite3.Connection) -> None:
+def test_upsert_on_external_id(js: JS, db: DB) -> None:
     u = unique("jsups")
     old, new = f"Old-{u}", f"New-{u}"
     ids = js.insert_contacts([{"LastName": f"Before-{u}", "External_Id__c": old}])
@@ -283,9 +279,7 @@ def test_upsert_on_external_id(js: JS, db: sqlite3.Connection) -> None:
 
 
 @pytest.mark.parametrize("as_csv", [True, False], ids=["csv-without-id", "records"])
-def test_upsert_by_id_without_ids_inserts_every_row(
-    js: JS, db: sqlite3.Connection, as_csv: bool
-) -> None:
+def test_upsert_by_id_without_ids_inserts_every_row(js: JS, db: DB, as_csv: bool) -> None:
     u = unique("jsupsid")
     names = [f"ById1-{u}", f"ById2-{u}"]
     data: Records | str = (
@@ -303,7 +297,7 @@ def test_upsert_by_id_without_ids_inserts_every_row(
 # --- delete / hard delete --------------------------------------------------------------------
 
 
-def test_delete(js: JS, db: sqlite3.Connection) -> None:
+def test_delete(js: JS, db: DB) -> None:
     u = unique("jsdel")
     ids = js.insert_contacts([{"LastName": f"Gone-{u}"}, {"LastName": f"Stays-{u}"}])
     gone, stays = ids[f"Gone-{u}"], ids[f"Stays-{u}"]
@@ -318,7 +312,7 @@ def test_delete(js: JS, db: sqlite3.Connection) -> None:
     assert live == {stays}
 
 
-def test_hard_delete(js: JS, db: sqlite3.Connection) -> None:
+def test_hard_delete(js: JS, db: DB) -> None:
     u = unique("jshard")
     ids = js.insert_contacts([{"LastName": f"Hard-{u}"}, {"LastName": f"Keep-{u}"}])
     doomed = ids[f"Hard-{u}"]
@@ -336,7 +330,7 @@ def test_hard_delete(js: JS, db: sqlite3.Connection) -> None:
 
 
 @pytest.mark.parametrize(("name", "char"), [("BACKQUOTE", "`"), ("SEMICOLON", ";")])
-def test_column_delimiter_upsert(js: JS, db: sqlite3.Connection, name: str, char: str) -> None:
+def test_column_delimiter_upsert(js: JS, db: DB, name: str, char: str) -> None:
     u = unique(f"js{name.lower()}")
     old, new = f"D1-{u}", f"D2-{u}"
     ids = js.insert_contacts([{"LastName": f"Was-{u}", "External_Id__c": old}])
@@ -365,7 +359,7 @@ def test_column_delimiter_upsert(js: JS, db: sqlite3.Connection, name: str, char
     assert (rows[new]["LastName"], rows[new]["Title"]) == (f"Zoé-{u}", "plain")
 
 
-def test_crlf_line_ending(js: JS, db: sqlite3.Connection) -> None:
+def test_crlf_line_ending(js: JS, db: DB) -> None:
     u = unique("jscrlf")
     data = to_csv(
         ["LastName", "Email"],
@@ -388,7 +382,7 @@ def test_crlf_line_ending(js: JS, db: sqlite3.Connection) -> None:
 # --- the step-by-step API --------------------------------------------------------------------
 
 
-def test_step_by_step_job(js: JS, db: sqlite3.Connection) -> None:
+def test_step_by_step_job(js: JS, db: DB) -> None:
     u = unique("jssteps")
     out = js.run(
         "steps",
@@ -433,7 +427,7 @@ def test_step_by_step_job(js: JS, db: sqlite3.Connection) -> None:
     assert {r["Id"] for r in rows_where(db, "Contact", "Id", list(ids))} == ids
 
 
-def test_failed_job_rows_are_unprocessed(js: JS, db: sqlite3.Connection) -> None:
+def test_failed_job_rows_are_unprocessed(js: JS, db: DB) -> None:
     u = unique("jsbogus")
     out = js.run(
         "failed",
@@ -468,7 +462,7 @@ def test_failed_job_rows_are_unprocessed(js: JS, db: sqlite3.Connection) -> None
     assert FIELD_NOT_FOUND in err["error"]["message"]
 
 
-def test_abort_and_delete(js: JS, db: sqlite3.Connection) -> None:
+def test_abort_and_delete(js: JS, db: DB) -> None:
     u = unique("jsabort")
     out = js.run(
         "abort",

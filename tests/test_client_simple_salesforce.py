@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API, Server, unique
+from conftest import API, DB, Server, unique
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation, SFBulk2Type
 from simple_salesforce.exceptions import (
@@ -51,16 +50,13 @@ def contact(sf: Salesforce) -> SFBulk2Type:
 
 
 @pytest.fixture
-def db(server: Server) -> Iterator[sqlite3.Connection]:
-    con = sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True)
-    con.row_factory = sqlite3.Row
+def db(server: Server) -> Iterator[DB]:
+    con = server.db()
     yield con
     con.close()
 
 
-def rows_where(
-    db: sqlite3.Connection, table: str, column: str, values: list[str]
-) -> list[dict[str, Any]]:
+def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(values))
     cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
     return [dict(r) for r in cur.fetchall()]
@@ -98,9 +94,7 @@ def insert_contacts(contact: SFBulk2Type, records: list[dict[str, str]]) -> dict
 # --- insert ----------------------------------------------------------------------------------
 
 
-def test_insert_returns_counts_and_writes_rows(
-    contact: SFBulk2Type, db: sqlite3.Connection
-) -> None:
+def test_insert_returns_counts_and_writes_rows(contact: SFBulk2Type, db: DB) -> None:
     u = unique("ins")
     records = [
         {"FirstName": "Ada", "LastName": f"Lovelace-{u}", "Email": f"ada-{u}@example.com"},
@@ -123,7 +117,7 @@ def test_insert_returns_counts_and_writes_rows(
         assert len(row["Id"]) == 18 and row["Id"].startswith("003")
 
 
-def test_successful_records_csv(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_successful_records_csv(contact: SFBulk2Type, db: DB) -> None:
     u = unique("ok")
     records = [
         {"FirstName": "Zoé", "LastName": f"日本-{u}"},
@@ -152,7 +146,7 @@ def test_successful_records_csv(contact: SFBulk2Type, db: sqlite3.Connection) ->
 
 
 def test_insert_from_csv_file_with_semicolon_and_crlf(
-    contact: SFBulk2Type, db: sqlite3.Connection, tmp_path: Path
+    contact: SFBulk2Type, db: DB, tmp_path: Path
 ) -> None:
     u = unique("semi")
     path = tmp_path / "contacts.csv"
@@ -185,7 +179,7 @@ def test_insert_from_csv_file_with_semicolon_and_crlf(
     assert {r["Title"] for r in ok} == {"R&D; Ops", 'He said "hi"'}
 
 
-def test_batch_size_makes_one_job_per_chunk(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_batch_size_makes_one_job_per_chunk(contact: SFBulk2Type, db: DB) -> None:
     u = unique("chunk")
     names = [f"Chunk{i}-{u}" for i in range(5)]
     result = contact.insert(records=[{"LastName": n} for n in names], batch_size=2, wait=WAIT)
@@ -196,7 +190,7 @@ def test_batch_size_makes_one_job_per_chunk(contact: SFBulk2Type, db: sqlite3.Co
     assert {r["LastName"] for r in rows_where(db, "Contact", "LastName", names)} == set(names)
 
 
-def test_custom_object_typed_values(sf: Salesforce, db: sqlite3.Connection) -> None:
+def test_custom_object_typed_values(sf: Salesforce, db: DB) -> None:
     sku = unique("SKU")[:20]
     widgets: SFBulk2Type = sf.bulk2.Widget__c
     job = only_job(
@@ -229,7 +223,7 @@ def test_custom_object_typed_values(sf: Salesforce, db: sqlite3.Connection) -> N
 # --- failures --------------------------------------------------------------------------------
 
 
-def test_failed_row_missing_lastname(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_failed_row_missing_lastname(contact: SFBulk2Type, db: DB) -> None:
     u = unique("fail")
     records = [
         {"FirstName": f"Good-{u}", "LastName": f"Good-{u}", "Email": f"good-{u}@example.com"},
@@ -346,7 +340,7 @@ def test_wrong_token_is_401(server: Server) -> None:
 # --- update / upsert -------------------------------------------------------------------------
 
 
-def test_update_changes_only_given_cells(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_update_changes_only_given_cells(contact: SFBulk2Type, db: DB) -> None:
     u = unique("upd")
     a, b = f"A-{u}", f"B-{u}"
     ids = insert_contacts(
@@ -377,9 +371,7 @@ def test_update_changes_only_given_cells(contact: SFBulk2Type, db: sqlite3.Conne
     assert all(r["sf__Created"] == "false" for r in ok)
 
 
-def test_upsert_on_external_id_mixes_inserts_and_updates(
-    contact: SFBulk2Type, db: sqlite3.Connection
-) -> None:
+def test_upsert_on_external_id_mixes_inserts_and_updates(contact: SFBulk2Type, db: DB) -> None:
     u = unique("ups")
     e1, e2, e3 = f"E1-{u}", f"E2-{u}", f"E3-{u}"
     ids = insert_contacts(
@@ -421,11 +413,11 @@ def test_upsert_on_external_id_mixes_inserts_and_updates(
 # --- delete / hard delete --------------------------------------------------------------------
 
 
-def live_ids(db: sqlite3.Connection, ids: list[str]) -> set[str]:
+def live_ids(db: DB, ids: list[str]) -> set[str]:
     return {r["Id"] for r in rows_where(db, "Contact", "Id", ids) if not r["IsDeleted"]}
 
 
-def test_delete(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_delete(contact: SFBulk2Type, db: DB) -> None:
     u = unique("del")
     ids = insert_contacts(contact, [{"LastName": f"Gone-{u}"}, {"LastName": f"Stays-{u}"}])
     gone, stays = ids[f"Gone-{u}"], ids[f"Stays-{u}"]
@@ -444,7 +436,7 @@ def test_delete(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
     assert bad["Id"] == gone
 
 
-def test_hard_delete_removes_rows(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_hard_delete_removes_rows(contact: SFBulk2Type, db: DB) -> None:
     u = unique("hard")
     ids = insert_contacts(
         contact, [{"LastName": f"H1-{u}"}, {"LastName": f"H2-{u}"}, {"LastName": f"Keep-{u}"}]
@@ -464,7 +456,7 @@ def test_hard_delete_removes_rows(contact: SFBulk2Type, db: sqlite3.Connection) 
 # --- the low-level client --------------------------------------------------------------------
 
 
-def test_low_level_job_lifecycle(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_low_level_job_lifecycle(contact: SFBulk2Type, db: DB) -> None:
     u = unique("low")
     client = contact._client
 
@@ -503,7 +495,7 @@ def test_low_level_job_lifecycle(contact: SFBulk2Type, db: sqlite3.Connection) -
     assert len(rows_where(db, "Contact", "External_Id__c", [f"X1-{u}", f"X2-{u}"])) == 2
 
 
-def test_abort_job(contact: SFBulk2Type, db: sqlite3.Connection) -> None:
+def test_abort_job(contact: SFBulk2Type, db: DB) -> None:
     u = unique("abort")
     client = contact._client
     job_id = client.create_job(Operation.insert)["id"]

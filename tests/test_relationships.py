@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 from bulk2_helpers import failed, run_job, success
-from conftest import Server, unique
+from conftest import DB, Server, unique
 
 
-def ro(server: Server) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{server.db_path}?mode=ro", uri=True)
+def ro(server: Server) -> DB:
+    return server.db()
 
 
 def test_contact_account_relationship_by_external_id(http: httpx.Client, server: Server) -> None:

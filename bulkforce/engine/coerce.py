@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 from bulkforce.engine import ids
 from bulkforce.engine.errors import RecordError, malformed_id, wrong_type
-from bulkforce.engine.schema import Field
+from bulkforce.engine.schema import OPAQUE_TYPES, Field
 
 NULL = "#N/A"
 Errors = dict[int, RecordError]
@@ -68,18 +69,46 @@ def _email(f: Field, col: Sequence[str]) -> Coerced:
 
 def _picklist(f: Field, col: Sequence[str]) -> Coerced:
     vals, errs = _text(f, col)
+    if f.type == "multipicklist":
+        return _multipicklist(f, col, vals, errs)
     if f.restricted_picklist:
         allowed = set(f.picklist_values)
         for i, v in enumerate(col):
-            if v and v != NULL and i not in errs:
-                parts = v.split(";") if f.type == "multipicklist" else [v]
-                if not all(p in allowed for p in parts):
-                    errs[i] = RecordError(
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        f"{f.label}: bad value for restricted picklist field: {v}",
-                        (f.name,),
-                    )
+            if v and v != NULL and i not in errs and v not in allowed:
+                errs[i] = _bad_picklist(f, v)
     return vals, errs
+
+
+def _bad_picklist(f: Field, v: str) -> RecordError:
+    return RecordError(
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        f"{f.label}: bad value for restricted picklist field: {v}",
+        (f.name,),
+    )
+
+
+def _multipicklist(f: Field, col: Sequence[str], vals: Sequence[object], errs: Errors) -> Coerced:
+    """Salesforce stores a multi-select value with empty parts and repeats dropped and the
+    selections in the picklist's own order; a restricted one names each bad selection."""
+    order = {v: n for n, v in enumerate(f.picklist_values)}
+    last = len(order)
+    out: list[object] = list(vals)
+    for i, v in enumerate(col):
+        if not v or v == NULL or i in errs or (";" not in v and v in order):
+            continue
+        parts = list(dict.fromkeys(p for p in v.split(";") if p))
+        if f.restricted_picklist:
+            bad = [p for p in parts if p not in order]
+            if bad:
+                errs[i] = _bad_picklist(f, ";".join(bad))
+                continue
+        parts.sort(key=lambda p: order.get(p, last))
+        out[i] = ";".join(parts) or None
+    return out, errs
+
+
+def _opaque(f: Field, col: Sequence[str]) -> Coerced:
+    return _nulls(col), {}
 
 
 def _per_value(parse: Callable[[str], object]) -> Callable[[Field, Sequence[str]], Coerced]:
@@ -105,13 +134,25 @@ def _per_value(parse: Callable[[str], object]) -> Callable[[Field, Sequence[str]
     return coerce
 
 
-def _parse_bool(v: str) -> int:
+def _parse_bool(v: str) -> bool:
     low = v.lower()
     if low in _TRUE:
-        return 1
+        return True
     if low in _FALSE:
-        return 0
+        return False
     raise ValueError(v)
+
+
+def _parse_long(v: str) -> int:
+    if _INT.fullmatch(v):
+        n = int(v)
+    elif _NUMBER.fullmatch(v) and float(v).is_integer():
+        n = int(float(v))
+    else:
+        raise ValueError(v)
+    if not -(2**63) <= n < 2**63:
+        raise ValueError(v)
+    return n
 
 
 def _parse_int(v: str) -> int:
@@ -127,11 +168,22 @@ def _parse_int(v: str) -> int:
     return n
 
 
+def _out_of_range(f: Field, v: str) -> RecordError:
+    return RecordError(
+        "NUMBER_OUTSIDE_VALID_RANGE",
+        f"{f.label}: value outside of valid range on numeric field: {v}",
+        (f.name,),
+    )
+
+
 def _number(f: Field, col: Sequence[str]) -> Coerced:
+    """Decimal fields: rounded half-up to the field's scale (as Salesforce stores them), and at
+    most precision - scale digits before the point after rounding."""
     vals: list[object] = []
     errs: Errors = {}
-    int_digits = f.precision - f.scale if f.precision else 0
-    limit = 10.0**int_digits if int_digits else math.inf
+    digits = f.integer_digits
+    limit = math.inf if digits is None else 10.0**digits
+    quantum = Decimal(1).scaleb(-f.scale)
     match = _NUMBER.fullmatch
     for i, v in enumerate(col):
         if v == "":
@@ -140,20 +192,30 @@ def _number(f: Field, col: Sequence[str]) -> Coerced:
             vals.append(None)
         elif match(v):
             x = float(v)
-            if f.scale == 0 and f.type != "double":
-                x = float(round(x))
-            if abs(x) >= limit:
+            if math.isfinite(x) and x != round(x, f.scale):
+                x = float(Decimal(v).quantize(quantum, rounding=ROUND_HALF_UP))
+            if abs(x) >= limit or not math.isfinite(x):
                 vals.append("")
-                errs[i] = RecordError(
-                    "NUMBER_OUTSIDE_VALID_RANGE",
-                    f"{f.label}: value outside of valid range on numeric field: {v}",
-                    (f.name,),
-                )
+                errs[i] = _out_of_range(f, v)
             else:
-                vals.append(round(x, f.scale) if f.scale else x)
+                vals.append(x)
         else:
             vals.append("")
             errs[i] = wrong_type(f.label, f.name, v)
+    return vals, errs
+
+
+def _whole(f: Field, col: Sequence[str]) -> Coerced:
+    """int/long: range of the type, and the describe's `digits` when it gives one."""
+    parse = _parse_int if f.type == "int" else _parse_long
+    vals, errs = _per_value(parse)(f, col)
+    digits = f.integer_digits
+    if digits is not None:
+        limit = 10**digits
+        for i, x in enumerate(vals):
+            if isinstance(x, int) and abs(x) >= limit:
+                vals[i] = ""  # type: ignore[index]
+                errs[i] = _out_of_range(f, col[i])
     return vals, errs
 
 
@@ -191,7 +253,7 @@ def _parse_time(v: str) -> str:
     return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def coerce_id(f: Field, col: Sequence[str], prefixes: set[str]) -> Coerced:
+def coerce_id(f: Field, col: Sequence[str], prefixes: Container[str]) -> Coerced:
     """Reference (or Id) columns: 15/18-char ids of one of the allowed key prefixes."""
     vals: list[object] = []
     errs: Errors = {}
@@ -214,9 +276,10 @@ _BY_TYPE: dict[str, Callable[[Field, Sequence[str]], Coerced]] = {
     "string": _text, "textarea": _text, "phone": _text, "url": _text, "combobox": _text,
     "encryptedstring": _text, "email": _email, "picklist": _picklist,
     "multipicklist": _picklist, "boolean": _per_value(_parse_bool),
-    "int": _per_value(_parse_int), "long": _per_value(int), "double": _number,
+    "int": _whole, "long": _whole, "double": _number,
     "currency": _number, "percent": _number, "date": _per_value(_parse_date),
     "datetime": _per_value(_parse_datetime), "time": _per_value(_parse_time),
+    "base64": _text, **dict.fromkeys(OPAQUE_TYPES, _opaque),
 }  # fmt: skip
 
 

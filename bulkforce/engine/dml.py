@@ -7,7 +7,7 @@ the happy path. Per-record outcomes come back in row order for the result files.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from bulkforce.engine import ids
@@ -113,10 +113,26 @@ class Outcome:
     errors: list[RecordError | None]
 
 
+class _Except:
+    """Every key prefix but some."""
+
+    def __init__(self, excluded: set[str]) -> None:
+        self.excluded = excluded
+
+    def __contains__(self, prefix: object) -> bool:
+        return prefix not in self.excluded
+
+
 def _merge(errors: list[RecordError | None], new: Errors) -> None:
     for i, e in new.items():
         if errors[i] is None:
             errors[i] = e
+
+
+def _default(f: Field) -> object:
+    """The field's default as a stored value; None if the schema's default does not fit it."""
+    vals, errs = coerce(f, [f.default_value or ""])
+    return None if errs or vals[0] == "" else vals[0]
 
 
 def _id15(id18: str) -> str:
@@ -161,15 +177,23 @@ class ChunkRun:
     def outcome(self) -> Outcome:
         return Outcome(self.ids, self.created, self.errors)
 
-    def _prefixes(self, f: Field) -> set[str]:
+    def _prefixes(self, f: Field) -> Container[str]:
+        """Key prefixes a reference field accepts. When a target is not loaded, any prefix
+        except the other loaded objects' (its own is unknown to us)."""
         out = set()
+        unknown = False
         for ref in f.reference_to:
             target = self.schema.get(ref)
             if target is not None:
                 out.add(target.key_prefix)
             elif ref in KNOWN_PREFIXES:
                 out.add(KNOWN_PREFIXES[ref])
-        return out
+            else:
+                unknown = True
+        if not unknown:
+            return out
+        others = {o.key_prefix for o in self.schema.objects.values()} | set(KNOWN_PREFIXES.values())
+        return _Except(others - out)
 
     def _coerce_columns(self, skip: set[int]) -> None:
         for j, f in enumerate(self.plan.fields):
@@ -326,7 +350,10 @@ class ChunkRun:
             pass
         for i, row in zip(idx, rows, strict=True):
             try:
-                op(columns, [row])
+                # each row in its own savepoint: in PostgreSQL a failed statement would
+                # otherwise abort the whole transaction
+                with self.tx.savepoint():
+                    op(columns, [row])
             except UniqueViolation:
                 own = "" if insert else str(row[-1])
                 self.errors[i] = self._duplicate_value(columns, row, own)
@@ -401,8 +428,12 @@ class ChunkRun:
         if owner is not None and "OwnerId" not in in_header:
             defaults["OwnerId"] = user
         for f in obj.fields.values():
-            if f.type == "boolean" and f.createable and f.name not in in_header:
-                defaults[f.name] = 1 if (f.default_value or "").lower() == "true" else 0
+            if not f.createable or f.name in in_header:
+                continue
+            if f.type == "boolean":
+                defaults[f.name] = (f.default_value or "").lower() == "true"
+            elif f.default_value is not None:
+                defaults[f.name] = _default(f)
         for name, value in defaults.items():
             columns.append(name)
             data.append([value] * n)
@@ -414,7 +445,10 @@ class ChunkRun:
                 vals = [vals[i] for i in good]
             column: Sequence[object]
             if f.type == "boolean":
-                column = [0 if v == "" or v is None else v for v in vals]
+                column = [False if v == "" or v is None else v for v in vals]
+            elif f.default_value is not None and "" in vals:
+                dv = _default(f)  # a blank cell is "not specified": the default applies
+                column = [dv if v == "" else v for v in vals]
             elif f.name == "OwnerId":
                 column = [user if v == "" else v for v in vals]
             elif "" not in vals:  # one C-level scan; most columns have no blanks

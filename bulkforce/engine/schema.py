@@ -1,7 +1,8 @@
 """sObject schema: describe-shaped definitions, defaults, validation, and the built-in objects.
 
-Definitions come from Salesforce *describe* output (one object, a list, or `{"sobjects": [...]}`),
-in JSON or YAML. Omitted properties take describe's defaults.
+Definitions come from Salesforce *describe* output (one object, a list, `{"sobjects": [...]}`, or
+the sf CLI's `{"status": 0, "result": ...}` envelope), in JSON or YAML, or from an SFDX source
+folder (engine/sfdx.py). Omitted properties take describe's defaults.
 """
 
 from __future__ import annotations
@@ -21,14 +22,22 @@ STRING_TYPES = frozenset(
      "encryptedstring"}
 )  # fmt: skip
 NUMBER_TYPES = frozenset({"double", "currency", "percent"})
-FIELD_TYPES = STRING_TYPES | NUMBER_TYPES | {
-    "id", "boolean", "int", "long", "date", "datetime", "time", "reference",
+# Types a real describe carries that hold no simple CSV value: compound address/location
+# fields (never createable), anyType, and the like. Stored as text, passed through unchecked.
+OPAQUE_TYPES = frozenset(
+    {"address", "location", "anyType", "complexvalue", "json", "datacategorygroupreference"}
+)
+FIELD_TYPES = STRING_TYPES | NUMBER_TYPES | OPAQUE_TYPES | {
+    "id", "boolean", "int", "long", "date", "datetime", "time", "reference", "base64",
 }  # fmt: skip
 _DEFAULT_LENGTH = {
     "string": 255, "textarea": 255, "email": 80, "phone": 40, "url": 255, "picklist": 255,
     "multipicklist": 4099, "combobox": 255, "encryptedstring": 175, "reference": 18, "id": 18,
+    "base64": 32_000_000,
 }  # fmt: skip
+
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_LITERAL = re.compile(r'"[^"\\]*"|[+-]?\d+(?:\.\d+)?|true|false', re.IGNORECASE)
 BASE62_PREFIX_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Objects that reference fields may point at without the schema defining them; Ids of these
 # are checked by key prefix only.
@@ -36,6 +45,9 @@ KNOWN_PREFIXES = {"Profile": "00e", "UserRole": "00E", "Group": "00G", "RecordTy
                   "Pricebook2": "01s", "Organization": "00D"}  # fmt: skip
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                  "LastModifiedById", "SystemModstamp")  # fmt: skip
+_SYSTEM_TYPES = {"Id": "id", "IsDeleted": "boolean", "CreatedDate": "datetime",
+                 "CreatedById": "reference", "LastModifiedDate": "datetime",
+                 "LastModifiedById": "reference", "SystemModstamp": "datetime"}  # fmt: skip
 
 
 class SchemaError(Exception):
@@ -59,6 +71,7 @@ class Field:
     calculated: bool = False
     precision: int = 0
     scale: int = 0
+    digits: int = 0
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     picklist_values: tuple[str, ...] = ()
@@ -74,6 +87,15 @@ class Field:
     def indexed_key(self) -> bool:
         return self.external_id or self.unique or self.id_lookup
 
+    @property
+    def integer_digits(self) -> int | None:
+        """How many digits may stand before the decimal point; None: unlimited."""
+        if self.type in ("int", "long"):
+            return self.digits or self.precision or None
+        if self.type in NUMBER_TYPES and self.precision:
+            return self.precision - self.scale
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name, "label": self.label, "type": self.type, "length": self.length,
@@ -81,7 +103,7 @@ class Field:
             "updateable": self.updateable, "defaultedOnCreate": self.defaulted_on_create,
             "externalId": self.external_id, "unique": self.unique, "idLookup": self.id_lookup,
             "caseSensitive": self.case_sensitive, "calculated": self.calculated,
-            "precision": self.precision, "scale": self.scale,
+            "precision": self.precision, "scale": self.scale, "digits": self.digits,
             "referenceTo": list(self.reference_to), "relationshipName": self.relationship_name,
             "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False}
                                for v in self.picklist_values],
@@ -160,12 +182,15 @@ def parse_field(raw: Any, where: str) -> Field:
     if not isinstance(picklist, list):
         raise SchemaError(f"{where}: picklistValues must be a list")
     values = []
+    picklist_default = None
     for p in picklist:
         v = p.get("value") if isinstance(p, Mapping) else p
         if not isinstance(v, str):
             raise SchemaError(f"{where}: picklist value {p!r} has no string 'value'")
         if not isinstance(p, Mapping) or p.get("active", True):
             values.append(v)
+            if isinstance(p, Mapping) and p.get("defaultValue") is True:
+                picklist_default = v
     refs = raw.get("referenceTo") or []
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise SchemaError(f"{where}: referenceTo must be a list of object names")
@@ -178,7 +203,16 @@ def parse_field(raw: Any, where: str) -> Field:
     scale = _int(raw, "scale", 0, where)
     if ftype in NUMBER_TYPES and scale > precision:
         raise SchemaError(f"{where}: scale {scale} exceeds precision {precision}")
+    digits = _int(raw, "digits", 0, where)
     default = raw.get("defaultValue")
+    formula = raw.get("defaultValueFormula")
+    if default is None and isinstance(formula, str) and _LITERAL.fullmatch(formula.strip()):
+        # a describe reports a custom field's default as a formula; a literal is a value
+        default = formula.strip().strip('"')
+    if default is None:
+        default = picklist_default
+    elif isinstance(default, bool):
+        default = "true" if default else "false"
     return Field(
         name=name,
         label=str(raw.get("label") or _label_from_name(name)),
@@ -195,6 +229,7 @@ def parse_field(raw: Any, where: str) -> Field:
         calculated=_bool(raw, "calculated", False, where),
         precision=precision,
         scale=scale,
+        digits=digits,
         reference_to=tuple(refs),
         relationship_name=raw.get("relationshipName"),
         picklist_values=tuple(values),
@@ -224,6 +259,18 @@ def _system_fields(obj_name: str) -> list[Field]:
 
 
 def _objects_of(doc: Any, where: str) -> list[Any]:
+    if (
+        isinstance(doc, Mapping)
+        and isinstance(doc.get("status"), int)
+        and ("result" in doc or doc["status"] != 0)
+    ):
+        # the sf CLI's `--json` envelope around a describe (or a list of them)
+        if doc["status"] != 0:
+            raise SchemaError(
+                f"{where}: the sf CLI reported an error (status {doc['status']}): "
+                f"{doc.get('message') or doc.get('name') or 'no message'}"
+            )
+        doc = doc["result"]
     if isinstance(doc, Mapping) and "sobjects" in doc:
         doc = doc["sobjects"]
     if isinstance(doc, Mapping):
@@ -273,6 +320,11 @@ def parse_document(doc: Any, source: str) -> list[ObjectDef]:
 
 
 def load_file(path: Path) -> list[ObjectDef]:
+    """A describe JSON/YAML file, or an SFDX source folder (`objects/*/fields/*.field-meta.xml`)."""
+    if path.is_dir():
+        from bulkforce.engine import sfdx  # sfdx builds on this module's parser
+
+        return parse_document(sfdx.load_folder(path), str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -309,6 +361,9 @@ def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str]
         by_name = {f.name.lower(): i for i, f in enumerate(m.fields)}
         for f in d.fields:
             if f.name in SYSTEM_FIELDS:
+                # A whole describe lists them too: the same field is fine and ours is kept.
+                if f.type == _SYSTEM_TYPES[f.name]:
+                    continue
                 raise SchemaError(f"{d.source}, field {f.name}: system fields cannot be redefined")
             if f.name.lower() in by_name:
                 m.fields[by_name[f.name.lower()]] = f
@@ -337,13 +392,9 @@ def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str]
         other = prefixes.setdefault(obj.key_prefix, obj.name)
         if other != obj.name:
             raise SchemaError(f"objects {other} and {obj.name} share key prefix {obj.key_prefix}")
-    for obj in schema.objects.values():
-        for f in obj.fields.values():
-            for ref in f.reference_to:
-                if ref.lower() not in schema.objects and ref not in KNOWN_PREFIXES:
-                    raise SchemaError(
-                        f"object {obj.name}, field {f.name}: referenceTo names unknown object {ref}"
-                    )
+    # A reference to an object that is not loaded (a whole describe names dozens: Individual,
+    # Group, ...) is kept: its Ids are checked for shape and for not being another loaded
+    # object's (engine/dml.py), but cannot be checked for existence.
     return schema
 
 

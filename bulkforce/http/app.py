@@ -12,12 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bulkforce.auth.service import AuthService, AuthSettings
 from bulkforce.errors import Kind, ServiceError
-from bulkforce.http.auth import token_ok
+from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
 from bulkforce.http.bulk2 import Bulk2Routes
+from bulkforce.http.login import OAuthRoutes, SoapRoutes, VersionRoutes
+from bulkforce.http.rest import RestRoutes
 from bulkforce.http.routing import Api, Router
 from bulkforce.jobs.classic import ClassicService
+from bulkforce.jobs.org import OrgService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
@@ -25,12 +29,20 @@ from bulkforce.worker import Worker
 log = logging.getLogger("bulkforce.http")
 
 
-def create_app(ctx: Context, token: str, workers: int = 1) -> Starlette:
+def create_app(
+    ctx: Context, token: str, workers: int = 1, auth_settings: AuthSettings | None = None
+) -> Starlette:
     router = Router()
+    org = ctx.settings.org_id
+    auth = AuthService(ctx.store, org, ctx.settings.user_id, token, auth_settings or AuthSettings())
+    OAuthRoutes(auth, org).register(router)
+    SoapRoutes(auth, org, ctx.store.get_meta("org_name") or "Bulkforce").register(router)
+    VersionRoutes(org).register(router)
     bulk2 = Bulk2Routes(IngestService(ctx))
     bulk2.register(router)
     bulk1 = Bulk1Routes(ClassicService(ctx))
     bulk1.register(router)
+    RestRoutes(OrgService(ctx)).register(router)
 
     def api_for(path: str) -> Api:
         return bulk1 if path.lower().startswith("/services/async/") else bulk2
@@ -40,11 +52,13 @@ def create_app(ctx: Context, token: str, workers: int = 1) -> Starlette:
         found = router.match(path)
         api = found[0].api if found else api_for(path)
         try:
+            if found is None or not found[0].public:
+                request.state.principal = await authenticate(request, auth)
+                if request.state.principal is None:
+                    message = "Invalid session id" if api is bulk1 else "Session expired or invalid"
+                    raise ServiceError(Kind.INVALID_SESSION, message)
             if found is None:
                 raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
-            if not token_ok(request, token):
-                message = "Invalid session id" if api is bulk1 else "Session expired or invalid"
-                raise ServiceError(Kind.INVALID_SESSION, message)
             route, params = found
             handler = route.methods.get(request.method)
             if handler is None:
@@ -81,4 +95,6 @@ def create_app(ctx: Context, token: str, workers: int = 1) -> Starlette:
             t.join(timeout=30)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)], lifespan=lifespan)
+    app.state.router = router  # what answers without a token is checked route by route
+    return app

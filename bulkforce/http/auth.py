@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hmac
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+
+from bulkforce.auth.service import AuthService, Principal
 
 
 def presented_token(request: Request) -> str | None:
@@ -23,3 +26,25 @@ def presented_token(request: Request) -> str | None:
 def token_ok(request: Request, expected: str) -> bool:
     token = presented_token(request)
     return token is not None and hmac.compare_digest(token.encode(), expected.encode())
+
+
+async def authenticate(request: Request, auth: AuthService) -> Principal | None:
+    """The caller behind the request's token, or None when it is missing, wrong or expired."""
+    token = presented_token(request)
+    if token is None:
+        return None
+    principal = auth.fixed(token)  # the fixed CI token costs no database read
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(auth.authenticate, token)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller that `dispatch` authenticated for this request."""
+    principal: Principal = request.state.principal
+    return principal
+
+
+def caller_id(request: Request) -> str:
+    """The authenticated user's id: createdById of what the request creates."""
+    return principal_of(request).user_id

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
+from bulkforce.http.auth import caller_id
 from bulkforce.http.routing import Router
 from bulkforce.jobs.classic import DATA_MEDIA, MAX_BATCH_BYTES, ClassicService
 from bulkforce.model import Job
@@ -80,7 +81,7 @@ class Bulk1Routes:
     async def create(self, request: Request, params: dict[str, str]) -> Response:
         version = self.version(params)
         fields = await self._fields(request)
-        job = await run_in_threadpool(self.service.create, version, fields)
+        job = await run_in_threadpool(self.service.create, version, fields, caller_id(request))
         view = await run_in_threadpool(self.service.view, job)
         as_json = request_is_json(request)
         return respond(bulk1.job_info(view, as_json), as_json, 201)
@@ -92,7 +93,7 @@ class Bulk1Routes:
 
     async def update(self, request: Request, params: dict[str, str]) -> Response:
         job = await self._job(request, params)
-        request.state.bulk1_job = None  # an update answers in the request's format (R3)
+        # R3: the answer uses the request body's format; errors stay in the job's (R5)
         fields = await self._fields(request)
         job = await run_in_threadpool(self.service.update, job, fields)
         view = await run_in_threadpool(self.service.view, job)

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
+from bulkforce.http.auth import caller_id
 from bulkforce.http.routing import Router
 from bulkforce.jobs.service import MULTIPART_MAX_CHARS, IngestService
 from bulkforce.model import JobFilter, JobState
@@ -66,7 +67,9 @@ class Bulk2Routes:
                 Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
             )
         spec = await body.read_json(request)
-        job = await run_in_threadpool(self.service.create, version, spec)
+        job = await run_in_threadpool(
+            self.service.create, version, spec, created_by=caller_id(request)
+        )
         await run_in_threadpool(self.service.insert, job)
         return json_response(bulk2.job_info(job))
 
@@ -84,7 +87,7 @@ class Bulk2Routes:
             )
         spec = body.parse_json(parts["job"])
         job = await run_in_threadpool(
-            self.service.create_with_data, version, spec, parts["content"]
+            self.service.create_with_data, version, spec, parts["content"], caller_id(request)
         )
         return json_response(bulk2.job_info(job))
 

@@ -27,17 +27,20 @@ class Route:
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
     api: Api
+    # answers without a token: the login endpoints and the version list
+    public: bool = False
 
 
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, template: str, api: Api, **methods: Handler) -> None:
+    def add(self, template: str, api: Api, *, public: bool = False, **methods: Handler) -> None:
         """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         pattern = re.compile(f"^{regex}$", re.IGNORECASE)
-        self.routes.append(Route(pattern, {k.upper(): v for k, v in methods.items()}, api))
+        verbs = {k.upper(): v for k, v in methods.items()}
+        self.routes.append(Route(pattern, verbs, api, public))
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         if len(path) > 1 and path.endswith("/"):

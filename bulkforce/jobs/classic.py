@@ -47,6 +47,8 @@ def _text(value: Any) -> str | None:
 
 
 def _concurrency(value: Any) -> str:
+    if isinstance(value, bool):  # True == 1 in Python, but it is no concurrency mode
+        raise _unparsable()
     if value in (None, "", "Parallel", 0, "0"):
         return "Parallel"
     if value in ("Serial", 1, "1"):
@@ -123,7 +125,8 @@ class ClassicService:
     def view(self, job: Job) -> tuple[Job, BatchStats]:
         return job, self.store.batch_stats(job.id)
 
-    def create(self, version: str, fields: dict[str, Any]) -> Job:
+    def create(self, version: str, fields: dict[str, Any], created_by: str | None = None) -> Job:
+        """`created_by`: the calling user's id (the org's admin user when None)."""
         for key in fields:
             if key not in CREATE_FIELDS:
                 raise _cannot(key)
@@ -180,7 +183,7 @@ class ClassicService:
             id=ids.make_id("750", self.store.allocate("job")),
             object=obj.name,
             operation=Operation(operation),
-            created_by=self.ctx.settings.user_id,
+            created_by=created_by or self.ctx.settings.user_id,
             created_date=now,
             system_modstamp=now,
             api_version=version,

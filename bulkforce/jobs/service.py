@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from bulkforce.engine import ids
@@ -21,7 +20,9 @@ from bulkforce.model import (
     Operation,
     utcnow,
 )
-from bulkforce.store import FileBlobs, Store
+from bulkforce.store import Store
+from bulkforce.store.blobs import Blobs
+from bulkforce.store.wakeup import Wakeup
 from bulkforce.wire.csvio import (
     CsvFormatError,
     UploadScanner,
@@ -47,6 +48,14 @@ class Settings:
     commit_seconds: float = 1.0
     # the "Bulk API Hard Delete" user permission
     hard_delete: bool = True
+    # A worker renews its lease at every commit; one that dies is replaced once it expires.
+    lease_seconds: float = 60.0
+    # Salesforce retries an internal batch up to 10 times (1.0) / 20 times (2.0), then fails it.
+    max_retries: int = 10
+    # Salesforce deletes jobs 7 days after they end and aborts jobs left Open for 24 hours.
+    retention_hours: float = 7 * 24
+    open_job_hours: float = 24
+    sweep_seconds: float = 60
 
 
 @dataclass
@@ -54,10 +63,10 @@ class Context:
     """Everything a request or a worker needs: built once at start-up."""
 
     store: Store
-    blobs: FileBlobs
+    blobs: Blobs
     schema: Schema
     settings: Settings
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: Wakeup
 
 
 def check_hard_delete(ctx: Context, op: Operation) -> None:
@@ -82,7 +91,7 @@ class UploadSink:
     def __init__(self, ctx: Context, job: Job) -> None:
         self.ctx, self.job = ctx, job
         self.scanner = UploadScanner()
-        self.file, self.tmp = ctx.blobs.open_temp(job.id)
+        self.writer = ctx.blobs.upload_writer(job.id)
 
     def write(self, data: bytes) -> None:
         limit = self.ctx.settings.max_upload_bytes
@@ -93,18 +102,14 @@ class UploadSink:
                 f"Exceeded max size limit of {limit} bytes for the job data; split it into several jobs",
             )
         self.scanner.feed(data)
-        self.file.write(data)
+        self.writer.write(data)
 
     def discard(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self.writer.discard()
 
     def finish(self) -> None:
         problem = self.scanner.finish()
-        self.file.flush()
-        self.file.close()
-        self.ctx.blobs.commit(self.tmp, self.job.id)
+        self.writer.commit()
         if not self.ctx.store.record_upload(self.job.id, self.scanner.size, problem):
             raise ServiceError(
                 Kind.INVALID_JOB_STATE,
@@ -125,7 +130,10 @@ class IngestService:
             raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
         return job
 
-    def create(self, version: str, spec: Any, state: JobState = OPEN) -> Job:
+    def create(
+        self, version: str, spec: Any, state: JobState = OPEN, created_by: str | None = None
+    ) -> Job:
+        """`created_by`: the calling user's id (the org's admin user when None)."""
         if not isinstance(spec, dict):
             raise ServiceError(Kind.JSON_PARSE, "The job definition must be a JSON object")
         obj_name = spec.get("object")
@@ -185,7 +193,7 @@ class IngestService:
             id=ids.make_id("750", seq),
             object=obj.name,
             operation=op,
-            created_by=self.ctx.settings.user_id,
+            created_by=created_by or self.ctx.settings.user_id,
             created_date=now,
             system_modstamp=now,
             api_version=version,
@@ -211,7 +219,9 @@ class IngestService:
             )
         return UploadSink(self.ctx, job)
 
-    def create_with_data(self, version: str, spec: Any, content: bytes) -> Job:
+    def create_with_data(
+        self, version: str, spec: Any, content: bytes, created_by: str | None = None
+    ) -> Job:
         """Multipart create: the job goes straight to UploadComplete (spec §3.3)."""
         if len(content.decode("utf-8", errors="replace")) > MULTIPART_MAX_CHARS:
             raise ServiceError(
@@ -219,7 +229,7 @@ class IngestService:
                 f"InvalidJob : The content part exceeds {MULTIPART_MAX_CHARS} characters; "
                 "create the job and upload with PUT .../batches instead",
             )
-        job = self.create(version, spec)
+        job = self.create(version, spec, created_by=created_by)
         self.store.insert_job(job)
         sink = UploadSink(self.ctx, job)
         sink.write(content)

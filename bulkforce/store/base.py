@@ -5,10 +5,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
+from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import Schema, SObject
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState
+from bulkforce.store.blobs import Blobs
+from bulkforce.store.wakeup import Wakeup
 
 Row = Sequence[Any]
 
@@ -132,6 +136,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...
 
+    @abc.abstractmethod
+    def blobs(self, data_dir: Path) -> Blobs:
+        """Where this store keeps uploads and results (files for SQLite, rows for PostgreSQL)."""
+
+    @abc.abstractmethod
+    def wakeup(self) -> Wakeup: ...
+
+    @abc.abstractmethod
+    def delete_expired(self, terminal_before: str, open_before: str) -> tuple[list[str], int]:
+        """Retention: delete jobs ended (or Bulk 1.0 jobs created) before `terminal_before`,
+        returning their ids and batch ids' owners for blob cleanup; abort Open jobs created
+        before `open_before`. Returns (deleted job and batch ids, number aborted)."""
+
+    @abc.abstractmethod
+    def tune_for_bulk(self) -> None:
+        """Configure this thread's connection for a worker's bulk writes (bigger caches,
+        cheaper commits); API threads keep lean defaults."""
+
     def writers_waiting(self) -> int:
         """Other writers blocked on this store's write lock (0 where writes do not queue)."""
         return 0
@@ -164,3 +186,73 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
         """Attach a transformation spec; False unless the job is Open with no batch yet."""
+
+    # ---- records and usage for the REST resources (issue #5) ---------------------------------
+
+    @abc.abstractmethod
+    def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
+        """One record's stored columns by name (IsDeleted included), or None."""
+
+    @abc.abstractmethod
+    def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
+        """Remove every record of `obj` but `keep_ids` for good; returns how many went."""
+
+    @abc.abstractmethod
+    def usage_since(self, since: str) -> dict[str, int]:
+        """API use since an ISO timestamp: `bulk_batches` (Bulk 1.0 batches plus Bulk 2.0
+        internal batches) and `jobs:<jobType>` counts of jobs created."""
+
+    # ---- logins: users, connected apps, sessions (issue #6) ----------------------------------
+
+    @abc.abstractmethod
+    def add_user(self, user: User) -> None:
+        """Raises UniqueViolation when the username (case-insensitive) is taken."""
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> User | None: ...
+
+    @abc.abstractmethod
+    def get_user_by_name(self, username: str) -> User | None:
+        """Usernames match case-insensitively, as Salesforce's do."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    def remove_user(self, username: str) -> str | None:
+        """Delete the user and every session of theirs; their id, or None if unknown."""
+
+    @abc.abstractmethod
+    def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
+        """Count a failed login; the `max_attempts`-th in a row locks until `lock_until`."""
+
+    @abc.abstractmethod
+    def login_ok(self, user_id: str) -> None:
+        """Reset the failed-login count and any lock."""
+
+    @abc.abstractmethod
+    def add_app(self, app: App) -> None: ...
+
+    @abc.abstractmethod
+    def get_app(self, client_id: str) -> App | None: ...
+
+    @abc.abstractmethod
+    def list_apps(self) -> list[App]: ...
+
+    @abc.abstractmethod
+    def add_session(self, session: Session) -> None: ...
+
+    @abc.abstractmethod
+    def get_session(self, token_hash: str) -> Session | None: ...
+
+    @abc.abstractmethod
+    def extend_session(self, token_hash: str, expires: float) -> None:
+        """Move a session's expiry later (never earlier)."""
+
+    @abc.abstractmethod
+    def delete_session(self, token_hash: str) -> bool:
+        """Revoke a session and the access tokens issued from it; False if it did not exist."""
+
+    @abc.abstractmethod
+    def purge_sessions(self, now: float) -> None:
+        """Forget sessions that expired before `now`."""

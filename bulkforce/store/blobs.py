@@ -1,16 +1,80 @@
-"""Job data on disk: uploads (streamed to a temp file, renamed into place when whole) and the
-result chunks of each internal batch, written before the batch's database commit."""
+"""Job data outside the record tables: Bulk 2.0 uploads (streamed in, whole only once
+committed), the result chunks of each internal batch, and Bulk 1.0 batch payloads and result
+documents. SQLite keeps them as files in the data dir; PostgreSQL in the database, so any API
+process on any host can serve any job (store/postgres.py)."""
 
 from __future__ import annotations
 
+import abc
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 
-class FileBlobs:
+class UploadWriter(abc.ABC):
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the upload the job's data, replacing any earlier one."""
+
+    @abc.abstractmethod
+    def discard(self) -> None: ...
+
+
+class Blobs(abc.ABC):
+    @abc.abstractmethod
+    def upload_writer(self, key: str) -> UploadWriter: ...
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO | None:
+        """A job's committed upload as a stream, or None if it has none."""
+
+    @abc.abstractmethod
+    def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
+        """One internal batch's result lines; written before the batch's commit, so a chunk
+        counts only once the batch is done (readers stop at `batches_done`)."""
+
+    @abc.abstractmethod
+    def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
+        """The first `batches` chunks of one kind ("ok" or "err"), in order."""
+
+    @abc.abstractmethod
+    def put(self, name: str, data: bytes) -> None:
+        """A small whole blob (Bulk 1.0 payloads and result documents, ≤ 10 MB)."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Everything stored under a job or batch id."""
+
+
+class _FileUpload(UploadWriter):
+    def __init__(self, blobs: FileBlobs, key: str) -> None:
+        self.blobs, self.key = blobs, key
+        self.tmp = blobs.root / f"{key}.{uuid.uuid4().hex}.part"
+        self.file = self.tmp.open("wb")
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+
+    def commit(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.blobs.path(self.key))
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class FileBlobs(Blobs):
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
@@ -18,12 +82,8 @@ class FileBlobs:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.csv"
 
-    def open_temp(self, key: str) -> tuple[BinaryIO, Path]:
-        tmp = self.root / f"{key}.{os.getpid()}.{id(self)}.part"
-        return tmp.open("wb"), tmp
-
-    def commit(self, tmp: Path, key: str) -> None:
-        os.replace(tmp, self.path(key))
+    def upload_writer(self, key: str) -> UploadWriter:
+        return _FileUpload(self, key)
 
     def open(self, key: str) -> BinaryIO | None:
         try:
@@ -42,7 +102,6 @@ class FileBlobs:
         (folder / f"{seq}.err").write_bytes(failed)
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
-        """The first `batches` chunks of one kind ("ok" or "err"), streamed in order."""
         folder = self._results(key)
         for seq in range(batches):
             try:
@@ -53,8 +112,7 @@ class FileBlobs:
                 return  # deleted while streaming
 
     def put(self, name: str, data: bytes) -> None:
-        """A small whole file (Bulk 1.0 batch payloads and result documents, ≤ 10 MB)."""
-        tmp = self.root / f"{name}.{os.getpid()}.tmp"
+        tmp = self.root / f"{name}.{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, self.root / name)
 
@@ -67,3 +125,5 @@ class FileBlobs:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
         shutil.rmtree(self._results(key), ignore_errors=True)
+        for suffix in (".request", ".result"):
+            (self.root / f"{key}{suffix}").unlink(missing_ok=True)

@@ -77,3 +77,14 @@ def lookup_sql(table: str, column: str, n: int) -> str:
         f"SELECT {q(column)}, {q('Id')}, {q('IsDeleted')} FROM {q(table)} "
         f"WHERE {q(column)} IN ({marks})"
     )
+
+
+def select_by_id_sql(table: str) -> str:
+    return f"SELECT * FROM {q(table)} WHERE {q('Id')} = ?"
+
+
+def delete_all_sql(table: str, keep: int) -> str:
+    if not keep:
+        return f"DELETE FROM {q(table)}"
+    marks = ", ".join("?" for _ in range(keep))
+    return f"DELETE FROM {q(table)} WHERE {q('Id')} NOT IN ({marks})"

@@ -12,11 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, Schema, SObject
-from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, Operation, iso
+from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, iso
 from bulkforce.store import records as sql
 from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
+from bulkforce.store.blobs import Blobs, FileBlobs
 from bulkforce.store.queries import load
+from bulkforce.store.rows import batch_from_row as _batch_from_row
+from bulkforce.store.rows import job_from_row as _job_from_row
+from bulkforce.store.wakeup import ThreadWakeup, Wakeup
 
 Q = load("sqlite")
 
@@ -25,62 +30,6 @@ _JOB_COLUMNS = frozenset(
      "total_processing_time", "api_active_processing_time", "apex_processing_time",
      "lease_owner", "lease_expires", "batches_done"}
 )  # fmt: skip
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-
-
-def _job_from_row(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        object=row["object"],
-        operation=Operation(row["operation"]),
-        created_by=row["created_by"],
-        created_date=parse_iso(row["created_date"]),
-        system_modstamp=parse_iso(row["system_modstamp"]),
-        api_version=row["api_version"],
-        state=JobState(row["state"]),
-        job_type=row["job_type"],
-        external_id_field=row["external_id_field"],
-        assignment_rule_id=row["assignment_rule_id"],
-        content_type=row["content_type"],
-        line_ending=row["line_ending"],
-        column_delimiter=row["column_delimiter"],
-        concurrency_mode=row["concurrency_mode"],
-        error_message=row["error_message"],
-        records_processed=row["records_processed"],
-        records_failed=row["records_failed"],
-        retries=row["retries"],
-        total_processing_time=row["total_processing_time"],
-        api_active_processing_time=row["api_active_processing_time"],
-        apex_processing_time=row["apex_processing_time"],
-        upload_count=row["upload_count"],
-        upload_bytes=row["upload_bytes"],
-        upload_problem=row["upload_problem"],
-        batches_done=row["batches_done"],
-        header=json.loads(row["header"]) if row["header"] else None,
-        spec={k: (v[0], v[1]) for k, v in json.loads(row["spec"]).items()} if row["spec"] else None,
-    )
-
-
-def _batch_from_row(row: sqlite3.Row) -> Batch:
-    return Batch(
-        id=row["id"],
-        job_id=row["job_id"],
-        seq=row["seq"],
-        created_date=parse_iso(row["created_date"]),
-        system_modstamp=parse_iso(row["system_modstamp"]),
-        content_type=row["content_type"],
-        record_count=row["record_count"],
-        state=BatchState(row["state"]),
-        state_message=row["state_message"],
-        records_processed=row["records_processed"],
-        records_failed=row["records_failed"],
-        total_processing_time=row["total_processing_time"],
-        api_active_processing_time=row["api_active_processing_time"],
-        retries=row["retries"],
-    )
 
 
 @contextmanager
@@ -203,7 +152,7 @@ class SQLiteStore(Store):
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA busy_timeout = 60000")
                 conn.execute("PRAGMA foreign_keys = ON")
-                conn.execute("PRAGMA cache_size = -65536")
+                conn.execute("PRAGMA cache_size = -8192")  # workers raise it: tune_for_bulk
                 conn.execute("PRAGMA temp_store = MEMORY")
             except sqlite3.Error as e:
                 raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
@@ -216,8 +165,35 @@ class SQLiteStore(Store):
             conn.close()
             self._local.conn = None
 
+    def blobs(self, data_dir: Path) -> Blobs:
+        return FileBlobs(data_dir / "uploads")
+
+    def wakeup(self) -> Wakeup:
+        return ThreadWakeup()
+
+    def delete_expired(self, terminal_before: str, open_before: str) -> tuple[list[str], int]:
+        with self._write() as conn:
+            ids = [r[0] for r in conn.execute(Q["expired_jobs"], {"before": terminal_before})]
+            gone = list(ids)
+            for job_id in ids:
+                gone.extend(
+                    r[0]
+                    for r in conn.execute("SELECT id FROM bf_batch WHERE job_id = ?", (job_id,))
+                )
+                conn.execute("DELETE FROM bf_batch WHERE job_id = ?", (job_id,))
+                conn.execute(Q["delete_job"], (job_id,))
+            aborted = conn.execute(
+                Q["abort_stale_open"], {"before": open_before, "now": iso(dt.datetime.now(dt.UTC))}
+            ).rowcount
+            conn.execute(Q["stale_batches_not_processed"], {"now": iso(dt.datetime.now(dt.UTC))})
+        return gone, aborted
+
     def writers_waiting(self) -> int:
         return self._waiting
+
+    def tune_for_bulk(self) -> None:
+        # Index pages of a large upsert key stay hot across batches.
+        self._conn().execute("PRAGMA cache_size = -65536")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -458,3 +434,102 @@ class SQLiteStore(Store):
                 {"spec": json.dumps(spec), "now": iso(dt.datetime.now(dt.UTC)), "id": job_id},
             )
             return cur.rowcount == 1
+
+    # ---- records and usage for the REST resources (issue #5) ---------------------------------
+
+    def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
+        row = self._one(sql.select_by_id_sql(obj.table), (record_id,))
+        return None if row is None else dict(row)
+
+    def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
+        with self._write() as conn, _wrapped():
+            return conn.execute(sql.delete_all_sql(obj.table, len(keep_ids)), keep_ids).rowcount
+
+    def usage_since(self, since: str) -> dict[str, int]:
+        with _wrapped():
+            conn = self._conn()
+            (batches,) = conn.execute(Q["bulk_batches_since"], {"since": since}).fetchone()
+            jobs = conn.execute(Q["jobs_since"], {"since": since}).fetchall()
+        out = {"bulk_batches": int(batches)}
+        out.update({f"jobs:{kind}": int(n) for kind, n in jobs})
+        return out
+
+    # ---- logins: users, connected apps, sessions (issue #6) ----------------------------------
+
+    def add_user(self, user: User) -> None:
+        params = {
+            "id": user.id, "username": user.username, "email": user.email,
+            "full_name": user.full_name, "credential_hash": user.credential_hash,
+            "created_date": user.created_date,
+        }  # fmt: skip
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["add_user"], params)
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._one(Q["get_user"], (user_id,))
+        return None if row is None else User(**dict(row))
+
+    def get_user_by_name(self, username: str) -> User | None:
+        row = self._one(Q["get_user_by_name"], (username,))
+        return None if row is None else User(**dict(row))
+
+    def list_users(self) -> list[User]:
+        with _wrapped():
+            rows = self._conn().execute(Q["list_users"]).fetchall()
+        return [User(**dict(r)) for r in rows]
+
+    def remove_user(self, username: str) -> str | None:
+        with _wrapped(), self._write() as conn:
+            row = conn.execute(Q["remove_user"], (username,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
+        with _wrapped(), self._write() as conn:
+            params = {"id": user_id, "max": max_attempts, "until": lock_until}
+            conn.execute(Q["login_failed"], params)
+
+    def login_ok(self, user_id: str) -> None:
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["login_ok"], (user_id,))
+
+    def add_app(self, app: App) -> None:
+        params = {
+            "client_id": app.client_id, "name": app.name, "secret_hash": app.secret_hash,
+            "run_as": app.run_as, "created_date": app.created_date,
+        }  # fmt: skip
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["add_app"], params)
+
+    def get_app(self, client_id: str) -> App | None:
+        row = self._one(Q["get_app"], (client_id,))
+        return None if row is None else App(**dict(row))
+
+    def list_apps(self) -> list[App]:
+        with _wrapped():
+            rows = self._conn().execute(Q["list_apps"]).fetchall()
+        return [App(**dict(r)) for r in rows]
+
+    def add_session(self, session: Session) -> None:
+        params = {
+            "token_hash": session.token_hash, "kind": session.kind, "user_id": session.user_id,
+            "client_id": session.client_id, "parent": session.parent, "issued": session.issued,
+            "expires": session.expires,
+        }  # fmt: skip
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["add_session"], params)
+
+    def get_session(self, token_hash: str) -> Session | None:
+        row = self._one(Q["get_session"], (token_hash,))
+        return None if row is None else Session(**dict(row))
+
+    def extend_session(self, token_hash: str, expires: float) -> None:
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["extend_session"], {"token_hash": token_hash, "expires": expires})
+
+    def delete_session(self, token_hash: str) -> bool:
+        with _wrapped(), self._write() as conn:
+            return conn.execute(Q["delete_session"], (token_hash,)).rowcount == 1
+
+    def purge_sessions(self, now: float) -> None:
+        with _wrapped(), self._write() as conn:
+            conn.execute(Q["purge_sessions"], (now,))

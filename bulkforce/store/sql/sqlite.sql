@@ -214,3 +214,111 @@ UPDATE bf_batch SET lease_owner = NULL, lease_expires = NULL WHERE state = 'InPr
 -- name: set_spec
 UPDATE bf_job SET spec = :spec, system_modstamp = :now WHERE id = :id AND state = 'Open'
   AND NOT EXISTS (SELECT 1 FROM bf_batch WHERE job_id = :id);
+
+-- name: bulk_batches_since
+-- The daily Bulk API batch allocation counts Bulk 1.0 batches and Bulk 2.0 internal batches.
+SELECT (SELECT count(*) FROM bf_batch WHERE created_date >= :since)
+     + (SELECT coalesce(sum(batches_done), 0) FROM bf_job
+        WHERE job_type = 'V2Ingest' AND created_date >= :since);
+
+-- name: jobs_since
+SELECT job_type, count(*) FROM bf_job WHERE created_date >= :since GROUP BY job_type;
+
+-- name: expired_jobs
+-- Salesforce deletes 2.0 jobs 7 days after they end and 1.0 jobs 7 days after creation.
+SELECT id FROM bf_job
+WHERE (job_type = 'V2Ingest' AND state IN ('JobComplete', 'Failed', 'Aborted')
+       AND system_modstamp < :before)
+   OR (job_type = 'Classic' AND created_date < :before);
+
+-- name: abort_stale_open
+UPDATE bf_job SET state = 'Aborted', system_modstamp = :now,
+    error_message = 'Aborted: the job stayed Open for longer than allowed'
+WHERE state = 'Open' AND created_date < :before;
+
+-- name: stale_batches_not_processed
+UPDATE bf_batch SET state = 'NotProcessed', system_modstamp = :now
+WHERE state = 'Queued' AND job_id IN (SELECT id FROM bf_job WHERE state = 'Aborted');
+
+-- name: migrate_3
+-- Login (issue #6): users with hashed credentials, connected apps with hashed secrets, and
+-- sessions keyed by the SHA-256 of the token (the token itself is never stored).
+CREATE TABLE IF NOT EXISTS bf_user (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    email TEXT NOT NULL,
+    full_name TEXT NOT NULL,
+    credential_hash TEXT NOT NULL,
+    created_date TEXT NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL
+);
+CREATE TABLE IF NOT EXISTS bf_app (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    run_as TEXT REFERENCES bf_user (id) ON DELETE SET NULL,
+    created_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bf_session (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES bf_user (id) ON DELETE CASCADE,
+    client_id TEXT REFERENCES bf_app (client_id) ON DELETE CASCADE,
+    parent TEXT REFERENCES bf_session (token_hash) ON DELETE CASCADE,
+    issued REAL NOT NULL,
+    expires REAL
+);
+CREATE INDEX IF NOT EXISTS bf_session_expires ON bf_session (expires);
+CREATE INDEX IF NOT EXISTS bf_session_parent ON bf_session (parent);
+
+-- name: add_user
+INSERT INTO bf_user (id, username, email, full_name, credential_hash, created_date)
+VALUES (:id, :username, :email, :full_name, :credential_hash, :created_date);
+
+-- name: get_user
+SELECT * FROM bf_user WHERE id = ?;
+
+-- name: get_user_by_name
+SELECT * FROM bf_user WHERE username = ?;
+
+-- name: list_users
+SELECT * FROM bf_user ORDER BY username;
+
+-- name: remove_user
+DELETE FROM bf_user WHERE username = ? RETURNING id;
+
+-- name: login_failed
+UPDATE bf_user
+SET failed_logins = CASE WHEN failed_logins + 1 >= :max THEN 0 ELSE failed_logins + 1 END,
+    locked_until = CASE WHEN failed_logins + 1 >= :max THEN :until ELSE locked_until END
+WHERE id = :id;
+
+-- name: login_ok
+UPDATE bf_user SET failed_logins = 0, locked_until = NULL WHERE id = ?;
+
+-- name: add_app
+INSERT INTO bf_app (client_id, name, secret_hash, run_as, created_date)
+VALUES (:client_id, :name, :secret_hash, :run_as, :created_date);
+
+-- name: get_app
+SELECT * FROM bf_app WHERE client_id = ?;
+
+-- name: list_apps
+SELECT * FROM bf_app ORDER BY created_date, client_id;
+
+-- name: add_session
+INSERT INTO bf_session (token_hash, kind, user_id, client_id, parent, issued, expires)
+VALUES (:token_hash, :kind, :user_id, :client_id, :parent, :issued, :expires);
+
+-- name: get_session
+SELECT * FROM bf_session WHERE token_hash = ?;
+
+-- name: extend_session
+UPDATE bf_session SET expires = :expires WHERE token_hash = :token_hash AND expires < :expires;
+
+-- name: delete_session
+DELETE FROM bf_session WHERE token_hash = ?;
+
+-- name: purge_sessions
+DELETE FROM bf_session WHERE expires IS NOT NULL AND expires < ?;

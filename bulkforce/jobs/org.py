@@ -1,0 +1,145 @@
+"""The org around bulk loads: schema lookups for describe, single records, limits usage,
+fixtures loaded through the ingest engine, and resetting records between test runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulkforce.engine import ids
+from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
+from bulkforce.engine.schema import SObject
+from bulkforce.errors import Kind, ServiceError
+from bulkforce.jobs.service import Context
+from bulkforce.model import BATCH_SIZE, Operation, iso, utcnow
+from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows
+
+NOT_FOUND = "The requested resource does not exist"
+
+
+@dataclass
+class LoadReport:
+    """What `load-records` did: counts, and (data row number, error string) per failed row;
+    row 1 is the first row after the header."""
+
+    object: str
+    inserted: int = 0
+    failed: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+class OrgService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # ---- describe ----------------------------------------------------------------------------
+
+    def sobjects(self) -> list[SObject]:
+        return sorted(self.ctx.schema.objects.values(), key=lambda o: o.name.lower())
+
+    def sobject(self, name: str) -> SObject:
+        obj = self.ctx.schema.get(name)
+        if obj is None:
+            raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
+        return obj
+
+    def children(self, parent: SObject) -> list[tuple[SObject, str]]:
+        """(child object, reference field) for every field pointing at `parent`."""
+        out = []
+        for obj in self.sobjects():
+            for f in obj.fields.values():
+                if any(t.lower() == parent.name.lower() for t in f.reference_to):
+                    out.append((obj, f.name))
+        return out
+
+    # ---- records -----------------------------------------------------------------------------
+
+    def record(self, name: str, raw_id: str, fields: list[str] | None) -> dict[str, Any]:
+        """The stored record's values by field name, in the object's field order."""
+        obj = self.sobject(name)
+        rid = ids.normalize(raw_id)
+        if rid is None or rid[:3] != obj.key_prefix:
+            raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
+        wanted = list(obj.fields.values())
+        if fields is not None:
+            wanted = []
+            for fname in fields:
+                f = obj.field(fname)
+                if f is None:
+                    raise ServiceError(
+                        Kind.INVALID_FIELD,
+                        f"No such column '{fname}' on entity '{obj.name}'. If you are attempting "
+                        "to use a custom field, be sure to append the '__c' after the custom "
+                        "field name. Please reference your WSDL or the describe call for the "
+                        "appropriate names.",
+                    )
+                wanted.append(f)
+        row = self.ctx.store.get_record(obj, rid)
+        if row is None:
+            raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
+        if row.get("IsDeleted"):
+            raise ServiceError(Kind.ENTITY_IS_DELETED, "entity is deleted")
+        return {f.name: row.get(f.name) for f in wanted}
+
+    # ---- limits ------------------------------------------------------------------------------
+
+    def usage(self) -> dict[str, int]:
+        """Use in the last 24 hours: Salesforce's daily allocations are rolling."""
+        since = iso(utcnow() - dt.timedelta(hours=24))
+        return self.ctx.store.usage_since(since)
+
+    # ---- fixtures and reset ------------------------------------------------------------------
+
+    def reset(self, name: str | None) -> dict[str, int]:
+        """Delete the records of one object, or of every object. Schema, key prefixes, jobs
+        and the org's own User record stay: they are the org, not its data."""
+        objects = [self.sobject(name)] if name else self.sobjects()
+        out = {}
+        for obj in objects:
+            keep = [self.ctx.settings.user_id] if obj.name == "User" else []
+            out[obj.name] = self.ctx.store.delete_records(obj, keep)
+        return out
+
+    def load_records(self, name: str, path: Path) -> LoadReport:
+        """Insert a CSV file's rows through the ingest engine, 10,000 rows per transaction."""
+        obj = self.ctx.schema.get(name)
+        if obj is None:
+            raise ServiceError(Kind.INVALID_ENTITY, f"Entity '{name}' is not defined")
+        report = LoadReport(obj.name)
+        try:
+            with path.open("rb") as f:
+                rows = iter_rows(f, ",")
+                header = next(rows, None)
+                if header is None:
+                    return report
+                plan = make_plan(self.ctx.schema, obj, Operation.INSERT, header, None)
+                done = 0
+                for chunk in _chunks(rows):
+                    with self.ctx.store.transaction() as tx:
+                        outcome = apply_chunk(
+                            self.ctx.schema, plan, tx, chunk, self.ctx.settings.user_id,
+                            iso(utcnow()),
+                        )  # fmt: skip
+                    for n, err in enumerate(outcome.errors, start=done + 1):
+                        if err is None:
+                            report.inserted += 1
+                        else:
+                            report.failed += 1
+                            report.errors.append((n, err.render()))
+                    done += len(chunk)
+        except OSError as e:
+            raise ServiceError(Kind.CLIENT_INPUT, f"{path}: {e.strerror}") from None
+        except (CsvFormatError, HeaderError) as e:
+            raise ServiceError(Kind.CLIENT_INPUT, f"{path}: {e}") from None
+        return report
+
+
+def _chunks(rows: RowReader) -> Iterator[list[list[str]]]:
+    while True:
+        chunk = rows.next_rows(BATCH_SIZE)
+        if not chunk:
+            return
+        yield chunk

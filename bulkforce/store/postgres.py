@@ -1,0 +1,717 @@
+"""PostgreSQL store: all state (jobs, batches, uploads, results, records) in one database, so
+API processes and workers on several hosts coordinate only through it.
+
+Work is claimed with `FOR UPDATE SKIP LOCKED` leases that expire; records go in with COPY;
+record tables and columns use lower-case names, so `select firstname from contact` works in
+psql as users expect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg.rows import dict_row, tuple_row
+
+from bulkforce.auth.model import App, Session, User
+from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, NUMBER_TYPES, Field, Schema, SObject
+from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, iso
+from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
+from bulkforce.store.blobs import Blobs, UploadWriter
+from bulkforce.store.queries import load
+from bulkforce.store.rows import batch_from_row, job_from_row
+from bulkforce.store.wakeup import Wakeup
+
+
+def _from_sqlite(text: str) -> str:
+    """Simple shared queries are written once, for SQLite; this is the PostgreSQL spelling."""
+    text = re.sub(r"\bTEXT(\s[^,\n]*?)\s*COLLATE NOCASE", r"CITEXT\1", text)
+    text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", text)
+    text = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", text)
+    return text.replace("?", "%s")
+
+
+# Queries PostgreSQL spells differently live in postgres.sql; the rest are translated.
+Q = {name: _from_sqlite(text) for name, text in load("sqlite").items()} | load("postgres")
+CHANNEL = "bulkforce_work"
+CHUNK = 1 << 20
+
+_JOB_COLUMNS = frozenset(
+    {"error_message", "records_processed", "records_failed", "retries", "header",
+     "total_processing_time", "api_active_processing_time", "apex_processing_time",
+     "lease_owner", "lease_expires", "batches_done"}
+)  # fmt: skip
+
+
+def now_iso() -> str:
+    return iso(dt.datetime.now(dt.UTC))
+
+
+@contextmanager
+def _wrapped() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as e:
+        raise UniqueViolation(str(e).splitlines()[0]) from None
+    except psycopg.Error as e:
+        raise StoreError(
+            f"database error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name.lower())
+
+
+def pg_type(f: Field) -> str:
+    if f.type == "boolean":
+        return "BOOLEAN"
+    if f.type == "int":
+        return "INTEGER"
+    if f.type == "long":
+        return "BIGINT"
+    if f.type in NUMBER_TYPES:
+        return f"NUMERIC({f.precision},{f.scale})" if f.precision else "DOUBLE PRECISION"
+    if f.type == "date":
+        return "DATE"
+    if f.type == "datetime":
+        return "TIMESTAMPTZ"
+    if f.type == "time":
+        return "TIME"
+    if f.indexed_key and not f.case_sensitive and f.name != "Id":
+        return "CITEXT"  # Salesforce matches external ids and unique text case-insensitively
+    return "TEXT"
+
+
+def column_def(f: Field) -> sql.Composable:
+    extra = ""
+    if f.name == "Id":
+        extra = " PRIMARY KEY"
+    elif f.name == "IsDeleted":
+        extra = " NOT NULL DEFAULT FALSE"
+    return sql.SQL("{} {}{}").format(ident(f.name), sql.SQL(pg_type(f)), sql.SQL(extra))
+
+
+class PgRecords(RecordTable):
+    def __init__(self, conn: psycopg.Connection[Any], obj: SObject) -> None:
+        self.conn = conn
+        self.obj = obj
+        self.table = ident(obj.table)
+
+    def _cols(self, columns: Sequence[str]) -> sql.Composable:
+        return sql.SQL(", ").join(ident(c) for c in columns)
+
+    def insert(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(self.table, self._cols(columns))
+        with _wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def update(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in columns)
+        stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(self.table, sets)
+        with _wrapped(), self.conn.cursor() as cur:
+            cur.executemany(stmt, list(rows))
+
+    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
+        f = self.obj.field(column)
+        cast = pg_type(f).split("(")[0] if f is not None else "TEXT"
+        stmt = sql.SQL(
+            "SELECT {col}, id, isdeleted FROM {t} WHERE {col} = ANY(%s::{cast}[])"
+        ).format(col=ident(column), t=self.table, cast=sql.SQL(cast))
+        with _wrapped(), self.conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(stmt, (list(keys),)).fetchall()
+        return [(r[0], r[1], bool(r[2])) for r in rows]
+
+    def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None:
+        stmt = sql.SQL(
+            "UPDATE {} SET isdeleted = TRUE, lastmodifieddate = %s, systemmodstamp = %s, "
+            "lastmodifiedbyid = %s WHERE id = ANY(%s::text[])"
+        ).format(self.table)
+        with _wrapped():
+            self.conn.execute(stmt, (now, now, user_id, list(ids)))
+
+    def hard_delete(self, ids: Sequence[str]) -> None:
+        stmt = sql.SQL("DELETE FROM {} WHERE id = ANY(%s::text[])").format(self.table)
+        with _wrapped():
+            self.conn.execute(stmt, (list(ids),))
+
+
+class PgTx(Tx):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def records(self, obj: SObject) -> RecordTable:
+        return PgRecords(self.conn, obj)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():  # nested: a SAVEPOINT, rolled back on exception
+            yield
+
+    def allocate(self, counter: str, count: int) -> int:
+        with _wrapped():
+            row = self.conn.execute(Q["bump_counter"], (counter, count)).fetchone()
+        assert row is not None
+        return int(row["value"]) - count
+
+    def finish_batch(
+        self, batch_id: str, owner: str, state: BatchState, message: str | None,
+        processed: int, failed: int, elapsed_ms: int,
+    ) -> bool:  # fmt: skip
+        params = {"state": state.value, "message": message, "processed": processed,
+                  "failed": failed, "ms": elapsed_ms, "now": now_iso(), "id": batch_id,
+                  "owner": owner}  # fmt: skip
+        with _wrapped():
+            return self.conn.execute(Q["finish_batch"], params).rowcount == 1
+
+    def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
+        with _wrapped():
+            row = self.conn.execute(
+                "SELECT state, lease_owner FROM bf_job WHERE id = %s", (job_id,)
+            ).fetchone()
+        return None if row is None else (JobState(row["state"]), row["lease_owner"])
+
+    def commit_batch(
+        self, job_id: str, owner: str, seq: int, processed: int, failed: int, elapsed_ms: int,
+        lease_seconds: float,
+    ) -> bool:  # fmt: skip
+        params = {"processed": processed, "failed": failed, "ms": elapsed_ms, "now": now_iso(),
+                  "expires": time.time() + lease_seconds, "id": job_id, "owner": owner,
+                  "seq": seq}  # fmt: skip
+        with _wrapped():
+            return self.conn.execute(Q["advance_job"], params).rowcount == 1
+
+
+class PgWakeup(Wakeup):
+    """NOTIFY on set; each waiting thread LISTENs on its own connection."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._local = threading.local()
+
+    def set(self) -> None:
+        with _wrapped():
+            self.store._conn().execute(sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)))
+
+    def wait(self, timeout: float) -> None:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        try:
+            if conn is None:
+                conn = psycopg.connect(self.store.url, autocommit=True)
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                self._local.conn = conn
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error:
+            self._local.conn = None
+            time.sleep(min(timeout, 0.5))  # the database is unwell; the worker retries
+
+
+class _PgUpload(UploadWriter):
+    def __init__(self, blobs: PgBlobs, key: str) -> None:
+        self.blobs, self.key = blobs, key
+        self.tmp = f"tmp:{key}:{uuid.uuid4().hex}"
+        self.buf = bytearray()
+        self.seq = 0
+
+    def _flush(self) -> None:
+        if self.buf:
+            self.blobs.put_chunk(self.tmp, self.seq, bytes(self.buf))
+            self.seq += 1
+            self.buf.clear()
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) >= CHUNK:
+            self._flush()
+
+    def commit(self) -> None:
+        self._flush()
+        with self.blobs.store._write() as conn:
+            conn.execute(Q["blob_delete"], (f"upload:{self.key}",))
+            conn.execute(Q["blob_rename"], (f"upload:{self.key}", self.tmp))
+
+    def discard(self) -> None:
+        with self.blobs.store._write() as conn:
+            conn.execute(Q["blob_delete"], (self.tmp,))
+
+
+class _PgReader(io.RawIOBase):
+    """A committed upload read back chunk by chunk: never whole in memory."""
+
+    def __init__(self, store: PostgresStore, name: str) -> None:
+        self.store, self.name = store, name
+        self.seq = 0
+        self.pending = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.pending and not self.done:
+            row = self.store._one(Q["blob_chunk"], (self.name, self.seq))
+            if row is None:
+                self.done = True
+            else:
+                self.pending = bytes(row["data"])
+                self.seq += 1
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+class PgBlobs(Blobs):
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def put_chunk(self, name: str, seq: int, data: bytes) -> None:
+        with self.store._write() as conn:
+            conn.execute(Q["blob_put_chunk"], (name, seq, data))
+
+    def upload_writer(self, key: str) -> UploadWriter:
+        return _PgUpload(self, key)
+
+    def open(self, key: str) -> BinaryIO | None:
+        name = f"upload:{key}"
+        if self.store._one(Q["blob_exists"], (name,)) is None:
+            return None
+        return io.BufferedReader(_PgReader(self.store, name), buffer_size=CHUNK)
+
+    def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
+        with self.store._write() as conn:
+            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:ok", 0, success))
+            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:err", 0, failed))
+
+    def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
+        for seq in range(batches):
+            row = self.store._one(Q["blob_chunk"], (f"results:{key}:{seq}:{kind}", 0))
+            if row is None:
+                return
+            if row["data"]:
+                yield bytes(row["data"])
+
+    def put(self, name: str, data: bytes) -> None:
+        self.put_chunk(name, 0, data)
+
+    def get(self, name: str) -> bytes | None:
+        row = self.store._one(Q["blob_chunk"], (name, 0))
+        return None if row is None else bytes(row["data"])
+
+    def delete(self, key: str) -> None:
+        with self.store._write() as conn:
+            for name in (f"upload:{key}", f"{key}.request", f"{key}.result"):
+                conn.execute(Q["blob_delete"], (name,))
+            conn.execute(Q["blob_delete_prefix"], (f"results:{key}:%",))
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str) -> None:
+        self.url = url.replace("postgres://", "postgresql://", 1)
+        self._local = threading.local()
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            try:
+                conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+            except psycopg.Error as e:
+                raise StoreError(
+                    f"cannot connect to PostgreSQL: {str(e).splitlines()[0]}"
+                ) from None
+            self._local.conn = conn
+        return conn
+
+    def tune_for_bulk(self) -> None:
+        # A commit lost in a PostgreSQL crash loses a batch's records and its "done" marker
+        # together, so the batch is simply redone: skipping the WAL flush wait is safe.
+        with _wrapped():
+            self._conn().execute("SET synchronous_commit = off")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._conn()
+        with _wrapped(), conn.transaction():
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._write() as conn:
+            yield PgTx(conn)
+
+    def _one(self, query: str | sql.Composed, params: Any = ()) -> dict[str, Any] | None:
+        with _wrapped():
+            row: dict[str, Any] | None = self._conn().execute(query, params).fetchone()
+        return row
+
+    def migrate(self) -> None:
+        with self._write() as conn:
+            # serialise concurrent start-ups of several API/worker processes
+            conn.execute("SELECT pg_advisory_xact_lock(4242001)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS bf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = conn.execute(Q["get_meta"], ("schema_version",)).fetchone()
+            version = int(row["value"]) if row else 0
+            steps = sorted(int(n.split("_")[1]) for n in Q if n.startswith("migrate_"))
+            for step in steps:
+                if step > version:
+                    conn.execute(Q[f"migrate_{step}"])
+                    conn.execute(Q["set_meta"], ("schema_version", str(step)))
+
+    def ensure_tables(self, schema: Schema) -> None:
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(4242002)")
+            for obj in schema.objects.values():
+                cols = sql.SQL(", ").join(column_def(f) for f in obj.fields.values())
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident(obj.table), cols)
+                )
+                have = {
+                    r["column_name"]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                        (obj.table.lower(),),
+                    )
+                }
+                for f in obj.fields.values():
+                    if f.name.lower() not in have:
+                        conn.execute(
+                            sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(
+                                ident(obj.table), column_def(f)
+                            )
+                        )
+                for f in obj.fields.values():
+                    if f.name == "Id" or not f.indexed_key:
+                        continue
+                    kind = "UNIQUE INDEX" if f.unique else "INDEX"
+                    name = f"{obj.table}_{f.name}_{'uq' if f.unique else 'ix'}".lower()[:63]
+                    conn.execute(
+                        sql.SQL("CREATE {} IF NOT EXISTS {} ON {} ({})").format(
+                            sql.SQL(kind), sql.Identifier(name), ident(obj.table), ident(f.name)
+                        )
+                    )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one(Q["get_meta"], (key,))
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["set_meta"], (key, value))
+
+    def key_prefix(self, object_name: str) -> str:
+        row = self._one(Q["get_prefix"], (object_name,))
+        if row is not None:
+            return str(row["prefix"])
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(4242003)")
+            row = conn.execute(Q["get_prefix"], (object_name,)).fetchone()
+            if row is not None:
+                return str(row["prefix"])
+            taken = {r["prefix"] for r in conn.execute(Q["all_prefixes"])}
+            for second in "0123456789":
+                for third in BASE62_PREFIX_ALPHABET:
+                    prefix = f"a{second}{third}"
+                    if prefix not in taken:
+                        conn.execute(Q["add_prefix"], (object_name, prefix))
+                        return prefix
+        raise StoreError("no custom object key prefixes left")
+
+    def allocate(self, counter: str, count: int = 1) -> int:
+        with self.transaction() as tx:
+            return tx.allocate(counter, count)
+
+    def insert_job(self, job: Job) -> None:
+        params = {
+            "id": job.id, "job_type": job.job_type, "object": job.object,
+            "operation": job.operation.value, "state": job.state.value,
+            "created_by": job.created_by, "created_date": iso(job.created_date),
+            "system_modstamp": iso(job.system_modstamp), "api_version": job.api_version,
+            "external_id_field": job.external_id_field,
+            "assignment_rule_id": job.assignment_rule_id, "content_type": job.content_type,
+            "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
+            "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
+            "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
+        }  # fmt: skip
+        with self._write() as conn:
+            conn.execute(Q["insert_job"], params)
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(Q["get_job"], (job_id,))
+        return None if row is None else job_from_row(row)
+
+    def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
+        params = {
+            "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
+            "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
+            "after": after, "limit": limit,
+        }  # fmt: skip
+        with _wrapped():
+            rows = self._conn().execute(Q["list_jobs"], params).fetchall()
+        return [job_from_row(r) for r in rows]
+
+    def transition(
+        self, job_id: str, from_states: Iterable[JobState], to_state: JobState, **changes: Any
+    ) -> Job | None:
+        unknown = set(changes) - _JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"not job columns: {unknown}")
+        sets: list[sql.Composable] = [sql.SQL("state = %s"), sql.SQL("system_modstamp = %s")]
+        params: list[Any] = [to_state.value, now_iso()]
+        for k, v in changes.items():
+            sets.append(sql.SQL("{} = %s").format(sql.Identifier(k)))
+            params.append(json.dumps(v) if k == "header" and v is not None else v)
+        stmt = sql.SQL("UPDATE bf_job SET {} WHERE id = %s AND state = ANY(%s) RETURNING *").format(
+            sql.SQL(", ").join(sets)
+        )
+        with self._write() as conn:
+            row = conn.execute(stmt, [*params, job_id, [s.value for s in from_states]]).fetchone()
+        return None if row is None else job_from_row(row)
+
+    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                Q["record_upload"],
+                {"bytes": size, "problem": problem, "now": now_iso(), "id": job_id},
+            )
+            return cur.rowcount == 1
+
+    def delete_job(self, job_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["delete_job"], (job_id,))
+
+    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
+        clock = time.time()
+        params = {
+            "owner": owner,
+            "expires": clock + lease_seconds,
+            "clock": clock,
+            "now": now_iso(),
+        }
+        with self._write() as conn:
+            row = conn.execute(Q["claim_job"], params).fetchone()
+        return None if row is None else job_from_row(row)
+
+    def clear_leases(self) -> None:
+        # Only safe when no other process works on this database: with PostgreSQL, leases
+        # simply expire instead (see Worker).
+        with self._write() as conn:
+            conn.execute(Q["clear_leases"])
+            conn.execute(Q["clear_batch_leases"])
+
+    def blobs(self, data_dir: Path) -> Blobs:
+        return PgBlobs(self)
+
+    def wakeup(self) -> Wakeup:
+        return PgWakeup(self)
+
+    def delete_expired(self, terminal_before: str, open_before: str) -> tuple[list[str], int]:
+        with self._write() as conn:
+            ids = [r["id"] for r in conn.execute(Q["expired_jobs"], {"before": terminal_before})]
+            gone = list(ids)
+            if ids:
+                gone.extend(
+                    r["id"]
+                    for r in conn.execute("SELECT id FROM bf_batch WHERE job_id = ANY(%s)", (ids,))
+                )
+                conn.execute("DELETE FROM bf_job WHERE id = ANY(%s)", (ids,))
+            aborted = conn.execute(
+                Q["abort_stale_open"], {"before": open_before, "now": now_iso()}
+            ).rowcount
+            conn.execute(Q["stale_batches_not_processed"], {"now": now_iso()})
+        return gone, aborted
+
+    # ---- Bulk 1.0 batches --------------------------------------------------------------------
+
+    def insert_batch(
+        self, batch_id: str, job_id: str, content_type: str, record_count: int
+    ) -> Batch | None:
+        # FOR UPDATE: concurrent batches of one job take their sequence numbers in turn
+        with self._write() as conn:
+            locked = conn.execute(
+                "SELECT 1 FROM bf_job WHERE id = %s AND state = 'Open' FOR UPDATE", (job_id,)
+            ).fetchone()
+            if locked is None:
+                return None
+            row = conn.execute(
+                Q["insert_batch"],
+                {"id": batch_id, "job_id": job_id, "now": now_iso(), "content_type": content_type,
+                 "record_count": record_count},
+            ).fetchone()  # fmt: skip
+        assert row is not None
+        return batch_from_row(row)
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        row = self._one(Q["get_batch"], (batch_id,))
+        return None if row is None else batch_from_row(row)
+
+    def list_batches(self, job_id: str) -> list[Batch]:
+        with _wrapped():
+            rows = self._conn().execute(Q["list_batches"], (job_id,)).fetchall()
+        return [batch_from_row(r) for r in rows]
+
+    def batch_stats(self, job_id: str) -> BatchStats:
+        # positional: the count(*) columns share one name, which a dict row would collapse
+        with _wrapped(), self._conn().cursor(row_factory=tuple_row) as cur:
+            row = cur.execute(Q["batch_stats"], (job_id,)).fetchone()
+        assert row is not None
+        return BatchStats(*[int(v) for v in row])
+
+    def abort_job(self, job_id: str, from_states: Iterable[JobState]) -> Job | None:
+        with self._write() as conn:
+            row = conn.execute(
+                "UPDATE bf_job SET state = 'Aborted', system_modstamp = %s "
+                "WHERE id = %s AND state = ANY(%s) RETURNING *",
+                (now_iso(), job_id, [s.value for s in from_states]),
+            ).fetchone()
+            if row is not None:
+                conn.execute(Q["not_processed"], {"now": now_iso(), "job_id": job_id})
+        return None if row is None else job_from_row(row)
+
+    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
+        clock = time.time()
+        params = {
+            "owner": owner,
+            "expires": clock + lease_seconds,
+            "clock": clock,
+            "now": now_iso(),
+        }
+        with self._write() as conn:
+            row = conn.execute(Q["claim_batch"], params).fetchone()
+        return None if row is None else batch_from_row(row)
+
+    def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                Q["set_spec"], {"spec": json.dumps(spec), "now": now_iso(), "id": job_id}
+            )
+            return cur.rowcount == 1
+
+    # ---- records outside jobs (REST reads, reset) --------------------------------------------
+
+    def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
+        row = self._one(
+            sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(obj.table)), (record_id,)
+        )
+        if row is None:
+            return None
+        # API names, and values as the SQLite store returns them (text dates)
+        out: dict[str, Any] = {}
+        for f in obj.fields.values():
+            value = row.get(f.name.lower())
+            if isinstance(value, dt.datetime):
+                value = iso(value)
+            elif isinstance(value, dt.date | dt.time):
+                value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = float(value)
+            out[f.name] = value
+        return out
+
+    def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
+        stmt = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s::text[])").format(ident(obj.table))
+        with self._write() as conn:
+            return conn.execute(stmt, (list(keep_ids),)).rowcount
+
+    def usage_since(self, since: str) -> dict[str, int]:
+        batches = self._one(Q["bulk_batches_since"], {"since": since})
+        with _wrapped(), self._conn().cursor(row_factory=tuple_row) as cur:
+            jobs = cur.execute(Q["jobs_since"], {"since": since}).fetchall()
+        out = {"bulk_batches": int(next(iter(batches.values()))) if batches else 0}
+        out.update({f"jobs:{kind}": int(n) for kind, n in jobs})
+        return out
+
+    # ---- logins: users, connected apps, sessions ---------------------------------------------
+
+    def _all(self, query: str, params: Any = ()) -> list[dict[str, Any]]:
+        with _wrapped():
+            rows: list[dict[str, Any]] = self._conn().execute(query, params).fetchall()
+        return rows
+
+    def _run(self, query: str, params: Any = ()) -> int:
+        with self._write() as conn:
+            return conn.execute(query, params).rowcount
+
+    def add_user(self, user: User) -> None:
+        self._run(Q["add_user"], {
+            "id": user.id, "username": user.username, "email": user.email,
+            "full_name": user.full_name, "credential_hash": user.credential_hash,
+            "created_date": user.created_date,
+        })  # fmt: skip
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._one(Q["get_user"], (user_id,))
+        return None if row is None else User(**row)
+
+    def get_user_by_name(self, username: str) -> User | None:
+        row = self._one(Q["get_user_by_name"], (username,))
+        return None if row is None else User(**row)
+
+    def list_users(self) -> list[User]:
+        return [User(**r) for r in self._all(Q["list_users"])]
+
+    def remove_user(self, username: str) -> str | None:
+        with self._write() as conn:
+            row = conn.execute(Q["remove_user"], (username,)).fetchone()
+        return None if row is None else str(row["id"])
+
+    def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
+        self._run(Q["login_failed"], {"id": user_id, "max": max_attempts, "until": lock_until})
+
+    def login_ok(self, user_id: str) -> None:
+        self._run(Q["login_ok"], (user_id,))
+
+    def add_app(self, app: App) -> None:
+        self._run(Q["add_app"], {
+            "client_id": app.client_id, "name": app.name, "secret_hash": app.secret_hash,
+            "run_as": app.run_as, "created_date": app.created_date,
+        })  # fmt: skip
+
+    def get_app(self, client_id: str) -> App | None:
+        row = self._one(Q["get_app"], (client_id,))
+        return None if row is None else App(**row)
+
+    def list_apps(self) -> list[App]:
+        return [App(**r) for r in self._all(Q["list_apps"])]
+
+    def add_session(self, session: Session) -> None:
+        self._run(Q["add_session"], {
+            "token_hash": session.token_hash, "kind": session.kind, "user_id": session.user_id,
+            "client_id": session.client_id, "parent": session.parent, "issued": session.issued,
+            "expires": session.expires,
+        })  # fmt: skip
+
+    def get_session(self, token_hash: str) -> Session | None:
+        row = self._one(Q["get_session"], (token_hash,))
+        return None if row is None else Session(**row)
+
+    def extend_session(self, token_hash: str, expires: float) -> None:
+        self._run(Q["extend_session"], {"token_hash": token_hash, "expires": expires})
+
+    def delete_session(self, token_hash: str) -> bool:
+        return self._run(Q["delete_session"], (token_hash,)) == 1
+
+    def purge_sessions(self, now: float) -> None:
+        self._run(Q["purge_sessions"], (now,))

@@ -1,0 +1,52 @@
+"""What a PostgreSQL user sees in psql: typed lower-case tables, case-insensitive keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bulk2_helpers import run_job, success
+from conftest import Server, unique
+
+SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
+
+
+def test_record_tables_are_typed_for_psql(make_server: Callable[..., Server]) -> None:
+    srv = make_server("--schema", str(SCHEMA), backend="postgresql")
+    with srv.db() as db:
+        types = {
+            r[0]: r[1]
+            for r in db.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'widget__c'"
+            )
+        }
+        assert types["id"] == "text"
+        assert types["isdeleted"] == "boolean"
+        assert types["count__c"] == "integer"
+        assert types["active__c"] == "boolean"
+        assert types["price__c"] == "numeric" and types["quantity__c"] == "numeric"
+        assert types["released__c"] == "date"
+        assert types["seen_at__c"] == "timestamp with time zone"
+        assert types["sku__c"] == "USER-DEFINED"  # citext: external ids match in any case
+        unique_indexes = [
+            r[0] for r in db.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename = 'widget__c' AND indexdef LIKE '%UNIQUE%'"
+            )
+        ]  # fmt: skip
+    assert any("(sku__c)" in d for d in unique_indexes), unique_indexes
+    with srv.client() as c:
+        sku = unique("pg")[-18:]
+        info = run_job(
+            c, "Widget__c", "insert", f"Name,Sku__c,Price__c,Active__c\nw,{sku},12.5,true\n"
+        )
+        rid = success(c, info["id"], "Name,Sku__c,Price__c,Active__c").dicts()[0]["sf__Id"]
+        # the key matches case-insensitively on upsert, as in Salesforce
+        up = run_job(c, "Widget__c", "upsert", f"Sku__c,Name\n{sku.upper()},renamed\n",
+                     externalIdFieldName="Sku__c")  # fmt: skip
+        assert success(c, up["id"], "Sku__c,Name").dicts()[0]["sf__Created"] == "false"
+    with srv.db() as db:
+        row = db.execute(
+            "SELECT name, price__c, active__c FROM widget__c WHERE id = ?", (rid,)
+        ).fetchone()
+    assert row == ("renamed", 12.5, 1)
