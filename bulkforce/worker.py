@@ -156,9 +156,7 @@ class Worker:
             if plan is None:
                 outcome = Outcome([], [], [])
             else:
-                outcome = apply_chunk(
-                    ctx.schema, plan, tx, rows, job.created_by, iso(utcnow())
-                )
+                outcome = apply_chunk(ctx.schema, plan, tx, rows, job.created_by, iso(utcnow()))
             ctx.blobs.put(f"{batch.id}.result", bulk1.results(outcome, job.content_type))
             failed = sum(e is not None for e in outcome.errors)
             ms = int((time.perf_counter() - started) * 1000)
