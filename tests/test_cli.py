@@ -117,3 +117,16 @@ def test_unsupported_database_url_stops_start(tmp_path: Path, url: str) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and "bulkforce:" in proc.stderr
+
+
+def test_doubled_leading_slash_is_folded(make_server: Callable[..., Server]) -> None:
+    """jsforce with an instance URL ending in "/" asks for //services/async/…"""
+    srv = make_server()
+    r = httpx.post(
+        f"{srv.url}//services/async/{API}/job",
+        json={"object": "Contact", "operation": "insert", "contentType": "CSV"},
+        headers={"X-SFDC-Session": srv.token},
+    )
+    assert r.status_code == 201 and r.json()["state"] == "Open"
+    r = httpx.get(f"{srv.url}//services/data/v{API}/jobs/ingest", headers=srv.headers())
+    assert r.status_code == 200 and r.json()["done"] is True

@@ -43,6 +43,9 @@ class Router:
         self.routes.append(Route(pattern, verbs, api, public))
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        # jsforce joins an instance URL that ends in "/" into "//services/async/…"; inner
+        # empty segments stay unmatched (404)
+        path = re.sub("^/{2,}", "/", path)
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
         for route in self.routes:

@@ -26,13 +26,13 @@ import psycopg.errors
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
-from bulkforce.auth.model import App, Session, User
-from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, NUMBER_TYPES, Field, Schema, SObject
-from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, iso
-from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
+from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
+from bulkforce.model import BatchState, Job, JobState, iso
+from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
 from bulkforce.store.blobs import Blobs, UploadWriter
 from bulkforce.store.queries import load
-from bulkforce.store.rows import batch_from_row, job_from_row
+from bulkforce.store.rows import RowLike, job_from_row
+from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
 
 
@@ -320,7 +320,9 @@ class PgBlobs(Blobs):
             conn.execute(Q["blob_delete_prefix"], (f"results:{key}:%",))
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
+    Q = Q
+
     def __init__(self, url: str) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self._local = threading.local()
@@ -360,7 +362,12 @@ class PostgresStore(Store):
         with self._write() as conn:
             yield PgTx(conn)
 
-    def _one(self, query: str | sql.Composed, params: Any = ()) -> dict[str, Any] | None:
+    def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
+        with _wrapped():
+            rows: list[RowLike] = self._conn().execute(query, params).fetchall()
+        return rows
+
+    def _one(self, query: Any, params: Any = ()) -> dict[str, Any] | None:
         with _wrapped():
             row: dict[str, Any] | None = self._conn().execute(query, params).fetchone()
         return row
@@ -413,65 +420,6 @@ class PostgresStore(Store):
                         )
                     )
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._one(Q["get_meta"], (key,))
-        return None if row is None else str(row["value"])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute(Q["set_meta"], (key, value))
-
-    def key_prefix(self, object_name: str) -> str:
-        row = self._one(Q["get_prefix"], (object_name,))
-        if row is not None:
-            return str(row["prefix"])
-        with self._write() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(4242003)")
-            row = conn.execute(Q["get_prefix"], (object_name,)).fetchone()
-            if row is not None:
-                return str(row["prefix"])
-            taken = {r["prefix"] for r in conn.execute(Q["all_prefixes"])}
-            for second in "0123456789":
-                for third in BASE62_PREFIX_ALPHABET:
-                    prefix = f"a{second}{third}"
-                    if prefix not in taken:
-                        conn.execute(Q["add_prefix"], (object_name, prefix))
-                        return prefix
-        raise StoreError("no custom object key prefixes left")
-
-    def allocate(self, counter: str, count: int = 1) -> int:
-        with self.transaction() as tx:
-            return tx.allocate(counter, count)
-
-    def insert_job(self, job: Job) -> None:
-        params = {
-            "id": job.id, "job_type": job.job_type, "object": job.object,
-            "operation": job.operation.value, "state": job.state.value,
-            "created_by": job.created_by, "created_date": iso(job.created_date),
-            "system_modstamp": iso(job.system_modstamp), "api_version": job.api_version,
-            "external_id_field": job.external_id_field,
-            "assignment_rule_id": job.assignment_rule_id, "content_type": job.content_type,
-            "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
-            "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
-            "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
-        }  # fmt: skip
-        with self._write() as conn:
-            conn.execute(Q["insert_job"], params)
-
-    def get_job(self, job_id: str) -> Job | None:
-        row = self._one(Q["get_job"], (job_id,))
-        return None if row is None else job_from_row(row)
-
-    def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
-        params = {
-            "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
-            "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
-            "after": after, "limit": limit,
-        }  # fmt: skip
-        with _wrapped():
-            rows = self._conn().execute(Q["list_jobs"], params).fetchall()
-        return [job_from_row(r) for r in rows]
-
     def transition(
         self, job_id: str, from_states: Iterable[JobState], to_state: JobState, **changes: Any
     ) -> Job | None:
@@ -489,37 +437,6 @@ class PostgresStore(Store):
         with self._write() as conn:
             row = conn.execute(stmt, [*params, job_id, [s.value for s in from_states]]).fetchone()
         return None if row is None else job_from_row(row)
-
-    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                Q["record_upload"],
-                {"bytes": size, "problem": problem, "now": now_iso(), "id": job_id},
-            )
-            return cur.rowcount == 1
-
-    def delete_job(self, job_id: str) -> None:
-        with self._write() as conn:
-            conn.execute(Q["delete_job"], (job_id,))
-
-    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
-        clock = time.time()
-        params = {
-            "owner": owner,
-            "expires": clock + lease_seconds,
-            "clock": clock,
-            "now": now_iso(),
-        }
-        with self._write() as conn:
-            row = conn.execute(Q["claim_job"], params).fetchone()
-        return None if row is None else job_from_row(row)
-
-    def clear_leases(self) -> None:
-        # Only safe when no other process works on this database: with PostgreSQL, leases
-        # simply expire instead (see Worker).
-        with self._write() as conn:
-            conn.execute(Q["clear_leases"])
-            conn.execute(Q["clear_batch_leases"])
 
     def blobs(self, data_dir: Path) -> Blobs:
         return PgBlobs(self)
@@ -545,40 +462,6 @@ class PostgresStore(Store):
 
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
 
-    def insert_batch(
-        self, batch_id: str, job_id: str, content_type: str, record_count: int
-    ) -> Batch | None:
-        # FOR UPDATE: concurrent batches of one job take their sequence numbers in turn
-        with self._write() as conn:
-            locked = conn.execute(
-                "SELECT 1 FROM bf_job WHERE id = %s AND state = 'Open' FOR UPDATE", (job_id,)
-            ).fetchone()
-            if locked is None:
-                return None
-            row = conn.execute(
-                Q["insert_batch"],
-                {"id": batch_id, "job_id": job_id, "now": now_iso(), "content_type": content_type,
-                 "record_count": record_count},
-            ).fetchone()  # fmt: skip
-        assert row is not None
-        return batch_from_row(row)
-
-    def get_batch(self, batch_id: str) -> Batch | None:
-        row = self._one(Q["get_batch"], (batch_id,))
-        return None if row is None else batch_from_row(row)
-
-    def list_batches(self, job_id: str) -> list[Batch]:
-        with _wrapped():
-            rows = self._conn().execute(Q["list_batches"], (job_id,)).fetchall()
-        return [batch_from_row(r) for r in rows]
-
-    def batch_stats(self, job_id: str) -> BatchStats:
-        # positional: the count(*) columns share one name, which a dict row would collapse
-        with _wrapped(), self._conn().cursor(row_factory=tuple_row) as cur:
-            row = cur.execute(Q["batch_stats"], (job_id,)).fetchone()
-        assert row is not None
-        return BatchStats(*[int(v) for v in row])
-
     def abort_job(self, job_id: str, from_states: Iterable[JobState]) -> Job | None:
         with self._write() as conn:
             row = conn.execute(
@@ -589,25 +472,6 @@ class PostgresStore(Store):
             if row is not None:
                 conn.execute(Q["not_processed"], {"now": now_iso(), "job_id": job_id})
         return None if row is None else job_from_row(row)
-
-    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
-        clock = time.time()
-        params = {
-            "owner": owner,
-            "expires": clock + lease_seconds,
-            "clock": clock,
-            "now": now_iso(),
-        }
-        with self._write() as conn:
-            row = conn.execute(Q["claim_batch"], params).fetchone()
-        return None if row is None else batch_from_row(row)
-
-    def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                Q["set_spec"], {"spec": json.dumps(spec), "now": now_iso(), "id": job_id}
-            )
-            return cur.rowcount == 1
 
     # ---- records outside jobs (REST reads, reset) --------------------------------------------
 
@@ -635,83 +499,4 @@ class PostgresStore(Store):
         with self._write() as conn:
             return conn.execute(stmt, (list(keep_ids),)).rowcount
 
-    def usage_since(self, since: str) -> dict[str, int]:
-        batches = self._one(Q["bulk_batches_since"], {"since": since})
-        with _wrapped(), self._conn().cursor(row_factory=tuple_row) as cur:
-            jobs = cur.execute(Q["jobs_since"], {"since": since}).fetchall()
-        out = {"bulk_batches": int(next(iter(batches.values()))) if batches else 0}
-        out.update({f"jobs:{kind}": int(n) for kind, n in jobs})
-        return out
-
     # ---- logins: users, connected apps, sessions ---------------------------------------------
-
-    def _all(self, query: str, params: Any = ()) -> list[dict[str, Any]]:
-        with _wrapped():
-            rows: list[dict[str, Any]] = self._conn().execute(query, params).fetchall()
-        return rows
-
-    def _run(self, query: str, params: Any = ()) -> int:
-        with self._write() as conn:
-            return conn.execute(query, params).rowcount
-
-    def add_user(self, user: User) -> None:
-        self._run(Q["add_user"], {
-            "id": user.id, "username": user.username, "email": user.email,
-            "full_name": user.full_name, "credential_hash": user.credential_hash,
-            "created_date": user.created_date,
-        })  # fmt: skip
-
-    def get_user(self, user_id: str) -> User | None:
-        row = self._one(Q["get_user"], (user_id,))
-        return None if row is None else User(**row)
-
-    def get_user_by_name(self, username: str) -> User | None:
-        row = self._one(Q["get_user_by_name"], (username,))
-        return None if row is None else User(**row)
-
-    def list_users(self) -> list[User]:
-        return [User(**r) for r in self._all(Q["list_users"])]
-
-    def remove_user(self, username: str) -> str | None:
-        with self._write() as conn:
-            row = conn.execute(Q["remove_user"], (username,)).fetchone()
-        return None if row is None else str(row["id"])
-
-    def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
-        self._run(Q["login_failed"], {"id": user_id, "max": max_attempts, "until": lock_until})
-
-    def login_ok(self, user_id: str) -> None:
-        self._run(Q["login_ok"], (user_id,))
-
-    def add_app(self, app: App) -> None:
-        self._run(Q["add_app"], {
-            "client_id": app.client_id, "name": app.name, "secret_hash": app.secret_hash,
-            "run_as": app.run_as, "created_date": app.created_date,
-        })  # fmt: skip
-
-    def get_app(self, client_id: str) -> App | None:
-        row = self._one(Q["get_app"], (client_id,))
-        return None if row is None else App(**row)
-
-    def list_apps(self) -> list[App]:
-        return [App(**r) for r in self._all(Q["list_apps"])]
-
-    def add_session(self, session: Session) -> None:
-        self._run(Q["add_session"], {
-            "token_hash": session.token_hash, "kind": session.kind, "user_id": session.user_id,
-            "client_id": session.client_id, "parent": session.parent, "issued": session.issued,
-            "expires": session.expires,
-        })  # fmt: skip
-
-    def get_session(self, token_hash: str) -> Session | None:
-        row = self._one(Q["get_session"], (token_hash,))
-        return None if row is None else Session(**row)
-
-    def extend_session(self, token_hash: str, expires: float) -> None:
-        self._run(Q["extend_session"], {"token_hash": token_hash, "expires": expires})
-
-    def delete_session(self, token_hash: str) -> bool:
-        return self._run(Q["delete_session"], (token_hash,)) == 1
-
-    def purge_sessions(self, now: float) -> None:
-        self._run(Q["purge_sessions"], (now,))

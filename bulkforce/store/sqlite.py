@@ -12,15 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bulkforce.auth.model import App, Session, User
-from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET, Schema, SObject
-from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, iso
+from bulkforce.engine.schema import Schema, SObject
+from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store import records as sql
-from bulkforce.store.base import RecordTable, Row, Store, StoreError, Tx, UniqueViolation
+from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
 from bulkforce.store.blobs import Blobs, FileBlobs
 from bulkforce.store.queries import load
-from bulkforce.store.rows import batch_from_row as _batch_from_row
+from bulkforce.store.rows import RowLike
 from bulkforce.store.rows import job_from_row as _job_from_row
+from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import ThreadWakeup, Wakeup
 
 Q = load("sqlite")
@@ -131,7 +131,9 @@ class SQLiteTx(Tx):
             return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SqlStore):
+    Q = Q
+
     def __init__(self, path: str) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +210,12 @@ class SQLiteStore(Store):
                 self._waiting -= 1
         try:
             yield conn
+        except sqlite3.IntegrityError as e:
+            conn.execute("ROLLBACK")
+            raise UniqueViolation(str(e)) from None
+        except sqlite3.Error as e:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"database error: {e}") from None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -218,6 +226,11 @@ class SQLiteStore(Store):
     def transaction(self) -> Iterator[Tx]:
         with self._write() as conn:
             yield SQLiteTx(conn)
+
+    def _all(self, query: str, params: Any = ()) -> list[RowLike]:
+        with _wrapped():
+            rows: list[RowLike] = self._conn().execute(query, params).fetchall()
+        return rows
 
     def _one(self, query: str, params: Any = ()) -> sqlite3.Row | None:
         with _wrapped():
@@ -258,66 +271,6 @@ class SQLiteStore(Store):
                 for stmt in sql.index_statements(obj):
                     conn.execute(stmt)
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._one(Q["get_meta"], (key,))
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute(Q["set_meta"], (key, value))
-
-    def key_prefix(self, object_name: str) -> str:
-        row = self._one(Q["get_prefix"], (object_name,))
-        if row is not None:
-            return str(row[0])
-        with self._write() as conn:
-            row = conn.execute(Q["get_prefix"], (object_name,)).fetchone()
-            if row is not None:
-                return str(row[0])
-            taken = {r[0] for r in conn.execute(Q["all_prefixes"])}
-            # Custom objects get a0?..a9? like a real org's a0B; deterministic order keeps
-            # prefixes stable for the same sequence of first definitions.
-            for second in "0123456789":
-                for third in BASE62_PREFIX_ALPHABET:
-                    prefix = f"a{second}{third}"
-                    if prefix not in taken:
-                        conn.execute(Q["add_prefix"], (object_name, prefix))
-                        return prefix
-        raise StoreError("no custom object key prefixes left")
-
-    def allocate(self, counter: str, count: int = 1) -> int:
-        with self.transaction() as tx:
-            return tx.allocate(counter, count)
-
-    def insert_job(self, job: Job) -> None:
-        params = {
-            "id": job.id, "job_type": job.job_type, "object": job.object,
-            "operation": job.operation.value, "state": job.state.value,
-            "created_by": job.created_by, "created_date": iso(job.created_date),
-            "system_modstamp": iso(job.system_modstamp), "api_version": job.api_version,
-            "external_id_field": job.external_id_field,
-            "assignment_rule_id": job.assignment_rule_id, "content_type": job.content_type,
-            "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
-            "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
-            "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
-        }  # fmt: skip
-        with self._write() as conn:
-            conn.execute(Q["insert_job"], params)
-
-    def get_job(self, job_id: str) -> Job | None:
-        row = self._one(Q["get_job"], (job_id,))
-        return None if row is None else _job_from_row(row)
-
-    def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
-        params = {
-            "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
-            "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
-            "after": after, "limit": limit,
-        }  # fmt: skip
-        with _wrapped():
-            rows = self._conn().execute(Q["list_jobs"], params).fetchall()
-        return [_job_from_row(r) for r in rows]
-
     def transition(
         self, job_id: str, from_states: Iterable[JobState], to_state: JobState, **changes: Any
     ) -> Job | None:
@@ -338,72 +291,7 @@ class SQLiteStore(Store):
             row = conn.execute(stmt, [*params, job_id, *states]).fetchone()
         return None if row is None else _job_from_row(row)
 
-    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool:
-        now = iso(dt.datetime.now(dt.UTC))
-        with self._write() as conn:
-            cur = conn.execute(
-                Q["record_upload"], {"bytes": size, "problem": problem, "now": now, "id": job_id}
-            )
-            return cur.rowcount == 1
-
-    def delete_job(self, job_id: str) -> None:
-        with self._write() as conn:
-            conn.execute(Q["delete_job"], (job_id,))
-
-    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
-        now = time.time()
-        params = {"owner": owner, "expires": now + lease_seconds, "clock": now,
-                  "now": iso(dt.datetime.now(dt.UTC))}  # fmt: skip
-        with self._write() as conn:
-            row = conn.execute(Q["claim_job"], params).fetchone()
-        return None if row is None else _job_from_row(row)
-
-    def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                Q["renew_lease"],
-                {"expires": time.time() + lease_seconds, "id": job_id, "owner": owner},
-            )
-            return cur.rowcount == 1
-
-    def clear_leases(self) -> None:
-        with self._write() as conn:
-            conn.execute(Q["clear_leases"])
-            conn.execute(Q["clear_batch_leases"])
-
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
-
-    def insert_batch(
-        self, batch_id: str, job_id: str, content_type: str, record_count: int
-    ) -> Batch | None:
-        with self._write() as conn:
-            if (
-                conn.execute(
-                    "SELECT 1 FROM bf_job WHERE id = ? AND state = 'Open'", (job_id,)
-                ).fetchone()
-                is None
-            ):
-                return None
-            row = conn.execute(
-                Q["insert_batch"],
-                {"id": batch_id, "job_id": job_id, "now": iso(dt.datetime.now(dt.UTC)),
-                 "content_type": content_type, "record_count": record_count},
-            ).fetchone()  # fmt: skip
-        return _batch_from_row(row)
-
-    def get_batch(self, batch_id: str) -> Batch | None:
-        row = self._one(Q["get_batch"], (batch_id,))
-        return None if row is None else _batch_from_row(row)
-
-    def list_batches(self, job_id: str) -> list[Batch]:
-        with _wrapped():
-            rows = self._conn().execute(Q["list_batches"], (job_id,)).fetchall()
-        return [_batch_from_row(r) for r in rows]
-
-    def batch_stats(self, job_id: str) -> BatchStats:
-        row = self._one(Q["batch_stats"], (job_id,))
-        assert row is not None
-        return BatchStats(*row)
 
     def abort_job(self, job_id: str, from_states: Iterable[JobState]) -> Job | None:
         states = [s.value for s in from_states]
@@ -419,22 +307,6 @@ class SQLiteStore(Store):
                 conn.execute(Q["not_processed"], {"now": now, "job_id": job_id})
         return None if row is None else _job_from_row(row)
 
-    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
-        now = time.time()
-        params = {"owner": owner, "expires": now + lease_seconds, "clock": now,
-                  "now": iso(dt.datetime.now(dt.UTC))}  # fmt: skip
-        with self._write() as conn:
-            row = conn.execute(Q["claim_batch"], params).fetchone()
-        return None if row is None else _batch_from_row(row)
-
-    def set_spec(self, job_id: str, spec: dict[str, tuple[str | None, str | None]]) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                Q["set_spec"],
-                {"spec": json.dumps(spec), "now": iso(dt.datetime.now(dt.UTC)), "id": job_id},
-            )
-            return cur.rowcount == 1
-
     # ---- records and usage for the REST resources (issue #5) ---------------------------------
 
     def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
@@ -445,91 +317,4 @@ class SQLiteStore(Store):
         with self._write() as conn, _wrapped():
             return conn.execute(sql.delete_all_sql(obj.table, len(keep_ids)), keep_ids).rowcount
 
-    def usage_since(self, since: str) -> dict[str, int]:
-        with _wrapped():
-            conn = self._conn()
-            (batches,) = conn.execute(Q["bulk_batches_since"], {"since": since}).fetchone()
-            jobs = conn.execute(Q["jobs_since"], {"since": since}).fetchall()
-        out = {"bulk_batches": int(batches)}
-        out.update({f"jobs:{kind}": int(n) for kind, n in jobs})
-        return out
-
     # ---- logins: users, connected apps, sessions (issue #6) ----------------------------------
-
-    def add_user(self, user: User) -> None:
-        params = {
-            "id": user.id, "username": user.username, "email": user.email,
-            "full_name": user.full_name, "credential_hash": user.credential_hash,
-            "created_date": user.created_date,
-        }  # fmt: skip
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["add_user"], params)
-
-    def get_user(self, user_id: str) -> User | None:
-        row = self._one(Q["get_user"], (user_id,))
-        return None if row is None else User(**dict(row))
-
-    def get_user_by_name(self, username: str) -> User | None:
-        row = self._one(Q["get_user_by_name"], (username,))
-        return None if row is None else User(**dict(row))
-
-    def list_users(self) -> list[User]:
-        with _wrapped():
-            rows = self._conn().execute(Q["list_users"]).fetchall()
-        return [User(**dict(r)) for r in rows]
-
-    def remove_user(self, username: str) -> str | None:
-        with _wrapped(), self._write() as conn:
-            row = conn.execute(Q["remove_user"], (username,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
-        with _wrapped(), self._write() as conn:
-            params = {"id": user_id, "max": max_attempts, "until": lock_until}
-            conn.execute(Q["login_failed"], params)
-
-    def login_ok(self, user_id: str) -> None:
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["login_ok"], (user_id,))
-
-    def add_app(self, app: App) -> None:
-        params = {
-            "client_id": app.client_id, "name": app.name, "secret_hash": app.secret_hash,
-            "run_as": app.run_as, "created_date": app.created_date,
-        }  # fmt: skip
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["add_app"], params)
-
-    def get_app(self, client_id: str) -> App | None:
-        row = self._one(Q["get_app"], (client_id,))
-        return None if row is None else App(**dict(row))
-
-    def list_apps(self) -> list[App]:
-        with _wrapped():
-            rows = self._conn().execute(Q["list_apps"]).fetchall()
-        return [App(**dict(r)) for r in rows]
-
-    def add_session(self, session: Session) -> None:
-        params = {
-            "token_hash": session.token_hash, "kind": session.kind, "user_id": session.user_id,
-            "client_id": session.client_id, "parent": session.parent, "issued": session.issued,
-            "expires": session.expires,
-        }  # fmt: skip
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["add_session"], params)
-
-    def get_session(self, token_hash: str) -> Session | None:
-        row = self._one(Q["get_session"], (token_hash,))
-        return None if row is None else Session(**dict(row))
-
-    def extend_session(self, token_hash: str, expires: float) -> None:
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["extend_session"], {"token_hash": token_hash, "expires": expires})
-
-    def delete_session(self, token_hash: str) -> bool:
-        with _wrapped(), self._write() as conn:
-            return conn.execute(Q["delete_session"], (token_hash,)).rowcount == 1
-
-    def purge_sessions(self, now: float) -> None:
-        with _wrapped(), self._write() as conn:
-            conn.execute(Q["purge_sessions"], (now,))

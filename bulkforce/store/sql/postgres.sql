@@ -168,15 +168,15 @@ SELECT * FROM bf_batch WHERE job_id = %s ORDER BY seq;
 
 -- name: batch_stats
 SELECT
-    count(*) FILTER (WHERE state = 'Queued'),
-    count(*) FILTER (WHERE state = 'InProgress'),
-    count(*) FILTER (WHERE state = 'Completed'),
-    count(*) FILTER (WHERE state = 'Failed'),
-    count(*) FILTER (WHERE state = 'NotProcessed'),
-    coalesce(sum(records_processed), 0)::int,
-    coalesce(sum(records_failed), 0)::int,
-    coalesce(sum(retries), 0)::int,
-    coalesce(sum(total_processing_time), 0)::bigint
+    count(*) FILTER (WHERE state = 'Queued') AS queued,
+    count(*) FILTER (WHERE state = 'InProgress') AS in_progress,
+    count(*) FILTER (WHERE state = 'Completed') AS completed,
+    count(*) FILTER (WHERE state = 'Failed') AS failed,
+    count(*) FILTER (WHERE state = 'NotProcessed') AS not_processed,
+    coalesce(sum(records_processed), 0)::int AS records_processed,
+    coalesce(sum(records_failed), 0)::int AS records_failed,
+    coalesce(sum(retries), 0)::int AS retries,
+    coalesce(sum(total_processing_time), 0)::bigint AS total_processing_time
 FROM bf_batch WHERE job_id = %s;
 
 -- name: not_processed
@@ -257,3 +257,10 @@ UPDATE bf_blob SET name = %s WHERE name = %s;
 
 -- name: blob_exists
 SELECT 1 FROM bf_blob WHERE name = %s LIMIT 1;
+
+-- name: lock_open_job
+-- Batches of one job take their sequence numbers in turn.
+SELECT 1 FROM bf_job WHERE id = %s AND state = 'Open' FOR UPDATE;
+
+-- name: lock_prefixes
+SELECT pg_advisory_xact_lock(4242003);

@@ -165,15 +165,15 @@ SELECT * FROM bf_batch WHERE job_id = ? ORDER BY seq;
 
 -- name: batch_stats
 SELECT
-    count(*) FILTER (WHERE state = 'Queued'),
-    count(*) FILTER (WHERE state = 'InProgress'),
-    count(*) FILTER (WHERE state = 'Completed'),
-    count(*) FILTER (WHERE state = 'Failed'),
-    count(*) FILTER (WHERE state = 'NotProcessed'),
-    coalesce(sum(records_processed), 0),
-    coalesce(sum(records_failed), 0),
-    coalesce(sum(retries), 0),
-    coalesce(sum(total_processing_time), 0)
+    count(*) FILTER (WHERE state = 'Queued') AS queued,
+    count(*) FILTER (WHERE state = 'InProgress') AS in_progress,
+    count(*) FILTER (WHERE state = 'Completed') AS completed,
+    count(*) FILTER (WHERE state = 'Failed') AS failed,
+    count(*) FILTER (WHERE state = 'NotProcessed') AS not_processed,
+    coalesce(sum(records_processed), 0) AS records_processed,
+    coalesce(sum(records_failed), 0) AS records_failed,
+    coalesce(sum(retries), 0) AS retries,
+    coalesce(sum(total_processing_time), 0) AS total_processing_time
 FROM bf_batch WHERE job_id = ?;
 
 -- name: not_processed
@@ -219,10 +219,10 @@ UPDATE bf_job SET spec = :spec, system_modstamp = :now WHERE id = :id AND state 
 -- The daily Bulk API batch allocation counts Bulk 1.0 batches and Bulk 2.0 internal batches.
 SELECT (SELECT count(*) FROM bf_batch WHERE created_date >= :since)
      + (SELECT coalesce(sum(batches_done), 0) FROM bf_job
-        WHERE job_type = 'V2Ingest' AND created_date >= :since);
+        WHERE job_type = 'V2Ingest' AND created_date >= :since) AS batches;
 
 -- name: jobs_since
-SELECT job_type, count(*) FROM bf_job WHERE created_date >= :since GROUP BY job_type;
+SELECT job_type, count(*) AS n FROM bf_job WHERE created_date >= :since GROUP BY job_type;
 
 -- name: expired_jobs
 -- Salesforce deletes 2.0 jobs 7 days after they end and 1.0 jobs 7 days after creation.
@@ -322,3 +322,10 @@ DELETE FROM bf_session WHERE token_hash = ?;
 
 -- name: purge_sessions
 DELETE FROM bf_session WHERE expires IS NOT NULL AND expires < ?;
+
+-- name: lock_open_job
+-- SQLite's write transaction already excludes every other writer.
+SELECT 1 FROM bf_job WHERE id = ? AND state = 'Open';
+
+-- name: lock_prefixes
+SELECT 1;
