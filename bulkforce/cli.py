@@ -32,6 +32,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Processing settings shared by `serve` and `worker`: every process working on one database
 # should be started with the same values (and the same --schema files).
 _TUNING = [
+    click.option("--commit-seconds", default=1.0, show_default=True, type=click.FloatRange(0, 60),
+                 envvar=env("commit-seconds"),
+                 help="A running job commits its progress at least this often (0: every batch)."),
+    click.option("--log-level", default="warning", show_default=True, envvar=env("log-level"),
+                 type=click.Choice(["debug", "info", "warning", "error"])),
     click.option("--lease-seconds", default=60.0, show_default=True, type=click.FloatRange(1),
                  envvar=env("lease-seconds"),
                  help="A worker that stops renewing its claim for this long is presumed dead."),
@@ -54,7 +59,15 @@ def tuning_options(func: F) -> F:
 
 def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
     for name, value in tuning.items():
-        setattr(settings, name, value)
+        if name != "log_level":
+            setattr(settings, name, value)
+
+
+def setup_logging(tuning: dict[str, Any]) -> None:
+    logging.basicConfig(
+        level=str(tuning["log_level"]).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @main.command()
@@ -104,14 +117,6 @@ def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
     help="Largest Bulk 2.0 upload accepted, in MiB.",
 )
 @click.option(
-    "--commit-seconds",
-    default=1.0,
-    show_default=True,
-    type=click.FloatRange(0, 60),
-    envvar=env("commit-seconds"),
-    help="A running job commits its progress at least this often (0: every batch).",
-)
-@click.option(
     "--workers",
     default=2,
     show_default=True,
@@ -134,34 +139,23 @@ def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
     envvar=env("hard-delete"),
     help="Whether the user has the Bulk API Hard Delete permission.",
 )
-@click.option(
-    "--log-level",
-    default="warning",
-    show_default=True,
-    envvar=env("log-level"),
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
-    token: str | None, max_upload_mb: float, commit_seconds: float, workers: int,
-    hard_delete: bool, no_worker: bool, log_level: str, login: LoginOptions, **tuning: Any,
+    token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
+    login: LoginOptions, **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
 
     from bulkforce.http.app import create_app
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(tuning)
     try:
         sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
         # SQLite: one server per data dir; holding the lock, any lease is a dead process's.
         # PostgreSQL: many processes share the database and dead workers' leases expire.
         lock = lock_data_dir(data_dir) if sqlite else None
-        ctx = build_context(
-            data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024), commit_seconds
-        )
+        ctx = build_context(data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024))
         ctx.settings.hard_delete = hard_delete
         apply_tuning(ctx.settings, tuning)
         if sqlite:
@@ -182,7 +176,7 @@ def serve(
         click.echo(f"CA certificate: {tls.ca.resolve()} (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)")
     sys.stdout.flush()
     uvicorn.run(
-        asgi, host=host, port=port, log_level=log_level, access_log=False,
+        asgi, host=host, port=port, log_level=tuning["log_level"], access_log=False,
         ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
     )  # fmt: skip
     if lock is not None:
@@ -220,24 +214,10 @@ def serve(
     envvar=env("threads"),
     help="Worker threads in this process.",
 )
-@click.option(
-    "--commit-seconds",
-    default=1.0,
-    show_default=True,
-    type=click.FloatRange(0, 60),
-    envvar=env("commit-seconds"),
-)
-@click.option(
-    "--log-level",
-    default="warning",
-    show_default=True,
-    envvar=env("log-level"),
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
 @tuning_options
 def worker(
     database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int,
-    commit_seconds: float, log_level: str, **tuning: Any,
+    **tuning: Any,
 ) -> None:  # fmt: skip
     """Process jobs without serving HTTP: scale workers apart from API processes."""
     import signal
@@ -245,15 +225,13 @@ def worker(
 
     from bulkforce.worker import Worker
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(tuning)
     if not database.startswith(("postgresql:", "postgres:")):
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
         sys.exit(2)
     try:
-        ctx = build_context(data_dir, database, list(schemas), 0, commit_seconds)
+        ctx = build_context(data_dir, database, list(schemas), 0)
         apply_tuning(ctx.settings, tuning)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)
