@@ -375,6 +375,29 @@ def http(server: Server) -> Iterator[httpx.Client]:
         yield c
 
 
+JS_DIR = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node binary for the jsforce tests, which skip with the reason when it is missing."""
+    import shutil
+
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.skip("node/npm not available: no `node` on PATH")
+    if not (JS_DIR / "node_modules" / "jsforce").is_dir():
+        pytest.skip("node/npm not available: tests/js/node_modules/jsforce missing (`make js`)")
+    return exe
+
+
+@pytest.fixture
+def db(server: Server) -> Iterator[DB]:
+    """Read access to the session server's database (SQLite or PostgreSQL)."""
+    with server.db() as con:
+        yield con
+
+
 def wait_for_job(c: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
     """Poll a Bulk 2.0 ingest job until it is in a terminal state."""
     deadline = time.monotonic() + timeout

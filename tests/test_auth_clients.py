@@ -44,16 +44,6 @@ def acc(srv: Server) -> Accounts:
     return accounts
 
 
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.skip("node/npm not available: no `node` on PATH")
-    if not (JS_DIR / "node_modules" / "jsforce").is_dir():
-        pytest.skip("node/npm not available: tests/js/node_modules/jsforce missing (`make js`)")
-    return exe
-
-
 def run_js(node: str, login_url: str, scenario: str, params: dict[str, Any]) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in NO_PROXY_ENV}
     proc = subprocess.run(

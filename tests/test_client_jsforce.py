@@ -11,9 +11,7 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +25,6 @@ FIELD_NOT_FOUND = "InvalidBatch : Field name not found : Bogus__c"
 NO_PROXY_ENV = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 Records = list[dict[str, Any]]
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.skip("node/npm not available: no `node` on PATH")
-    if not (JS_DIR / "node_modules" / "jsforce").is_dir():
-        pytest.skip("node/npm not available: tests/js/node_modules/jsforce missing (`make js`)")
-    return exe
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[DB]:
-    con = server.db()
-    yield con
-    con.close()
 
 
 class JS:

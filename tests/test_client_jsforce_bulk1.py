@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +36,6 @@ def is_id(value: Any, prefix: str) -> bool:
         n = sum(1 << i for i, ch in enumerate(value[c * 5 : c * 5 + 5]) if "A" <= ch <= "Z")
         suffix += _ALPHA[n]
     return value.startswith(prefix) and value[15:] == suffix
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.skip("node/npm not available: no `node` on PATH")
-    if not (JS_DIR / "node_modules" / "jsforce").is_dir():
-        pytest.skip("node/npm not available: tests/js/node_modules/jsforce missing (`make js`)")
-    return exe
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[DB]:
-    con = server.db()
-    yield con
-    con.close()
 
 
 class JS:

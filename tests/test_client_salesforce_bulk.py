@@ -68,13 +68,6 @@ def bulk(server: Server) -> SalesforceBulk:
     return SalesforceBulk(sessionId=server.token, host=server.url, API_version=API)
 
 
-@pytest.fixture
-def db(server: Server) -> Iterator[DB]:
-    con = server.db()
-    yield con
-    con.close()
-
-
 def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(values))
     cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)

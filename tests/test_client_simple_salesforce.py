@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,6 @@ def sf(server: Server) -> Salesforce:
 def contact(sf: Salesforce) -> SFBulk2Type:
     bulk: SFBulk2Type = sf.bulk2.Contact
     return bulk
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[DB]:
-    con = server.db()
-    yield con
-    con.close()
 
 
 def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -77,13 +76,6 @@ def fast_poll(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(simple_salesforce.bulk, "sleep", sleep)
     return asked
-
-
-@pytest.fixture
-def db(server: Server) -> Iterator[DB]:
-    con = server.db()
-    yield con
-    con.close()
 
 
 def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
