@@ -276,15 +276,27 @@ def test_malformed_job_id(http: httpx.Client, job_id: str) -> None:
     assert_serving(http)
 
 
-def test_query_job_id_under_ingest_is_not_found(http: httpx.Client) -> None:
+def test_job_of_the_other_kind_is_not_found_under_ingest(
+    http: httpx.Client, server: Server
+) -> None:
+    """Spec §3.1: a job id of another kind (here a Bulk 1.0 job) is 404 under /ingest,
+    although the list shows it with jobType Classic."""
     r = http.post(
-        f"/services/data/v{API}/jobs/query",
-        json={"operation": "query", "query": "SELECT Id FROM Account"},
+        f"/services/async/{API}/job",
+        json={"operation": "insert", "object": "Contact", "contentType": "CSV"},
+        headers={"X-SFDC-Session": server.token},
     )
-    if r.status_code != 200:
-        pytest.skip(f"no Bulk 2.0 query jobs here ({r.status_code})")
-    r2 = http.get(f"{BASE}/{r.json()['id']}")
-    assert r2.status_code == 404 and r2.json() == NOT_FOUND
+    assert r.status_code == 201, r.text
+    classic_id = r.json()["id"]
+    for suffix in ("", "/successfulResults", "/batches"):
+        method = "PUT" if suffix == "/batches" else "GET"
+        r2 = http.request(method, f"{BASE}/{classic_id}{suffix}", content=b"LastName\nx\n",
+                          headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r2.status_code == 404 and r2.json() == NOT_FOUND, (suffix, r2.text)
+    listed = http.get(BASE, params={"jobType": "Classic"}).json()
+    while classic_id not in {j["id"] for j in listed["records"]}:
+        assert listed["nextRecordsUrl"], "the Classic job must be listed"
+        listed = http.get(listed["nextRecordsUrl"]).json()
 
 
 @pytest.mark.parametrize(
