@@ -1429,3 +1429,16 @@ def test_pretty_xml_batch_and_dates_with_zone(b1: httpx.Client, server: Server) 
     )
     assert num(done, "numberRecordsFailed") == 0, csv_results(b1, job_id, batch_id)
     assert db_widget(server, name2)["Released__c"] == "2024-03-01"
+
+
+def test_classic_job_counts_in_the_bulk2_list(b1: httpx.Client, server: Server) -> None:
+    job = create_job(b1, "Widget__c", "insert", "CSV")
+    batch = add_batch(b1, job["id"], f"Name\n{unique('l1')}\n{unique('l2')}\n\n")
+    wait_batch(b1, job["id"], batch["id"])
+    with httpx.Client(base_url=server.url, headers=server.headers(), timeout=30) as c:
+        page = c.get(f"/services/data/v{API}/jobs/ingest", params={"jobType": "Classic"}).json()
+        while job["id"] not in {j["id"] for j in page["records"]}:
+            page = c.get(page["nextRecordsUrl"]).json()
+    listed = next(j for j in page["records"] if j["id"] == job["id"])
+    assert listed["jobType"] == "Classic"
+    assert listed["numberRecordsProcessed"] == 2 and listed["numberRecordsFailed"] == 0

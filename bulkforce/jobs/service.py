@@ -294,6 +294,14 @@ class IngestService:
                 raise ServiceError(Kind.INVALID_JOB, f"Invalid queryLocator: {locator}")
         size = self.ctx.settings.list_page_size
         jobs = self.store.list_jobs(flt, after, size + 1)
+        for job in jobs[:size]:
+            if job.job_type == "Classic":  # a 1.0 job's counts live in its batches
+                stats = self.store.batch_stats(job.id)
+                job.records_processed, job.records_failed = (
+                    stats.records_processed,
+                    stats.records_failed,
+                )
+                job.retries, job.total_processing_time = stats.retries, stats.total_processing_time
         if len(jobs) > size:
             return jobs[:size], jobs[size - 1].id
         return jobs, None
