@@ -7,11 +7,18 @@ executemany into an identical table), repeats both for an upsert on External_Id_
 Bulk 1.0 CSV insert jobs of 10 x 10,000 records (Parallel, then Serial), times 20 one-record
 jobs, and prints records/s, server/raw ratios, peak server RSS and latency.
 
+With `--database postgresql://.../ADMIN_DB` the server runs on PostgreSQL in a fresh database
+the bench creates (and drops), the raw baseline is a psycopg COPY into an identical table
+(bench_raw.contact, LIKE the server's INCLUDING ALL), and a worker-scaling case follows: the
+same N rows as 4 concurrent jobs against `serve --no-worker` plus 1, 2 and 4 `bulkforce
+worker` processes.
+
 It is a measurement, not a test: it exits 0 whatever the numbers are, and non-zero only
 when the run could not be measured (server did not start, a job failed, wrong row counts).
 
     python bench/ingest.py                       # 1M-row insert, 100k-row upsert
     python bench/ingest.py --rows 20000 --upsert-rows 5000 --keep
+    python bench/ingest.py --database postgresql://postgres@127.0.0.1:5432/test
 
 See bench/README.md for what every number means.
 """
@@ -461,65 +468,92 @@ PG_SHARED = ("walwriter", "checkpointer", "background writer", "autovacuum launc
 
 
 class CpuWatch:
-    """CPU seconds that processes outside this run used during a timed phase.
+    """Where the CPU went during a timed phase: this run's processes by kind, and the rest.
 
     This run is the bench process and its descendants (server, workers, sampler) plus the
     PostgreSQL processes whose title names one of `markers` (our databases) or that serve
     every database (WAL writer, checkpointer, ...). Everything else, e.g. a test suite running
-    at the same time, competes for the same cores and makes the numbers low and noisy.
+    at the same time, competes for the same cores and makes the numbers low and noisy. Both
+    are lower bounds: a process that ends within the phase is not counted.
     """
 
     def __init__(self) -> None:
         self.markers: list[str] = []
-        self._busy = 0.0
-        self._ours = 0.0
+        self._before: dict[tuple[int, float], tuple[float, str, str]] = {}
         self._t0 = 0.0
 
-    @staticmethod
-    def _busy_total() -> float:
-        t = psutil.cpu_times()
-        return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
-
-    def _ours_total(self) -> float:
-        procs: dict[int, tuple[int, str, float]] = {}
-        for proc in psutil.process_iter(["pid", "ppid", "cmdline", "cpu_times"]):
+    def _snapshot(self) -> dict[tuple[int, float], tuple[float, str, str]]:
+        """(CPU seconds so far, kind, title) of every process, by (pid, start time); kind is
+        "other" for processes that are not this run's."""
+        procs: dict[int, tuple[int, str, float, float]] = {}
+        attrs = ["pid", "ppid", "cmdline", "cpu_times", "create_time"]
+        for proc in psutil.process_iter(attrs):
             info = proc.info
             times = info.get("cpu_times")
             if times is None:
                 continue
             title = " ".join(info.get("cmdline") or [])
-            procs[int(info["pid"])] = (int(info["ppid"] or 0), title, times.user + times.system)
+            cpu = float(times.user + times.system)
+            procs[int(info["pid"])] = (
+                int(info["ppid"] or 0), title, float(info.get("create_time") or 0.0), cpu
+            )  # fmt: skip
         me = os.getpid()
-        total = 0.0
-        for pid, (ppid, title, cpu) in procs.items():
+        out: dict[tuple[int, float], tuple[float, str, str]] = {}
+        for pid, (ppid, title, created, cpu) in procs.items():
+            parent = procs.get(ppid, (0, "", 0.0, 0.0))[1]
             ours = pid == me
-            seen = 0
-            while not ours and ppid and seen < 64:
+            hops = 0
+            while not ours and ppid and hops < 64:
                 ours = ppid == me
-                ppid = procs.get(ppid, (0, "", 0.0))[0]
-                seen += 1
-            if not ours and title.startswith("postgres:"):
-                ours = any(m in title for m in self.markers) or any(k in title for k in PG_SHARED)
-            if ours:
-                total += cpu
-        return total
+                ppid = procs.get(ppid, (0, "", 0.0, 0.0))[0]
+                hops += 1
+            if not title and "postgres" in parent:
+                kind = "PostgreSQL"  # a backend exiting: e.g. the raw load's, just closed
+            elif title.startswith("postgres:"):
+                mine = any(m in title for m in self.markers) or any(k in title for k in PG_SHARED)
+                kind = "PostgreSQL" if mine else "other"
+            elif pid == me:
+                kind = "client"
+            elif not ours:
+                kind = "other"
+            elif "bulkforce worker" in title:
+                kind = "workers"
+            elif "bulkforce serve" in title:
+                kind = "server"
+            else:
+                kind = "sampler"
+            out[(pid, created)] = (cpu, kind, title or f"pid {pid}")
+        return out
 
     def start(self) -> None:
+        self._before = self._snapshot()
         self._t0 = time.perf_counter()
-        self._ours = self._ours_total()
-        self._busy = self._busy_total()
 
     def stop(self, report: Report, what: str) -> None:
-        busy = self._busy_total() - self._busy
-        ours = self._ours_total() - self._ours
         elapsed = time.perf_counter() - self._t0
-        foreign = max(busy - ours, 0.0)
-        share = foreign / (elapsed * (os.cpu_count() or 1)) if elapsed > 0 else 0.0
-        say(f"{what}: other processes used {foreign:.1f} CPU-s ({share:.0%} of the machine)")
+        after = self._snapshot()
+        by_kind: dict[str, float] = {}
+        foreign: list[tuple[float, str]] = []
+        for key, (cpu, kind, title) in after.items():
+            used = max(cpu - self._before.get(key, (0.0, "", ""))[0], 0.0)
+            by_kind[kind] = by_kind.get(kind, 0.0) + used
+            if kind == "other":
+                foreign.append((used, title))
+        other = by_kind.pop("other", 0.0)
+        cores = os.cpu_count() or 1
+        share = other / (elapsed * cores) if elapsed > 0 else 0.0
+        foreign.sort(reverse=True)
+        top = "; ".join(f"{t[:70].strip()} {c:.1f}" for c, t in foreign[:2] if c >= 0.5)
+        mine = ", ".join(f"{k} {v:.1f}" for k, v in sorted(by_kind.items()) if v >= 0.05)
+        say(
+            f"{what}: CPU-s of {elapsed * cores:.1f} available ({cores} cores): {mine or '-'}; "
+            f"other processes {other:.1f} ({share:.0%} of the machine)"
+            + (f", most: {top}" if top else "")
+        )
         if share >= 0.10:
             report.note(
                 f"{what}: other processes used {share:.0%} of the machine's CPU during the "
-                f"timed phase ({foreign:.1f} CPU-s): the rate is low and noisy"
+                f"timed phase ({other:.1f} CPU-s; {top}): the rate is low and noisy"
             )
 
 
@@ -2170,7 +2204,7 @@ def relationship_main(argv: Sequence[str]) -> int:
         description="Child upsert with an Account.External_Id__c relationship column."
     )
     p.add_argument("--rows", type=int, default=100_000, help="accounts and contacts (100k)")
-    p.add_argument("--database", help="passed to the server as --database URL (default: SQLite)")
+    p.add_argument("--database", help="sqlite:///FILE, or postgresql://.../ADMIN_DB (a fresh DB)")
     p.add_argument("--work-dir", type=Path, help="parent of the temp dir (default: system tmp)")
     p.add_argument("--job-timeout", type=float, default=3600, help="max seconds per job")
     p.add_argument("--seed", type=int, default=20240501, help="data generator seed")

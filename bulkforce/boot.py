@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import IO
 
 from bulkforce.engine import ids
-from bulkforce.engine.schema import ObjectDef, build_schema, builtin_definitions, load_file
+from bulkforce.engine.schema import ObjectDef, SObject, build_schema, builtin_definitions, load_file
 from bulkforce.jobs.service import Context, Settings
 from bulkforce.model import iso, utcnow
 from bulkforce.store import Store, open_store
+from bulkforce.store.base import RecordTable, UniqueViolation
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -39,12 +40,10 @@ def _new_id(prefix: str) -> str:
 
 
 def _identity(store: Store) -> tuple[str, str]:
-    org = store.get_meta("org_id")
-    user = store.get_meta("user_id")
-    if org is None or user is None:
-        org, user = _new_id("00D"), _new_id("005")
-        store.set_meta("org_id", org)
-        store.set_meta("user_id", user)
+    # First writer wins: API and worker processes starting together on a fresh PostgreSQL
+    # database must agree on one org and one admin user.
+    org = store.add_meta("org_id", _new_id("00D"))
+    user = store.add_meta("user_id", _new_id("005"))
     return org, user
 
 
@@ -54,21 +53,27 @@ def _ensure_user(ctx: Context) -> None:
     if user_obj is None:
         return
     uid = ctx.settings.user_id
-    with ctx.store.transaction() as tx:
-        table = tx.records(user_obj)
-        if table.lookup("Id", [uid]):
-            return
-        now = iso(utcnow())
-        values = {
-            "Id": uid, "Username": "admin@bulkforce.local", "LastName": "Admin",
-            "FirstName": "Bulkforce", "Email": "admin@bulkforce.local", "Alias": "admin",
-            "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
-            "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "IsActive": 1,
-            "CreatedDate": now, "CreatedById": uid, "LastModifiedDate": now,
-            "LastModifiedById": uid, "SystemModstamp": now,
-        }  # fmt: skip
-        cols = [c for c in values if user_obj.field(c) is not None]
-        table.insert(cols, [tuple(values[c] for c in cols)])
+    try:
+        with ctx.store.transaction() as tx:
+            _insert_admin(tx.records(user_obj), user_obj, uid)
+    except UniqueViolation:
+        pass  # another process starting at the same moment created it
+
+
+def _insert_admin(table: RecordTable, user_obj: SObject, uid: str) -> None:
+    if table.lookup("Id", [uid]):
+        return
+    now = iso(utcnow())
+    values = {
+        "Id": uid, "Username": "admin@bulkforce.local", "LastName": "Admin",
+        "FirstName": "Bulkforce", "Email": "admin@bulkforce.local", "Alias": "admin",
+        "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
+        "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "IsActive": True,
+        "CreatedDate": now, "CreatedById": uid, "LastModifiedDate": now,
+        "LastModifiedById": uid, "SystemModstamp": now,
+    }  # fmt: skip
+    cols = [c for c in values if user_obj.field(c) is not None]
+    table.insert(cols, [tuple(values[c] for c in cols)])
 
 
 def load_token(data_dir: Path, org_id: str, fixed: str | None) -> str:

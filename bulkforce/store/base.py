@@ -100,6 +100,10 @@ class Store(abc.ABC):
     def set_meta(self, key: str, value: str) -> None: ...
 
     @abc.abstractmethod
+    def add_meta(self, key: str, value: str) -> str:
+        """Store `value` unless the key has one already; return the value that is stored."""
+
+    @abc.abstractmethod
     def key_prefix(self, object_name: str) -> str:
         """The custom object's key prefix, assigned once and kept across restarts."""
 

@@ -151,8 +151,9 @@ class PgRecords(RecordTable):
 
 
 class PgTx(Tx):
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], store: PostgresStore) -> None:
         self.conn = conn
+        self.store = store
 
     def records(self, obj: SObject) -> RecordTable:
         return PgRecords(self.conn, obj)
@@ -163,8 +164,11 @@ class PgTx(Tx):
             yield
 
     def allocate(self, counter: str, count: int) -> int:
+        # On its own autocommit connection: inside the worker's long transaction the counter
+        # row would stay locked and make every other worker wait. A rolled-back batch only
+        # leaves a gap in the Ids, which Salesforce's have too.
         with _wrapped():
-            row = self.conn.execute(Q["bump_counter"], (counter, count)).fetchone()
+            row = self.store._side_conn().execute(Q["bump_counter"], (counter, count)).fetchone()
         assert row is not None
         return int(row["value"]) - count
 
@@ -339,6 +343,19 @@ class PostgresStore(SqlStore):
             self._local.conn = conn
         return conn
 
+    def _side_conn(self) -> psycopg.Connection[Any]:
+        """A second connection of this thread, outside its transaction."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "side", None)
+        if conn is None or conn.closed:
+            try:
+                conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+            except psycopg.Error as e:
+                raise StoreError(
+                    f"cannot connect to PostgreSQL: {str(e).splitlines()[0]}"
+                ) from None
+            self._local.side = conn
+        return conn
+
     def tune_for_bulk(self) -> None:
         # A commit lost in a PostgreSQL crash loses a batch's records and its "done" marker
         # together, so the batch is simply redone: skipping the WAL flush wait is safe.
@@ -360,7 +377,7 @@ class PostgresStore(SqlStore):
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self._write() as conn:
-            yield PgTx(conn)
+            yield PgTx(conn, self)
 
     def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
         with _wrapped():
@@ -398,7 +415,8 @@ class PostgresStore(SqlStore):
                 have = {
                     r["column_name"]
                     for r in conn.execute(
-                        "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = %s",
                         (obj.table.lower(),),
                     )
                 }

@@ -54,6 +54,12 @@ class SqlStore(Store):
     def set_meta(self, key: str, value: str) -> None:
         self._run(self.Q["set_meta"], (key, value))
 
+    def add_meta(self, key: str, value: str) -> str:
+        self._run(self.Q["add_meta"], (key, value))
+        stored = self.get_meta(key)
+        assert stored is not None
+        return stored
+
     def allocate(self, counter: str, count: int = 1) -> int:
         with self.transaction() as tx:
             return tx.allocate(counter, count)

@@ -329,3 +329,6 @@ SELECT 1 FROM bf_job WHERE id = ? AND state = 'Open';
 
 -- name: lock_prefixes
 SELECT 1;
+
+-- name: add_meta
+INSERT INTO bf_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING;
