@@ -337,14 +337,15 @@ class ChunkRun:
         return RecordError("DUPLICATE_VALUE", "duplicate value found")
 
     def _write(
-        self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool
-    ) -> None:
+        self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool,
+        constants: dict[str, object],
+    ) -> None:  # fmt: skip
         """executemany on the happy path; row by row after a unique violation, to fail only
         the offending records (SQLite undoes just the failing statement)."""
         op = self.table.insert if insert else self.table.update
         try:
             with self.tx.savepoint():
-                op(columns, rows)
+                op(columns, rows, constants)
             return
         except UniqueViolation:
             pass
@@ -353,7 +354,7 @@ class ChunkRun:
                 # each row in its own savepoint: in PostgreSQL a failed statement would
                 # otherwise abort the whole transaction
                 with self.tx.savepoint():
-                    op(columns, [row])
+                    op(columns, [row], constants)
             except UniqueViolation:
                 own = "" if insert else str(row[-1])
                 self.errors[i] = self._duplicate_value(columns, row, own)
@@ -412,18 +413,12 @@ class ChunkRun:
         first = self.tx.allocate(f"id:{obj.key_prefix}", len(good))
         new_ids = ids.make_ids(obj.key_prefix, first, len(good))
         now, user = self.now, self.user_id
-        columns = ["Id", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-                   "SystemModstamp"]  # fmt: skip
-        n = len(good)
-        data: list[Sequence[object]] = [
-            new_ids,
-            [now] * n,
-            [user] * n,
-            [now] * n,
-            [user] * n,
-            [now] * n,
-        ]
-        defaults: dict[str, object] = {}
+        columns = ["Id"]
+        data: list[Sequence[object]] = [new_ids]
+        defaults: dict[str, object] = {
+            "CreatedDate": now, "CreatedById": user, "LastModifiedDate": now,
+            "LastModifiedById": user, "SystemModstamp": now,
+        }  # fmt: skip
         owner = obj.field("OwnerId")
         if owner is not None and "OwnerId" not in in_header:
             defaults["OwnerId"] = user
@@ -434,9 +429,6 @@ class ChunkRun:
                 defaults[f.name] = (f.default_value or "").lower() == "true"
             elif f.default_value is not None:
                 defaults[f.name] = _default(f)
-        for name, value in defaults.items():
-            columns.append(name)
-            data.append([value] * n)
         all_rows = len(good) == self.n
         for j in writable:
             f = fields[j]
@@ -463,7 +455,7 @@ class ChunkRun:
         for i, rid in zip(good, new_ids, strict=True):
             self.ids[i] = rid
             self.created[i] = True
-        self._write(columns, rows, good, insert=True)
+        self._write(columns, rows, good, insert=True, constants=defaults)
 
     def update(self, idx: Sequence[int], targets: Sequence[str]) -> None:
         fields = self.plan.fields
@@ -488,17 +480,16 @@ class ChunkRun:
         groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i in good:
             groups[tuple(j for j in writable if self.values[j][i] != "")].append(i)
-        stamp = (self.now, self.now, self.user_id)
+        stamp: dict[str, object] = {
+            "LastModifiedDate": self.now, "SystemModstamp": self.now,
+            "LastModifiedById": self.user_id,
+        }  # fmt: skip
         for cols, members in groups.items():
-            columns = [fields[j].name for j in cols] + [
-                "LastModifiedDate",
-                "SystemModstamp",
-                "LastModifiedById",
-            ]
-            rows = [(*(self.values[j][i] for j in cols), *stamp, targets[i]) for i in members]
+            columns = [fields[j].name for j in cols]
+            rows = [(*(self.values[j][i] for j in cols), targets[i]) for i in members]
             for i in members:
                 self.ids[i] = targets[i]
-            self._write(columns, rows, members, insert=False)
+            self._write(columns, rows, members, insert=False, constants=stamp)
 
     def run(self) -> Outcome:
         op = self.plan.operation

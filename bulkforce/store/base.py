@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,16 @@ class RecordTable(abc.ABC):
     """DML on one sObject's table inside a transaction."""
 
     @abc.abstractmethod
-    def insert(self, columns: Sequence[str], rows: Iterable[Row]) -> None: ...
+    def insert(
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
+    ) -> None:
+        """`constants` are the same in every row (timestamps, creator, defaults): a store may
+        bind them once rather than per row."""
 
     @abc.abstractmethod
-    def update(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
+    def update(
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
+    ) -> None:
         """rows are (value per column..., Id)."""
 
     @abc.abstractmethod

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -114,17 +114,28 @@ class PgRecords(RecordTable):
     def _cols(self, columns: Sequence[str]) -> sql.Composable:
         return sql.SQL(", ").join(ident(c) for c in columns)
 
-    def insert(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(self.table, self._cols(columns))
+    def insert(
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
+    ) -> None:
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.table, self._cols([*columns, *constants])
+        )
+        extra = tuple(constants.values())
         with _wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row((*row, *extra) if extra else row)
 
-    def update(self, columns: Sequence[str], rows: Iterable[Row]) -> None:
-        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in columns)
+    def update(
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
+    ) -> None:
+        names = [*columns, *constants]
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in names)
         stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(self.table, sets)
+        extra = tuple(constants.values())
+        # rows end with the Id; the constants go between the values and it
+        params = [(*r[:-1], *extra, r[-1]) for r in rows]
         with _wrapped(), self.conn.cursor() as cur:
-            cur.executemany(stmt, list(rows))
+            cur.executemany(stmt, params)
 
     def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
         f = self.obj.field(column)

@@ -5,7 +5,7 @@ Kept apart from the named-query files because column lists come from the schema 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, SObject
@@ -60,15 +60,29 @@ def chunked(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield seq[i : i + size]
 
 
-def insert_sql(table: str, columns: Sequence[str]) -> str:
-    cols = ", ".join(q(c) for c in columns)
-    marks = ", ".join("?" for _ in columns)
+def literal(value: Any) -> str:
+    """A constant of our own making (timestamp, Id, default) as an SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def insert_sql(table: str, columns: Sequence[str], constants: Mapping[str, Any] = {}) -> str:
+    # Constants go into the statement: executemany then binds ~30% fewer parameters per row.
+    cols = ", ".join(q(c) for c in [*columns, *constants])
+    marks = ", ".join(["?"] * len(columns) + [literal(v) for v in constants.values()])
     return f"INSERT INTO {q(table)} ({cols}) VALUES ({marks})"
 
 
-def update_sql(table: str, columns: Sequence[str]) -> str:
-    sets = ", ".join(f"{q(c)} = ?" for c in columns)
-    return f"UPDATE {q(table)} SET {sets} WHERE {q('Id')} = ?"
+def update_sql(table: str, columns: Sequence[str], constants: Mapping[str, Any] = {}) -> str:
+    sets = [f"{q(c)} = ?" for c in columns] + [
+        f"{q(c)} = {literal(v)}" for c, v in constants.items()
+    ]
+    return f"UPDATE {q(table)} SET {', '.join(sets)} WHERE {q('Id')} = ?"
 
 
 def lookup_sql(table: str, column: str, n: int) -> str:

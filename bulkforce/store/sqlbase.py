@@ -123,6 +123,8 @@ class SqlStore(Store):
         return {"owner": owner, "expires": clock + lease_seconds, "clock": clock, "now": now_iso()}
 
     def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
+        if self._one(self.Q["claimable_job"], {"clock": time.time()}) is None:
+            return None
         row = self._returning(self.Q["claim_job"], self._lease(owner, lease_seconds))
         return None if row is None else job_from_row(row)
 
@@ -160,6 +162,8 @@ class SqlStore(Store):
         return BatchStats(**{k: int(row[k]) for k in BatchStats.__dataclass_fields__})
 
     def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
+        if self._one(self.Q["claimable_batch"], {"clock": time.time()}) is None:
+            return None
         row = self._returning(self.Q["claim_batch"], self._lease(owner, lease_seconds))
         return None if row is None else batch_from_row(row)
 

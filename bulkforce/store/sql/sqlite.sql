@@ -332,3 +332,16 @@ SELECT 1;
 
 -- name: add_meta
 INSERT INTO bf_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING;
+
+-- name: claimable_job
+-- A read-only look before claim_job: idle workers must not take SQLite's write lock (and so
+-- interrupt a running job's transaction) just to find there is nothing to do.
+SELECT 1 FROM bf_job
+WHERE state IN ('UploadComplete', 'InProgress')
+  AND (lease_owner IS NULL OR lease_expires < :clock)
+LIMIT 1;
+
+-- name: claimable_batch
+SELECT 1 FROM bf_batch
+WHERE state = 'Queued' OR (state = 'InProgress' AND (lease_owner IS NULL OR lease_expires < :clock))
+LIMIT 1;
