@@ -76,14 +76,19 @@ def _insert_admin(table: RecordTable, user_obj: SObject, uid: str) -> None:
     table.insert(cols, [tuple(values[c] for c in cols)])
 
 
-def load_token(data_dir: Path, org_id: str, fixed: str | None) -> str:
+def load_token(data_dir: Path, org_id: str, fixed: str | None, store: Store | None = None) -> str:
+    """The admin access token: --token, else one generated on first start. SQLite keeps it in
+    the data dir; PostgreSQL in the database, so every API process of a deployment accepts
+    the same one (`store` is given for a store shared by several processes)."""
     if fixed:
         return fixed
+    # sf CLI only treats `00D…!…` as an access token (clients.md §0.4)
+    token = f"{org_id}!" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(64))
+    if store is not None:
+        return store.add_meta("admin_token", token)
     path = data_dir / "token"
     if path.exists():
         return path.read_text().strip()
-    # sf CLI only treats `00D…!…` as an access token (clients.md §0.4)
-    token = f"{org_id}!" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(64))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")

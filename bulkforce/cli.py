@@ -160,7 +160,9 @@ def serve(
         apply_tuning(ctx.settings, tuning)
         if sqlite:
             ctx.store.clear_leases()
-        access_token = load_token(data_dir, ctx.settings.org_id, token)
+        access_token = load_token(
+            data_dir, ctx.settings.org_id, token, None if sqlite else ctx.store
+        )
         tls = login.server_files(data_dir, host)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)

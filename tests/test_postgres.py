@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,3 +52,31 @@ def test_record_tables_are_typed_for_psql(make_server: Callable[..., Server]) ->
             "SELECT name, price__c, active__c FROM widget__c WHERE id = ?", (rid,)
         ).fetchone()
     assert row == ("renamed", 12.5, 1)
+
+
+def test_api_processes_on_one_database_share_the_generated_token(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    first = make_server(backend="postgresql", start=False)
+    first.token = ""  # no --token: the server generates one
+    second = make_server(pg_url=first.pg_url, start=False, data_dir=tmp_path / "other")
+    tokens = []
+    for srv in (first, second):
+        proc = subprocess.run(
+            [sys.executable, "-c", TOKEN_OF, str(srv.data_dir), str(srv.pg_url)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        tokens.append(proc.stdout.strip())
+    assert tokens[0] == tokens[1] and tokens[0].startswith("00D")
+    assert not (first.data_dir / "token").exists()
+
+
+# What `bulkforce serve` does at start to find its token, run in a separate process each time.
+TOKEN_OF = """
+import sys
+from pathlib import Path
+from bulkforce.boot import build_context, load_token
+ctx = build_context(Path(sys.argv[1]), sys.argv[2], [], 1)
+print(load_token(Path(sys.argv[1]), ctx.settings.org_id, None, ctx.store))
+"""
