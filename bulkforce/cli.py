@@ -51,6 +51,20 @@ _TUNING = [
 ]  # fmt: skip
 
 
+# Options `serve` and `worker` share, worded for both.
+data_dir_option = click.option(
+    "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
+    envvar=env("data-dir"),
+    help="The SQLite database, uploads and the generated token (PostgreSQL: local files only).",
+)  # fmt: skip
+schema_option = click.option(
+    "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
+    envvar=env("schema"),
+    help="Describe JSON/YAML files or SFDX folders adding fields and objects (repeatable; "
+    "':'-separated in the environment). Every process of a deployment needs the same ones.",
+)  # fmt: skip
+
+
 def tuning_options(func: F) -> F:
     for option in reversed(_TUNING):
         func = option(func)
@@ -79,29 +93,14 @@ def setup_logging(tuning: dict[str, Any]) -> None:
     help="Address to listen on.",
 )
 @click.option("--port", default=8000, show_default=True, type=int, envvar=env("port"))
-@click.option(
-    "--data-dir",
-    default="./data",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    envvar=env("data-dir"),
-    help="Database, uploads and the generated token live here.",
-)
+@data_dir_option
 @click.option(
     "--database",
     default=None,
     envvar=env("database"),
     help="Database URL, e.g. sqlite:///data/bulkforce.db (default: SQLite in the data dir).",
 )
-@click.option(
-    "--schema",
-    "schemas",
-    multiple=True,
-    type=click.Path(path_type=Path, exists=True),
-    envvar=env("schema"),
-    help="Describe output (JSON/YAML, also the sf CLI's --json) or an SFDX source folder, "
-    "adding fields and objects (repeatable; in the environment, paths separated by ':').",
-)
+@schema_option
 @click.option(
     "--token",
     default=None,
@@ -192,22 +191,8 @@ def serve(
     envvar=env("database"),
     help="The PostgreSQL database the API processes use: postgresql://…",
 )
-@click.option(
-    "--data-dir",
-    default="./data",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    envvar=env("data-dir"),
-    help="Only for local scratch files.",
-)
-@click.option(
-    "--schema",
-    "schemas",
-    multiple=True,
-    type=click.Path(path_type=Path, exists=True),
-    envvar=env("schema"),
-    help="The same --schema files as the API processes.",
-)
+@data_dir_option
+@schema_option
 @click.option(
     "--threads",
     default=1,

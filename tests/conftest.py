@@ -391,6 +391,55 @@ def node() -> str:
     return exe
 
 
+class NodeScript:
+    """Runs a tests/js/*.mjs driver of an unchanged client (instance URL, token and scenario
+    as arguments; parameters as JSON on stdin; one JSON document on stdout)."""
+
+    script = ""
+    # jsforce sends everything through http(s)_proxy when set, ignoring NO_PROXY
+    NO_PROXY_ENV = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+    def __init__(self, node: str, server: Server) -> None:
+        self.node = node
+        self.server = server
+        self.env = {k: v for k, v in os.environ.items() if k.lower() not in self.NO_PROXY_ENV}
+
+    def run(
+        self, scenario: str, params: dict[str, Any], ok: bool = True, token: str | None = None
+    ) -> dict[str, Any]:
+        import json
+
+        proc = subprocess.run(
+            [self.node, str(JS_DIR / self.script), self.server.url, token or self.server.token,
+             scenario],
+            input=json.dumps(params), capture_output=True, encoding="utf-8", timeout=90,
+            cwd=JS_DIR, env=self.env,
+        )  # fmt: skip
+        try:
+            out: dict[str, Any] = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            raise AssertionError(
+                f"{self.script} {scenario} printed no JSON (exit {proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            ) from None
+        if ok:
+            assert proc.returncode == 0, out
+            assert "error" not in out, out
+        else:
+            assert proc.returncode == 1, out
+        return out
+
+
+def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+    marks = ",".join("?" * len(values))
+    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
+    return [CIDict(zip(r.keys(), r, strict=True)) for r in cur.fetchall()]
+
+
+def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
+    return {r[key]: r for r in rows}
+
+
 @pytest.fixture
 def db(server: Server) -> Iterator[DB]:
     """Read access to the session server's database (SQLite or PostgreSQL)."""

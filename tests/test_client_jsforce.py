@@ -9,56 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DB, Server, unique
+from conftest import DB, NodeScript, Server, by, rows_where, unique
 
-JS_DIR = Path(__file__).parent / "js"
-SCRIPT = JS_DIR / "bulk2.mjs"
 MISSING_LASTNAME = "REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"
 FIELD_NOT_FOUND = "InvalidBatch : Field name not found : Bogus__c"
-NO_PROXY_ENV = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 Records = list[dict[str, Any]]
 
 
-class JS:
-    """Runs scenarios of tests/js/bulk2.mjs against the session server."""
-
-    def __init__(self, node: str, server: Server) -> None:
-        self.node = node
-        self.server = server
-        # jsforce sends everything through http(s)_proxy when set, ignoring NO_PROXY
-        self.env = {k: v for k, v in os.environ.items() if k.lower() not in NO_PROXY_ENV}
-
-    def run(self, scenario: str, params: dict[str, Any], ok: bool = True) -> dict[str, Any]:
-        proc = subprocess.run(
-            [self.node, str(SCRIPT), self.server.url, self.server.token, scenario],
-            input=json.dumps(params),
-            capture_output=True,
-            encoding="utf-8",
-            timeout=90,
-            cwd=JS_DIR,
-            env=self.env,
-        )
-        try:
-            out: dict[str, Any] = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            raise AssertionError(
-                f"bulk2.mjs {scenario} printed no JSON (exit {proc.returncode}):\n"
-                f"{proc.stdout}\n{proc.stderr}"
-            ) from None
-        if ok:
-            assert proc.returncode == 0, out
-            assert "error" not in out, out
-        else:
-            assert proc.returncode == 1, out
-        return out
+class JS(NodeScript):
+    script = "bulk2.mjs"
 
     def load(self, obj: str, operation: str, data: Records | str, **opts: Any) -> dict[str, Any]:
         params = {"object": obj, "operation": operation, "input": data, **opts}
@@ -74,16 +37,6 @@ class JS:
 @pytest.fixture
 def js(node: str, server: Server) -> JS:
     return JS(node, server)
-
-
-def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(values))
-    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
-    return [dict(r) for r in cur.fetchall()]
-
-
-def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows}
 
 
 def to_csv(header: list[str], rows: list[list[str]], delimiter: str = ",", eol: str = "\n") -> str:

@@ -8,20 +8,13 @@ otherwise every test here is skipped with the reason.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API, DB, Server, unique
+from conftest import API, DB, NodeScript, Server, by, rows_where, unique
 
-JS_DIR = Path(__file__).parent / "js"
-SCRIPT = JS_DIR / "bulk1.mjs"
 MISSING_LASTNAME = "REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"
 FIELD_NOT_FOUND = "InvalidBatch : Field name not found : Bogus__c"
-NO_PROXY_ENV = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 Records = list[dict[str, Any]]
 _ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -38,40 +31,8 @@ def is_id(value: Any, prefix: str) -> bool:
     return value.startswith(prefix) and value[15:] == suffix
 
 
-class JS:
-    """Runs scenarios of tests/js/bulk1.mjs against the session server."""
-
-    def __init__(self, node: str, server: Server) -> None:
-        self.node = node
-        self.server = server
-        # jsforce sends everything through http(s)_proxy when set, ignoring NO_PROXY
-        self.env = {k: v for k, v in os.environ.items() if k.lower() not in NO_PROXY_ENV}
-
-    def run(
-        self, scenario: str, params: dict[str, Any], ok: bool = True, token: str | None = None
-    ) -> dict[str, Any]:
-        proc = subprocess.run(
-            [self.node, str(SCRIPT), self.server.url, token or self.server.token, scenario],
-            input=json.dumps(params),
-            capture_output=True,
-            encoding="utf-8",
-            timeout=90,
-            cwd=JS_DIR,
-            env=self.env,
-        )
-        try:
-            out: dict[str, Any] = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            raise AssertionError(
-                f"bulk1.mjs {scenario} printed no JSON (exit {proc.returncode}):\n"
-                f"{proc.stdout}\n{proc.stderr}"
-            ) from None
-        if ok:
-            assert proc.returncode == 0, out
-            assert "error" not in out, out
-        else:
-            assert proc.returncode == 1, out
-        return out
+class JS(NodeScript):
+    script = "bulk1.mjs"
 
     def load(self, obj: str, operation: str, data: Records | str, **options: Any) -> dict[str, Any]:
         params = {"object": obj, "operation": operation, "options": options, "input": data}
@@ -91,16 +52,6 @@ class JS:
 @pytest.fixture
 def js(node: str, server: Server) -> JS:
     return JS(node, server)
-
-
-def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(values))
-    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
-    return [dict(r) for r in cur.fetchall()]
-
-
-def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows}
 
 
 def ok(created: bool, record_id: str) -> dict[str, Any]:

@@ -342,30 +342,23 @@ class PostgresStore(SqlStore):
         self.url = url.replace("postgres://", "postgresql://", 1)
         self._local = threading.local()
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+    def _thread_conn(self, slot: str) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, slot, None)
         if conn is None or conn.closed:
             try:
                 conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
             except psycopg.Error as e:
-                raise StoreError(
-                    f"cannot connect to PostgreSQL: {str(e).splitlines()[0]}"
-                ) from None
-            self._local.conn = conn
+                message = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
+            setattr(self._local, slot, conn)
         return conn
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        return self._thread_conn("conn")
 
     def _side_conn(self) -> psycopg.Connection[Any]:
         """A second connection of this thread, outside its transaction."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "side", None)
-        if conn is None or conn.closed:
-            try:
-                conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
-            except psycopg.Error as e:
-                raise StoreError(
-                    f"cannot connect to PostgreSQL: {str(e).splitlines()[0]}"
-                ) from None
-            self._local.side = conn
-        return conn
+        return self._thread_conn("side")
 
     def tune_for_bulk(self) -> None:
         # A commit lost in a PostgreSQL crash loses a batch's records and its "done" marker
