@@ -23,7 +23,7 @@ from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
-from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows, render_outcome
+from bulkforce.wire.csvio import CsvFormatError, RowReader, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -116,7 +116,7 @@ class Worker:
             return bulk1.parse_json_records(payload)
         if batch.content_type == "XML":
             return bulk1.parse_xml_records(payload)
-        reader = iter_rows(io.BytesIO(payload), ",")
+        reader = RowReader(io.BytesIO(payload), ",")
         header = next(reader, None)
         if header is None:
             return [], []
@@ -191,7 +191,7 @@ class Worker:
             ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
             return
         with f:
-            rows = iter_rows(f, job.delimiter)
+            rows = RowReader(f, job.delimiter)
             try:
                 header = next(rows, None)
                 if header is None:

@@ -92,7 +92,3 @@ def make_ids(prefix: str, first: int, count: int) -> list[str]:
         )
         seq = stop
     return out
-
-
-def prefix_of(id18: str) -> str:
-    return id18[:3]

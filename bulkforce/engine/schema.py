@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -396,10 +396,3 @@ def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str]
     # Group, ...) is kept: its Ids are checked for shape and for not being another loaded
     # object's (engine/dml.py), but cannot be checked for existence.
     return schema
-
-
-def with_field(obj: SObject, f: Field) -> SObject:
-    """A copy of `obj` with one field added or replaced (used by tests and tools)."""
-    fields = dict(obj.fields)
-    fields[f.name.lower()] = f
-    return replace(obj, fields=fields)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -21,11 +19,6 @@ def presented_token(request: Request) -> str | None:
     if session:
         return session.strip().removeprefix("Bearer ").strip()
     return None
-
-
-def token_ok(request: Request, expected: str) -> bool:
-    token = presented_token(request)
-    return token is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
 async def authenticate(request: Request, auth: AuthService) -> Principal | None:

@@ -150,11 +150,19 @@ class Bulk2Routes:
             raise ServiceError(
                 Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
             )
+        # Writes go to a thread in ~1 MB steps: with PostgreSQL each is a database insert,
+        # which must not stall the event loop (and every other request) mid-upload.
+        buf = bytearray()
         try:
             async for chunk in body.stream(request):
-                sink.write(chunk)
+                buf += chunk
+                if len(buf) >= 1 << 20:
+                    await run_in_threadpool(sink.write, bytes(buf))
+                    buf.clear()
+            if buf:
+                await run_in_threadpool(sink.write, bytes(buf))
         except BaseException:
-            sink.discard()
+            await run_in_threadpool(sink.discard)
             raise
         await run_in_threadpool(sink.finish)
         return Response(status_code=201)

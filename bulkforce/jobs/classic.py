@@ -12,7 +12,7 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context, check_hard_delete
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobState, Operation, utcnow
 from bulkforce.wire import bulk1
-from bulkforce.wire.csvio import CsvFormatError, iter_rows
+from bulkforce.wire.csvio import CsvFormatError, RowReader
 
 MAX_BATCH_BYTES = 10_000_000
 MAX_BATCH_RECORDS = 10_000
@@ -59,7 +59,7 @@ def _concurrency(value: Any) -> str:
 def count_csv_records(payload: bytes) -> int:
     """Records in a CSV batch; an unparsable one counts 0 here and fails when processed."""
     try:
-        reader = iter_rows(io.BytesIO(payload), ",")
+        reader = RowReader(io.BytesIO(payload), ",")
         return max(sum(1 for _ in reader) - 1, 0)
     except CsvFormatError:
         return 0

@@ -15,7 +15,7 @@ from bulkforce.engine.schema import SObject
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Operation, iso, utcnow
-from bulkforce.wire.csvio import CsvFormatError, RowReader, iter_rows
+from bulkforce.wire.csvio import CsvFormatError, RowReader
 
 NOT_FOUND = "The requested resource does not exist"
 
@@ -111,7 +111,7 @@ class OrgService:
         report = LoadReport(obj.name)
         try:
             with path.open("rb") as f:
-                rows = iter_rows(f, ",")
+                rows = RowReader(f, ",")
                 header = next(rows, None)
                 if header is None:
                     return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -25,8 +24,8 @@ from bulkforce.store.blobs import Blobs
 from bulkforce.store.wakeup import Wakeup
 from bulkforce.wire.csvio import (
     CsvFormatError,
+    RowReader,
     UploadScanner,
-    iter_rows,
     render_rows,
     result_header,
 )
@@ -34,7 +33,6 @@ from bulkforce.wire.csvio import (
 OPEN, UPLOAD_COMPLETE, IN_PROGRESS = JobState.OPEN, JobState.UPLOAD_COMPLETE, JobState.IN_PROGRESS
 TERMINAL = (JobState.JOB_COMPLETE, JobState.FAILED, JobState.ABORTED)
 MULTIPART_MAX_CHARS = 100_000
-_VERSION = re.compile(r"\d{2}\.0")
 
 
 @dataclass
@@ -325,7 +323,7 @@ class IngestService:
             return []
         with f:
             try:
-                return next(iter_rows(f, job.delimiter), [])
+                return next(RowReader(f, job.delimiter), [])
             except CsvFormatError:
                 return []
 
@@ -347,18 +345,11 @@ class IngestService:
             return
         skip = job.batches_done * BATCH_SIZE
         with f:
-            rows = iter_rows(f, job.delimiter)
+            rows = RowReader(f, job.delimiter)
             try:
                 next(rows, None)  # header
-                buf: list[list[str]] = []
-                for n, row in enumerate(rows):
-                    if n < skip:
-                        continue
-                    buf.append(row)
-                    if len(buf) >= 1000:
-                        yield render_rows(buf, job.delimiter, job.newline)
-                        buf = []
-                if buf:
+                rows.skip(skip)  # the rows of batches already done
+                while buf := rows.next_rows(1000):
                     yield render_rows(buf, job.delimiter, job.newline)
             except CsvFormatError:
                 return

@@ -61,10 +61,6 @@ class RowReader:
             raise self._error(e) from None
 
 
-def iter_rows(raw: BinaryIO, delimiter: str) -> RowReader:
-    return RowReader(raw, delimiter)
-
-
 class UploadScanner:
     """Cheap checks while an upload streams in: valid UTF-8 and balanced quotes.
 
