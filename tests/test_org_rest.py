@@ -80,9 +80,18 @@ def test_describe_global_and_describe(org: httpx.Client) -> None:
     )
     assert fields["Is_Active__c"]["defaultValue"] is True
     account = org.get(f"{SOBJECTS}/Account/describe").json()
-    assert {"childSObject": "Project__c", "field": "Account__c"}.items() <= next(
-        c for c in account["childRelationships"] if c["childSObject"] == "Project__c"
-    ).items()
+    # the SFDX field's <relationshipName>Projects</relationshipName>, as SOQL spells it
+    expected = {
+        "childSObject": "Project__c",
+        "field": "Account__c",
+        "relationshipName": "Projects__r",
+    }
+    assert (
+        expected.items()
+        <= next(
+            c for c in account["childRelationships"] if c["childSObject"] == "Project__c"
+        ).items()
+    )
     assert org.get(f"{SOBJECTS}/Project__c").json()["objectDescribe"]["name"] == "Project__c"
     for path in (f"{SOBJECTS}/Nope__c/describe", f"{SOBJECTS}/Nope__c",
                  "/services/data/v19.0/sobjects"):  # fmt: skip

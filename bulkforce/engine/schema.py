@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,10 @@ class Field:
     digits: int = 0
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
+    # The name of the relationship seen from the parent (`Contacts` for Contact.AccountId): what
+    # child subqueries and sObject trees use. A real describe reports it on the parent's
+    # childRelationships; the built-in file and SFDX sources put it on the field.
+    child_relationship: str | None = None
     picklist_values: tuple[str, ...] = ()
     restricted_picklist: bool = False
     default_value: str | None = None
@@ -140,6 +144,31 @@ class Schema:
             if obj.key_prefix == prefix:
                 return obj
         return None
+
+    def child_relationships(self, parent: SObject) -> list[ChildRelationship]:
+        """Every loaded field that points at `parent`, with its relationship name (None when
+        Salesforce gives it none), in object-name then field order."""
+        out = []
+        for child in sorted(self.objects.values(), key=lambda o: o.name.lower()):
+            for f in child.fields.values():
+                if any(t.lower() == parent.name.lower() for t in f.reference_to):
+                    out.append(ChildRelationship(f.child_relationship, child, f))
+        return out
+
+    def child_relationship(self, parent: SObject, name: str) -> ChildRelationship | None:
+        """The child relationship `name` of `parent` (case-insensitive), as SOQL subqueries and
+        sObject trees name it."""
+        for rel in self.child_relationships(parent):
+            if rel.name is not None and rel.name.lower() == name.lower():
+                return rel
+        return None
+
+
+@dataclass(frozen=True)
+class ChildRelationship:
+    name: str | None
+    child: SObject
+    field: Field
 
 
 def _label_from_name(name: str) -> str:
@@ -232,6 +261,7 @@ def parse_field(raw: Any, where: str) -> Field:
         digits=digits,
         reference_to=tuple(refs),
         relationship_name=raw.get("relationshipName"),
+        child_relationship=raw.get("childRelationshipName"),
         picklist_values=tuple(values),
         restricted_picklist=_bool(raw, "restrictedPicklist", False, where),
         default_value=None if default is None else str(default),
@@ -290,6 +320,23 @@ class ObjectDef:
     key_prefix: str | None
     fields: list[Field]
     source: str
+    # (child object, reference field) → relationship name, from a describe's childRelationships
+    child_names: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def _child_names(raw: Any, where: str) -> dict[tuple[str, str], str]:
+    out: dict[tuple[str, str], str] = {}
+    if not isinstance(raw, list):
+        return out
+    for rel in raw:
+        if not isinstance(rel, Mapping):
+            continue
+        child, fname, name = rel.get("childSObject"), rel.get("field"), rel.get("relationshipName")
+        if isinstance(child, str) and isinstance(fname, str) and isinstance(name, str):
+            if not _NAME_RE.fullmatch(name):
+                raise SchemaError(f"{where}: child relationship name {name!r} is not valid")
+            out[(child.lower(), fname.lower())] = name
+    return out
 
 
 def parse_document(doc: Any, source: str) -> list[ObjectDef]:
@@ -315,7 +362,12 @@ def parse_document(doc: Any, source: str) -> list[ObjectDef]:
             isinstance(prefix, str) and re.fullmatch(r"[0-9A-Za-z]{3}", prefix)
         ):
             raise SchemaError(f"{where}: keyPrefix must be 3 alphanumeric characters")
-        out.append(ObjectDef(name, raw.get("label"), raw.get("labelPlural"), prefix, fields, where))
+        children = _child_names(raw.get("childRelationships"), where)
+        out.append(
+            ObjectDef(
+                name, raw.get("label"), raw.get("labelPlural"), prefix, fields, where, children
+            )
+        )
     return out
 
 
@@ -343,6 +395,15 @@ def builtin_definitions() -> list[ObjectDef]:
     return parse_document(json.loads(text), "built-in standard objects")
 
 
+def _default_child_name(f: Field, child: SObject) -> str | None:
+    if not f.name.endswith("__c"):
+        return None  # standard lookups without a known name have none (OwnerId, CreatedById)
+    base = re.sub(r"[^A-Za-z0-9]+", "_", child.label_plural).strip("_") or child.name[:-3]
+    if not base[0].isalpha():
+        base = "R_" + base
+    return f"{base}__r"
+
+
 def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str], str]) -> Schema:
     """Merge definitions in order (later ones add or replace fields) into a Schema.
 
@@ -350,7 +411,9 @@ def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str]
     return the same prefix for the same name across restarts.
     """
     merged: dict[str, ObjectDef] = {}
+    child_names: dict[tuple[str, str], str] = {}
     for d in definitions:
+        child_names.update(d.child_names)
         key = d.name.lower()
         if key not in merged:
             merged[key] = ObjectDef(d.name, d.label, d.label_plural, d.key_prefix, [], d.source)
@@ -385,6 +448,13 @@ def build_schema(definitions: Iterable[ObjectDef], assign_prefix: Callable[[str]
         label = d.label or _label_from_name(d.name)
         obj = SObject(d.name, label, d.label_plural or label + "s", prefix, custom)
         for f in _system_fields(d.name) + fields:
+            named = child_names.get((key, f.name.lower()))
+            if f.type == "reference" and named is None and f.child_relationship is None:
+                # Salesforce names a custom lookup's child relationship after the child's plural
+                # label; in SOQL it carries __r.
+                named = _default_child_name(f, obj)
+            if named is not None:
+                f = replace(f, child_relationship=named)
             obj.fields[f.name.lower()] = f
         schema.objects[key] = obj
     prefixes: dict[str, str] = {}

@@ -138,6 +138,9 @@ def parse_field(path: Path, obj_name: str) -> dict[str, Any]:
         # <relationshipName> names the child relationship seen from the parent; from the
         # child, a custom lookup's relationship is its own name with __r (Account__c → Account__r)
         out["relationshipName"] = name.removesuffix("__c") + "__r"
+        child_name = _text(el, "relationshipName")
+        if child_name:
+            out["childRelationshipName"] = child_name + "__r"
         if sfdx_type == "MasterDetail":
             out["nillable"] = False
             out["updateable"] = _flag(el, "reparentableMasterDetail")

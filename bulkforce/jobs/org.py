@@ -11,7 +11,7 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
-from bulkforce.engine.schema import SObject
+from bulkforce.engine.schema import ChildRelationship, SObject
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Operation, iso, utcnow
@@ -46,14 +46,8 @@ class OrgService:
             raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
         return obj
 
-    def children(self, parent: SObject) -> list[tuple[SObject, str]]:
-        """(child object, reference field) for every field pointing at `parent`."""
-        out = []
-        for obj in self.sobjects():
-            for f in obj.fields.values():
-                if any(t.lower() == parent.name.lower() for t in f.reference_to):
-                    out.append((obj, f.name))
-        return out
+    def children(self, parent: SObject) -> list[ChildRelationship]:
+        return self.ctx.schema.child_relationships(parent)
 
     # ---- records -----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkforce.engine.schema import NUMBER_TYPES, STRING_TYPES, Field, SObject
+from bulkforce.engine.schema import NUMBER_TYPES, STRING_TYPES, ChildRelationship, Field, SObject
 from bulkforce.errors import Kind
 from bulkforce.wire import bulk2
 
@@ -159,7 +159,7 @@ def _default(f: Field) -> Any:
     return f.default_value
 
 
-def describe(obj: SObject, children: list[tuple[SObject, str]], ver: str) -> dict[str, Any]:
+def describe(obj: SObject, children: list[ChildRelationship], ver: str) -> dict[str, Any]:
     out = sobject_summary(obj, ver)
     out.update(
         {
@@ -167,15 +167,15 @@ def describe(obj: SObject, children: list[tuple[SObject, str]], ver: str) -> dic
             "childRelationships": [
                 {
                     "cascadeDelete": False,
-                    "childSObject": child.name,
+                    "childSObject": rel.child.name,
                     "deprecatedAndHidden": False,
-                    "field": fname,
+                    "field": rel.field.name,
                     "junctionIdListNames": [],
                     "junctionReferenceTo": [],
-                    "relationshipName": None,
+                    "relationshipName": rel.name,
                     "restrictedDelete": False,
                 }
-                for child, fname in children
+                for rel in children
             ],
             "compactLayoutable": True,
             "defaultImplementation": None,
