@@ -34,7 +34,7 @@ pytest: $(STAMP) js
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest --rows 100000 --upsert-rows 10000 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules
