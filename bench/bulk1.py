@@ -11,12 +11,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.bulk2 import check
 from bench.common import (

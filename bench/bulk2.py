@@ -8,12 +8,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.common import EXT_ID, IO_BLOCK, OBJECT
 from bench.data import CsvFile, contact_row

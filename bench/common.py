@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
-
 
 API_VERSION = "59.0"
 TOKEN = "00D000000000001AAA!AQEAQBench"

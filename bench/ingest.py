@@ -36,12 +36,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.bulk1 import ServerTable, bulk1_numbers, run_bulk1_job, verify_bulk1
 from bench.bulk2 import one_record_job, plan_parts, run_job, verify_run

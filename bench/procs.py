@@ -10,13 +10,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import psutil  # also imported by the RSS sampler child process
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.common import API_VERSION, REPO_DIR, TOKEN
 from bench.report import Report, say

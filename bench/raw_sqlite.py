@@ -8,10 +8,6 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.common import COLUMNS, EXT_ID, OBJECT
 from bench.data import CsvFile

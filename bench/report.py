@@ -5,10 +5,6 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.common import BULK1_BATCH_ROWS, BULK1_BATCHES, TARGETS
 

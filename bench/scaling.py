@@ -9,12 +9,8 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
-
-if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs psycopg
-    pass
 
 from bench.bulk2 import JobRun, run_job, verify_run
 from bench.common import CHUNK_ROWS, COLUMNS, TOKEN
