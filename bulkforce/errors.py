@@ -29,6 +29,8 @@ class Kind(StrEnum):
     INVALID_GRANT = "invalid_grant"
     UNSUPPORTED_GRANT = "unsupported_grant"
     UNKNOWN = "unknown"
+    # a fault on our side that a retry may not meet (database unreachable, disk full): 503
+    UNAVAILABLE = "unavailable"
     # REST resources (sobjects, limits)
     ENTITY_IS_DELETED = "entity_is_deleted"
     INVALID_FIELD = "invalid_field"

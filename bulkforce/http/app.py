@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from bulkforce.auth.service import AuthService, AuthSettings
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
-from bulkforce.http.bulk2 import Bulk2Routes
+from bulkforce.http.bulk2 import Bulk2Routes, error_response
 from bulkforce.http.login import OAuthRoutes, SoapRoutes, VersionRoutes
 from bulkforce.http.rest import RestRoutes
 from bulkforce.http.routing import Api, Router
@@ -27,6 +28,17 @@ from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
 
 log = logging.getLogger("bulkforce.http")
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+async def last_resort(request: Request, exc: Exception) -> Response:
+    """Whatever escapes `dispatch` (an error while rendering an error): still a Salesforce-shaped
+    body, never Starlette's plain-text 500. uvicorn logs the exception once. Once a response has
+    started (a streamed download), no handler runs: the connection is aborted instead, so the
+    client never mistakes a cut-off body for a complete one."""
+    return error_response(ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))
 
 
 def create_app(
@@ -69,10 +81,22 @@ def create_app(
             return await handler(request, params)
         except ServiceError as e:
             return api.error(request, e)
-        except StoreError:
-            log.exception("store error on %s %s", request.method, path)
+        except StoreError as e:
+            # a database fault, not the client's: 503 says "try again later"
+            log.error("store error on %s %s: %s", request.method, path, e)
             err = ServiceError(
-                Kind.UNKNOWN, "A database error occurred; the request was not applied"
+                Kind.UNAVAILABLE, "A database error occurred; the request was not applied"
+            )
+            return api.error(request, err)
+        except OSError as e:
+            if e.errno not in _DISK_FULL:
+                log.exception("unexpected error on %s %s", request.method, path)
+                return api.error(
+                    request, ServiceError(Kind.UNKNOWN, "An unexpected error occurred")
+                )
+            log.error("disk full on %s %s: %s", request.method, path, e)
+            err = ServiceError(
+                Kind.UNAVAILABLE, "The server is out of disk space; the request was not applied"
             )
             return api.error(request, err)
         except Exception:
@@ -95,6 +119,10 @@ def create_app(
             t.join(timeout=30)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    app = Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)], lifespan=lifespan)
+    app = Starlette(
+        routes=[Route("/{path:path}", dispatch, methods=methods)],
+        lifespan=lifespan,
+        exception_handlers={Exception: last_resort},
+    )
     app.state.router = router  # what answers without a token is checked route by route
     return app

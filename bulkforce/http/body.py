@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from bulkforce.errors import Kind, ServiceError
+from bulkforce.wire.decode import DecodeError, load_json
 
 JSON_BODY_LIMIT = 1024 * 1024
 
@@ -67,8 +67,8 @@ async def read_all(request: Request, limit: int = JSON_BODY_LIMIT) -> bytes:
 
 def parse_json(data: bytes) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return load_json(data)
+    except DecodeError as e:
         raise ServiceError(Kind.JSON_PARSE, f"Unexpected character in the JSON body: {e}") from None
 
 

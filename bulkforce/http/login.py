@@ -34,6 +34,11 @@ _SOAP_CODES: dict[Kind, str] = {
     Kind.INVALID_VERSION: "UNSUPPORTED_API_VERSION",
     Kind.INVALID_XML: "INVALID_OPERATION",
     Kind.API_ERROR: "INVALID_OPERATION",
+    # a body the server cannot read (bad gzip, over the size limit): the caller's fault
+    Kind.CLIENT_INPUT: "INVALID_OPERATION",
+    Kind.INVALID_JOB: "INVALID_OPERATION",
+    Kind.UNSUPPORTED_MEDIA: "INVALID_OPERATION",
+    Kind.UNAVAILABLE: "SERVER_UNAVAILABLE",
 }
 
 
@@ -170,6 +175,8 @@ class SoapRoutes:
         self.org_name = org_name
 
     def error(self, request: Request, err: ServiceError) -> Response:
+        if err.kind is Kind.METHOD_NOT_ALLOWED:  # not a SOAP call at all: a plain 405
+            return error_response(err)
         code = _SOAP_CODES.get(err.kind, "UNKNOWN_EXCEPTION")
         message = SOAP_LOGIN_MESSAGE if err.kind is Kind.INVALID_LOGIN else err.message
         fault_type = "LoginFault" if err.kind is Kind.INVALID_LOGIN else "UnexpectedErrorFault"

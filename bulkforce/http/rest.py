@@ -80,7 +80,9 @@ class RestRoutes:
     async def reset(self, request: Request, params: dict[str, str]) -> Response:
         """`POST /bulkforce/admin/reset` with `{"object": "Contact"}` for one object, or an
         empty body for all of them."""
-        spec = await body.read_json(request) if await request.body() else {}
+        # read through the 1 MB limit: `request.body()` would hold any size whole first
+        data = await body.read_all(request)
+        spec = body.parse_json(data) if data else {}
         if not isinstance(spec, dict):
             raise ServiceError(Kind.JSON_PARSE, "The body must be a JSON object")
         name = spec.get("object")

@@ -155,16 +155,18 @@ class IngestService:
         content_type = spec.get("contentType") or "CSV"
         delimiter = spec.get("columnDelimiter") or "COMMA"
         line_ending = spec.get("lineEnding") or "LF"
-        if content_type != "CSV":
+        # non-strings (numbers, lists, objects) are as invalid as unknown names, and must not
+        # reach a set lookup (a list is unhashable)
+        if not isinstance(content_type, str) or content_type != "CSV":
             raise ServiceError(
                 Kind.INVALID_JOB,
                 f"InvalidJob : Invalid contentType: {content_type}. Only CSV is supported",
             )
-        if delimiter not in COLUMN_DELIMITERS:
+        if not isinstance(delimiter, str) or delimiter not in COLUMN_DELIMITERS:
             raise ServiceError(
                 Kind.INVALID_JOB, f"InvalidJob : Invalid columnDelimiter: {delimiter}"
             )
-        if line_ending not in LINE_ENDINGS:
+        if not isinstance(line_ending, str) or line_ending not in LINE_ENDINGS:
             raise ServiceError(Kind.INVALID_JOB, f"InvalidJob : Invalid lineEnding: {line_ending}")
         ext = spec.get("externalIdFieldName")
         if op is Operation.UPSERT:

@@ -14,14 +14,12 @@ from typing import Any
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
 from bulkforce.engine.coerce import NULL
 from bulkforce.engine.dml import Outcome
 from bulkforce.errors import Kind
 from bulkforce.model import Batch, BatchStats, Job
 from bulkforce.wire.csvio import quoted
+from bulkforce.wire.decode import DecodeError, UnsafeXml, load_json, load_xml
 
 NS = "http://www.force.com/2009/06/asyncapi/dataload"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -45,6 +43,7 @@ ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.INVALID_XML: (400, "InvalidXml"),
     Kind.INVALID_VERSION: (400, "InvalidVersion"),
     Kind.UNKNOWN: (500, "InternalServerError"),
+    Kind.UNAVAILABLE: (503, "Unknown"),
 }
 
 
@@ -230,23 +229,21 @@ def _local(tag: str) -> tuple[str | None, str]:
 
 def parse_xml(data: bytes) -> Element:
     try:
-        root: Element = SafeET.fromstring(data, forbid_dtd=True)
-    except DefusedXmlException as e:
+        return load_xml(data)
+    except UnsafeXml as e:
         raise PayloadError(
-            Kind.INVALID_XML,
-            f"XML with DTDs or entity declarations is not accepted: {type(e).__name__}",
+            Kind.INVALID_XML, f"XML with DTDs or entity declarations is not accepted: {e}"
         ) from None
-    except SafeET.ParseError as e:
+    except DecodeError as e:
         raise PayloadError(Kind.INVALID_XML, f"Failed to parse XML: {e}") from None
-    return root
 
 
 def parse_job_body(data: bytes, as_json: bool) -> dict[str, Any]:
     """A JobInfo request body as a dict of element name → value (any element order)."""
     if as_json:
         try:
-            doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            doc = load_json(data)
+        except DecodeError:
             raise PayloadError(Kind.INVALID_JOB, "Unable to parse Job") from None
         if not isinstance(doc, dict):
             raise PayloadError(Kind.INVALID_JOB, "Unable to parse Job")
@@ -294,8 +291,8 @@ def _json_scalar(value: Any) -> str | None:
 
 def parse_json_records(data: bytes) -> tuple[list[str], list[list[str]]]:
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        doc = load_json(data)
+    except DecodeError as e:
         raise PayloadError(Kind.INVALID_BATCH, f"Failed to parse JSON: {e}") from None
     if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
         raise PayloadError(Kind.INVALID_BATCH, "A JSON batch must be an array of record objects")

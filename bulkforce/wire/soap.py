@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from bulkforce.wire.decode import DecodeError, load_xml
 
 ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NS = "urn:partner.soap.sforce.com"
@@ -44,8 +43,8 @@ def _child(parent: Element, name: str) -> Element | None:
 
 def parse_call(data: bytes) -> Call:
     try:
-        root = SafeET.fromstring(data)
-    except (SafeET.ParseError, DefusedXmlException, ValueError) as e:
+        root = load_xml(data)
+    except DecodeError as e:
         raise SoapError(f"the request is not well-formed XML: {e}") from None
     if _local(root.tag) != "Envelope":
         raise SoapError("the request is not a SOAP envelope")
