@@ -23,16 +23,38 @@ class BootError(Exception):
     """Start-up cannot continue; the message says why."""
 
 
-def lock_data_dir(data_dir: Path) -> IO[str]:
-    """Exclusive lock on the data dir: one SQLite server per directory, so leases left by a
-    killed process can be cleared safely at start."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "bulkforce.lock").open("w")
+def _lock(path: Path, what: str) -> IO[str]:
+    handle = path.open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise BootError(f"another bulkforce server is using {data_dir}") from None
+        handle.close()
+        raise BootError(f"another bulkforce server is using {what}") from None
     return handle
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Exclusive lock on the data dir: one server per directory (its upload files are named
+    by job id, which every database counts from the same start)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return _lock(data_dir / "bulkforce.lock", str(data_dir))
+
+
+def sqlite_path(data_dir: Path, database: str | None) -> Path | None:
+    """The SQLite database file a server will use (None: not a SQLite URL)."""
+    if database is None:
+        return data_dir / "bulkforce.db"
+    return Path(database.removeprefix("sqlite:///")) if database.startswith("sqlite:///") else None
+
+
+def lock_sqlite(path: Path) -> IO[str]:
+    """Exclusive lock on a SQLite database, whatever data dir it is named from: one server
+    per database, so the leases left in it by a killed process can be cleared at start. The
+    lock is a sibling file (flock on the database itself would share the file with SQLite's
+    own POSIX locks, which any close of another descriptor of it drops)."""
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _lock(path.with_name(path.name + ".lock"), f"the SQLite database {path}")
 
 
 def _new_id(prefix: str) -> str:

@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 import click
 
 from bulkforce.auth.cli import LoginOptions, app, login_options, user
-from bulkforce.boot import BootError, build_context, load_token, lock_data_dir
+from bulkforce.boot import (
+    BootError,
+    build_context,
+    load_token,
+    lock_data_dir,
+    lock_sqlite,
+    sqlite_path,
+)
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
 from bulkforce.store import StoreError
@@ -153,7 +160,10 @@ def serve(
         sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
         # SQLite: one server per data dir; holding the lock, any lease is a dead process's.
         # PostgreSQL: many processes share the database and dead workers' leases expire.
-        lock = lock_data_dir(data_dir) if sqlite else None
+        db_file = sqlite_path(data_dir, database)
+        locks = [lock_data_dir(data_dir)] if sqlite else []
+        if db_file is not None:
+            locks.append(lock_sqlite(db_file))
         ctx = build_context(data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024))
         ctx.settings.hard_delete = hard_delete
         apply_tuning(ctx.settings, tuning)
@@ -180,7 +190,7 @@ def serve(
         asgi, host=host, port=port, log_level=tuning["log_level"], access_log=False,
         ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
     )  # fmt: skip
-    if lock is not None:
+    for lock in locks:
         lock.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -30,26 +30,49 @@ async def stream(request: Request) -> AsyncIterator[bytes]:
         raise ServiceError(
             Kind.UNSUPPORTED_MEDIA, f"Content-Encoding '{encoding}' is not supported"
         )
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflater = Gunzip()
     try:
         async for chunk in request.stream():
-            # bounded output per step so a small "gzip bomb" cannot balloon in memory
-            data = inflater.decompress(chunk, 1 << 20)
-            while True:
-                if data:
-                    yield data
-                if not inflater.unconsumed_tail:
-                    break
-                data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
-        tail = inflater.flush()
-        if tail:
-            yield tail
-        if not inflater.eof:
-            raise ServiceError(Kind.CLIENT_INPUT, "The gzip request body is truncated")
+            for data in inflater.feed(chunk):
+                yield data
+        inflater.finish()
     except zlib.error as e:
         raise ServiceError(
             Kind.CLIENT_INPUT, f"Unable to decompress the gzip request body: {e}"
         ) from None
+
+
+class Gunzip:
+    """Streaming gunzip of every member (RFC 1952 §2.2: a gzip file is a series of members,
+    and `cat a.gz b.gz` is valid). Bytes after a member that do not start another member
+    are an error: they are data the client meant to send and we could not read."""
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        while chunk:
+            if self._inflater.eof:  # a member ended: only another member may follow
+                if not b"\x1f\x8b".startswith(chunk[:2]):
+                    raise ServiceError(
+                        Kind.CLIENT_INPUT,
+                        "Unable to decompress the gzip request body: "
+                        "unexpected data after the end of the compressed stream",
+                    )
+                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            # bounded output per step so a small "gzip bomb" cannot balloon in memory
+            data = self._inflater.decompress(chunk, 1 << 20)
+            while True:
+                if data:
+                    yield data
+                if not self._inflater.unconsumed_tail:
+                    break
+                data = self._inflater.decompress(self._inflater.unconsumed_tail, 1 << 20)
+            chunk = self._inflater.unused_data if self._inflater.eof else b""
+
+    def finish(self) -> None:
+        if not self._inflater.eof:
+            raise ServiceError(Kind.CLIENT_INPUT, "The gzip request body is truncated")
 
 
 async def read_all(request: Request, limit: int = JSON_BODY_LIMIT) -> bytes:

@@ -107,8 +107,16 @@ class UploadSink:
 
     def finish(self) -> None:
         problem = self.scanner.finish()
-        self.writer.commit()
-        if not self.ctx.store.record_upload(self.job.id, self.scanner.size, problem):
+        try:
+            self.writer.close()
+            accepted = self.ctx.store.record_upload(
+                self.job.id, self.scanner.size, problem, self.writer.swap
+            )
+        except BaseException:
+            self.discard()
+            raise
+        if not accepted:
+            self.discard()  # a late upload leaves nothing behind
             raise ServiceError(
                 Kind.INVALID_JOB_STATE,
                 "Job is not in Open state; data can only be uploaded to an Open job",

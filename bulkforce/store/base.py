@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,11 @@ class Store(abc.ABC):
         """Atomically move a job between states; None if it was not in `from_states`."""
 
     @abc.abstractmethod
-    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool: ...
+    def record_upload(
+        self, job_id: str, size: int, problem: str | None, swap: Callable[[], None]
+    ) -> bool:
+        """If the job is Open, count the upload and call `swap` (which makes it the job's
+        data) in the same transaction; False, with nothing changed, if it is not."""
 
     @abc.abstractmethod
     def delete_job(self, job_id: str) -> None: ...

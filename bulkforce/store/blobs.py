@@ -19,8 +19,14 @@ class UploadWriter(abc.ABC):
     def write(self, data: bytes) -> None: ...
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Make the upload the job's data, replacing any earlier one."""
+    def close(self) -> None:
+        """Every byte written is stored (not yet the job's data)."""
+
+    @abc.abstractmethod
+    def swap(self) -> None:
+        """Make the closed upload the job's data, replacing any earlier one. Called by the
+        store inside the transaction that checks the job is still Open (Store.record_upload),
+        so a job that is closed, aborted or deleted meanwhile keeps the data it had."""
 
     @abc.abstractmethod
     def discard(self) -> None: ...
@@ -64,8 +70,10 @@ class _FileUpload(UploadWriter):
     def write(self, data: bytes) -> None:
         self.file.write(data)
 
-    def commit(self) -> None:
+    def close(self) -> None:
         self.file.close()
+
+    def swap(self) -> None:
         os.replace(self.tmp, self.blobs.path(self.key))
 
     def discard(self) -> None:

@@ -254,8 +254,11 @@ class _PgUpload(UploadWriter):
         if len(self.buf) >= CHUNK:
             self._flush()
 
-    def commit(self) -> None:
+    def close(self) -> None:
         self._flush()
+
+    def swap(self) -> None:
+        # this thread's connection is inside record_upload's transaction: a savepoint of it
         with self.blobs.store._write() as conn:
             conn.execute(Q["blob_delete"], (f"upload:{self.key}",))
             conn.execute(Q["blob_rename"], (f"upload:{self.key}", self.tmp))

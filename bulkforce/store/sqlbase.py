@@ -7,6 +7,7 @@ from __future__ import annotations
 import abc
 import json
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -111,9 +112,17 @@ class SqlStore(Store):
         })  # fmt: skip
         return [job_from_row(r) for r in rows]
 
-    def record_upload(self, job_id: str, size: int, problem: str | None) -> bool:
+    def record_upload(
+        self, job_id: str, size: int, problem: str | None, swap: Callable[[], None]
+    ) -> bool:
         params = {"bytes": size, "problem": problem, "now": now_iso(), "id": job_id}
-        return self._run(self.Q["record_upload"], params) == 1
+        # The row update takes the job's write lock (SQLite: the database's; PostgreSQL: the
+        # row's), so no close, abort or delete can slip between the check and the swap.
+        with self._write() as conn:
+            if conn.execute(self.Q["record_upload"], params).rowcount != 1:
+                return False
+            swap()
+        return True
 
     def delete_job(self, job_id: str) -> None:
         self._run(self.Q["delete_job"], (job_id,))
