@@ -8,6 +8,10 @@ from enum import StrEnum
 
 class Kind(StrEnum):
     NOT_FOUND = "not_found"
+    # a retired API version (REST answers 410)
+    GONE = "gone"
+    # authenticated, but the user lacks the permission (403)
+    INSUFFICIENT_ACCESS = "insufficient_access"
     INVALID_JOB = "invalid_job"
     INVALID_JOB_STATE = "invalid_job_state"
     INVALID_ENTITY = "invalid_entity"

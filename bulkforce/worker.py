@@ -23,7 +23,7 @@ from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
-from bulkforce.wire.csvio import CsvFormatError, RowReader, render_outcome
+from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -271,7 +271,8 @@ class Worker:
         # An exception here rolls back the whole uncommitted group; its batches were never
         # counted, so they show as unprocessed and a retry redoes them.
         outcome = apply_chunk(ctx.schema, plan, tx, chunk, job.created_by, iso(utcnow()))
-        ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline)
+        failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
+        ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline, failed_ids)
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
         failed = sum(e is not None for e in outcome.errors)
         ms = int((time.perf_counter() - started) * 1000)

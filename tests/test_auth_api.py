@@ -403,4 +403,6 @@ def test_resource_map(srv: Server, acc: Accounts, org_id: str) -> None:
     r = httpx.get(f"{srv.url}/services/data/v{API}/", timeout=30)
     assert (r.status_code, r.json()) == (401, INVALID_SESSION_2)
     r = httpx.get(f"{srv.url}/services/data/v12.0/", headers=srv.headers(), timeout=30)
+    assert r.status_code == 410  # a retired version
+    r = httpx.get(f"{srv.url}/services/data/v67.0/", headers=srv.headers(), timeout=30)
     assert r.status_code == 404

@@ -142,7 +142,7 @@ def test_not_well_formed_job_body(b1: httpx.Client, name: str) -> None:
     for content_type in ("application/xml", "text/csv", "text/xml; charset=UTF-8", None):
         with case(content_type):
             r = post_job(b1, _raw(NOT_WELL_FORMED[name]), content_type)
-            assert_error(r, 400, "InvalidXml", fmt="xml")
+            assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, fmt="xml")
     assert_serving(b1)
 
 
@@ -150,7 +150,7 @@ def test_not_well_formed_job_body(b1: httpx.Client, name: str) -> None:
 def test_dtd_in_job_body(b1: httpx.Client, case: str) -> None:
     started = time.monotonic()
     r = post_job(b1, dtd_bodies("jobInfo", JOB_INNER)[case])
-    assert_error(r, 400, "InvalidXml", fmt="xml")
+    assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, fmt="xml")
     assert_nothing_expanded(r, started)
     assert_serving(b1)
 
@@ -160,7 +160,7 @@ def test_not_well_formed_close_body(b1: httpx.Client, case: str) -> None:
     job = create_job(b1, "Widget__c", "insert", "CSV")
     body = NOT_WELL_FORMED[case].replace("insert", "Closed").replace("operation", "state")
     r = b1.post(f"{JOB}/{job['id']}", content=body, headers={"Content-Type": "application/xml"})
-    assert_error(r, 400, "InvalidXml", fmt="xml")
+    assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, fmt="xml")
     assert get_job(b1, job["id"])["state"] == "Open"
     assert_serving(b1)
 
@@ -174,7 +174,7 @@ def test_dtd_in_close_body(b1: httpx.Client, case: str) -> None:
         content=dtd_bodies("jobInfo", CLOSE_INNER)[case],
         headers={"Content-Type": "application/xml"},
     )
-    assert_error(r, 400, "InvalidXml", fmt="xml")
+    assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, fmt="xml")
     assert_nothing_expanded(r, started)
     assert get_job(b1, job["id"])["state"] == "Open"
     assert_serving(b1)
@@ -186,7 +186,7 @@ def test_bad_close_body_on_json_job_answers_json(b1: httpx.Client) -> None:
     r = b1.post(
         f"{JOB}/{job['id']}", content="<jobInfo", headers={"Content-Type": "application/xml"}
     )
-    assert_error(r, 400, "InvalidXml", fmt="json")
+    assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, fmt="json")
     assert get_job(b1, job["id"], "json")["state"] == "Open"
     assert_serving(b1)
 
@@ -750,7 +750,7 @@ def test_huge_and_odd_job_bodies(b1: httpx.Client) -> None:
     assert_error(r, 400, "InvalidEntity")
     assert len(r.content) < 1_100_000
     nul = job_xml({**GOOD_JOB, "object": "Widget__c\x00"}).replace("\x00", "&#0;")
-    assert_error(post_job(b1, nul), 400, "InvalidXml")
+    assert_error(post_job(b1, nul), 400, "InvalidJob", UNABLE_TO_PARSE)
     assert_serving(b1)
 
 
@@ -775,9 +775,9 @@ def test_unknown_object_with_odd_characters(b1: httpx.Client, obj: str) -> None:
 
 
 def test_body_format_follows_content_type(b1: httpx.Client) -> None:
-    """R1: a JSON body sent as XML is bad XML; an XML body sent as JSON is an unparsable job."""
+    """R1: a JSON body sent as XML and an XML body sent as JSON are both unparsable jobs."""
     r = post_job(b1, json.dumps(GOOD_JOB), "application/xml")
-    assert_error(r, 400, "InvalidXml")
+    assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE)
     r = post_job(b1, job_xml(GOOD_JOB), "application/json")
     assert_error(r, 400, "InvalidJob", UNABLE_TO_PARSE, "json")
     assert_serving(b1)

@@ -94,9 +94,10 @@ def test_describe_global_and_describe(org: httpx.Client) -> None:
     )
     assert org.get(f"{SOBJECTS}/Project__c").json()["objectDescribe"]["name"] == "Project__c"
     for path in (f"{SOBJECTS}/Nope__c/describe", f"{SOBJECTS}/Nope__c",
-                 "/services/data/v19.0/sobjects"):  # fmt: skip
+                 "/services/data/v67.0/sobjects"):  # fmt: skip
         r = org.get(path)
         assert (r.status_code, r.json()) == (404, NOT_FOUND), path
+    assert org.get("/services/data/v19.0/sobjects").status_code == 410  # retired
 
 
 def test_get_record(org: httpx.Client) -> None:

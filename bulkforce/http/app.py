@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulkforce.auth.service import AuthService, AuthSettings
 from bulkforce.errors import Kind, ServiceError
@@ -39,6 +40,17 @@ async def last_resort(request: Request, exc: Exception) -> Response:
     started (a streamed download), no handler runs: the connection is aborted instead, so the
     client never mistakes a cut-off body for a complete one."""
     return error_response(ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))
+
+
+class _Asgi:
+    """Starlette treats a plain function as a request/response endpoint limited to GET; an
+    object is taken as a raw ASGI app, which sees every method."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -118,9 +130,14 @@ def create_app(
         for _, t in running:
             t.join(timeout=30)
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    async def every_method(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    # A plain ASGI endpoint takes every method, so PROPFIND, TRACE and the like reach `dispatch`
+    # and get the API's own 405 (a function endpoint would get Starlette's plain-text one).
     app = Starlette(
-        routes=[Route("/{path:path}", dispatch, methods=methods)],
+        routes=[Route("/{path:path}", _Asgi(every_method))],
         lifespan=lifespan,
         exception_handlers={Exception: last_resort},
     )

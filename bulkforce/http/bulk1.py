@@ -6,8 +6,6 @@ an existing job answer in the job's format; data (requests, results) in the job'
 
 from __future__ import annotations
 
-import re
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,12 +14,12 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
 from bulkforce.http.auth import caller_id
 from bulkforce.http.routing import Router
-from bulkforce.jobs.classic import DATA_MEDIA, MAX_BATCH_BYTES, ClassicService
+from bulkforce.http.versions import api_version
+from bulkforce.jobs.classic import DATA_MEDIA, JSON_SINCE, MAX_BATCH_BYTES, ClassicService
 from bulkforce.model import Job
 from bulkforce.wire import bulk1
 
 BASE = "/services/async/{ver}/job"
-_VERSION = re.compile(r"(\d{2})\.0")
 
 
 def respond(data: bytes, as_json: bool, status: int = 200) -> Response:
@@ -44,7 +42,10 @@ class Bulk1Routes:
 
     def error(self, request: Request, err: ServiceError) -> Response:
         job: Job | None = getattr(request.state, "bulk1_job", None)
-        as_json = job_is_json(job) if job is not None else request_is_json(request)
+        if job is not None:
+            as_json = job_is_json(job)
+        else:  # a version without JSON answers in XML
+            as_json = request_is_json(request) and not getattr(request.state, "xml_only", False)
         status, data = bulk1.error_body(err.kind, err.message, as_json)
         return respond(data, as_json, status)
 
@@ -59,10 +60,7 @@ class Bulk1Routes:
 
     @staticmethod
     def version(params: dict[str, str]) -> str:
-        m = _VERSION.fullmatch(params["ver"])
-        if not m or not 31 <= int(m[1]) <= 66:
-            raise ServiceError(Kind.INVALID_VERSION, f"Invalid API version: {params['ver']}")
-        return f"{m[1]}.0"
+        return api_version(params["ver"])
 
     async def _job(self, request: Request, params: dict[str, str]) -> Job:
         self.version(params)
@@ -71,16 +69,20 @@ class Bulk1Routes:
         return job
 
     @staticmethod
-    async def _fields(request: Request) -> dict[str, object]:
+    async def _fields(request: Request, version: str) -> dict[str, object]:
         data = await body.read_all(request)
+        as_json = request_is_json(request)
+        if as_json and float(version) < JSON_SINCE:
+            request.state.xml_only = True
+            raise ServiceError(Kind.INVALID_JOB, "Unable to parse Job")
         try:
-            return bulk1.parse_job_body(data, request_is_json(request))
+            return bulk1.parse_job_body(data, as_json)
         except bulk1.PayloadError as e:
             raise ServiceError(e.kind, str(e)) from None
 
     async def create(self, request: Request, params: dict[str, str]) -> Response:
         version = self.version(params)
-        fields = await self._fields(request)
+        fields = await self._fields(request, version)
         job = await run_in_threadpool(self.service.create, version, fields, caller_id(request))
         view = await run_in_threadpool(self.service.view, job)
         as_json = request_is_json(request)
@@ -94,7 +96,7 @@ class Bulk1Routes:
     async def update(self, request: Request, params: dict[str, str]) -> Response:
         job = await self._job(request, params)
         # R3: the answer uses the request body's format; errors stay in the job's (R5)
-        fields = await self._fields(request)
+        fields = await self._fields(request, self.version(params))
         job = await run_in_threadpool(self.service.update, job, fields)
         view = await run_in_threadpool(self.service.view, job)
         as_json = request_is_json(request)

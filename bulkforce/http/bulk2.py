@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,12 +13,12 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
 from bulkforce.http.auth import caller_id
 from bulkforce.http.routing import Router
+from bulkforce.http.versions import rest_version
 from bulkforce.jobs.service import MULTIPART_MAX_CHARS, IngestService
 from bulkforce.model import JobFilter, JobState
 from bulkforce.wire import bulk2, multipart
 
 BASE = "/services/data/v{ver}/jobs/ingest"
-_VERSION = re.compile(r"v(\d{2})\.0", re.IGNORECASE)
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
@@ -36,10 +35,7 @@ def error_response(err: ServiceError) -> Response:
 
 def version_of(params: dict[str, str]) -> str:
     """The path's API version; Bulk 2.0 ingest exists from 41.0 (spec §1.1)."""
-    m = _VERSION.fullmatch("v" + params["ver"])
-    if not m or not 41 <= int(m[1]) <= 66:
-        raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
-    return f"{m[1]}.0"
+    return rest_version(params["ver"], minimum=41)
 
 
 class Bulk2Routes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -23,10 +22,9 @@ from bulkforce.http import body
 from bulkforce.http.auth import principal_of
 from bulkforce.http.bulk2 import error_response, json_response
 from bulkforce.http.routing import Router
+from bulkforce.http.versions import MAX_VERSION, MIN_VERSION, api_version, rest_version
 from bulkforce.wire import oauth, soap
 
-_VERSION = re.compile(r"v?(\d{2})\.0", re.IGNORECASE)
-MIN_VERSION, MAX_VERSION = 31, 66
 SOAP_LOGIN_MESSAGE = "Invalid username, password, security token; or user locked out."
 _SOAP_CODES: dict[Kind, str] = {
     Kind.INVALID_LOGIN: "INVALID_LOGIN",
@@ -45,13 +43,6 @@ _SOAP_CODES: dict[Kind, str] = {
 def base_url(request: Request) -> str:
     """scheme://host[:port] as the client reached us: that is the instance URL it gets back."""
     return f"{request.url.scheme}://{request.url.netloc}"
-
-
-def version_number(raw: str) -> str:
-    m = _VERSION.fullmatch(raw)
-    if not m or not MIN_VERSION <= int(m[1]) <= MAX_VERSION:
-        raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
-    return f"{m[1]}.0"
 
 
 def release_label(version: int) -> str:
@@ -191,10 +182,7 @@ class SoapRoutes:
         router.add("/services/Soap/u/{ver}/{org}", self, public=True, post=self.call)
 
     async def call(self, request: Request, params: dict[str, str]) -> Response:
-        m = _VERSION.fullmatch(params["ver"])
-        if not m or not MIN_VERSION <= int(m[1]) <= MAX_VERSION:
-            raise ServiceError(Kind.INVALID_VERSION, f"Invalid API version: {params['ver']}")
-        version = f"{m[1]}.0"
+        version = api_version(params["ver"])
         try:
             call = soap.parse_call(await body.read_all(request))
         except soap.SoapError as e:
@@ -249,7 +237,7 @@ class VersionRoutes:
         ])  # fmt: skip
 
     async def resources(self, request: Request, params: dict[str, str]) -> Response:
-        version = version_number(params["ver"])
+        version = rest_version(params["ver"])
         root = f"/services/data/v{version}"
         p = principal_of(request)
         names = [

@@ -3,8 +3,6 @@ and bulkforce's own admin reset. Parse, call the org service, render."""
 
 from __future__ import annotations
 
-import re
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,20 +11,16 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
 from bulkforce.http.bulk2 import json_response
 from bulkforce.http.routing import Router
-from bulkforce.jobs.org import NOT_FOUND, OrgService
+from bulkforce.http.versions import rest_version
+from bulkforce.jobs.org import OrgService
 from bulkforce.wire import rest
 
 BASE = "/services/data/v{ver}"
 ADMIN_RESET = "/bulkforce/admin/reset"
-_VERSION = re.compile(r"(\d{2})\.0")
 
 
 def version_of(params: dict[str, str]) -> str:
-    """The REST API's versions are 20.0 and later (the server knows up to 66.0)."""
-    m = _VERSION.fullmatch(params["ver"])
-    if not m or not 20 <= int(m[1]) <= 66:
-        raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
-    return f"{m[1]}.0"
+    return rest_version(params["ver"])
 
 
 class RestRoutes:
@@ -66,7 +60,7 @@ class RestRoutes:
         values = await run_in_threadpool(
             self.service.record, params["sobject"], params["record"], fields
         )
-        return json_response(rest.record(obj, values, ver))
+        return json_response(rest.record(obj, values, ver, params["record"]))
 
     async def limits(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)

@@ -17,6 +17,8 @@ from bulkforce.wire.csvio import CsvFormatError, RowReader
 MAX_BATCH_BYTES = 10_000_000
 MAX_BATCH_RECORDS = 10_000
 MAX_SPEC_CHARS = 8_192
+# JSON jobs and request bodies exist from API 36.0 (spec §1.1): older versions know only XML/CSV.
+JSON_SINCE = 36.0
 OPERATIONS = {"insert", "upsert", "update", "delete", "hardDelete", "query", "queryAll"}
 CONTENT_TYPES = {"CSV", "XML", "JSON"}
 MEDIA_TYPES = {
@@ -177,6 +179,8 @@ class ClassicService:
             )
         if content_type not in CONTENT_TYPES:
             raise _unparsable()
+        if content_type == "JSON" and float(version) < JSON_SINCE:
+            raise _unparsable()  # an enum value the version's schema does not have
         concurrency = _concurrency(fields.get("concurrencyMode"))
         now = utcnow()
         job = Job(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -28,6 +29,8 @@ XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>'
 # (status, exceptionCode) per domain error kind; spec §2.12 (codes from WSC's enum only).
 ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.NOT_FOUND: (404, "InvalidUrl"),
+    Kind.GONE: (400, "InvalidVersion"),
+    Kind.INSUFFICIENT_ACCESS: (400, "InvalidUser"),
     Kind.INVALID_JOB: (400, "InvalidJob"),
     Kind.INVALID_JOB_STATE: (400, "InvalidJobState"),
     Kind.INVALID_ENTITY: (400, "InvalidEntity"),
@@ -57,6 +60,16 @@ class PayloadError(ValueError):
 
 # ---- rendering ---------------------------------------------------------------------------------
 
+# Characters XML 1.0 cannot carry, not even as references: a message echoing one (a cell value,
+# an object name) would make the whole document unreadable to every XML parser.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """`value` as XML character data: escaped, unrepresentable characters as U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", value))
+
+
 Getter = Callable[[Any], Any]
 Shape = list[tuple[str, Getter, str]]  # (element, value getter, kind: str|int|float|date)
 
@@ -67,7 +80,7 @@ def _xml_value(value: Any, kind: str) -> str:
         return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
     if kind == "float":
         return f"{float(value):.1f}"
-    return escape(str(value))
+    return xml_text(str(value))
 
 
 def _json_value(value: Any, kind: str) -> Any:
@@ -175,7 +188,7 @@ def error_body(kind: Kind, message: str, as_json: bool) -> tuple[int, bytes]:
     status, code = ERRORS[kind]
     if as_json:
         return status, json_doc({"exceptionCode": code, "exceptionMessage": message})
-    inner = f"<exceptionCode>{code}</exceptionCode><exceptionMessage>{escape(message)}</exceptionMessage>"
+    inner = f"<exceptionCode>{code}</exceptionCode><exceptionMessage>{xml_text(message)}</exceptionMessage>"
     return status, xml_doc("error", inner)
 
 
@@ -203,8 +216,8 @@ def results(outcome: Outcome, content_type: str) -> bytes:
     for rid, created, err in rows:
         inner = ""
         if err is not None:
-            fields = "".join(f"<fields>{escape(f)}</fields>" for f in err.fields)
-            inner += (f"<errors>{fields}<message>{escape(err.message)}</message>"
+            fields = "".join(f"<fields>{xml_text(f)}</fields>" for f in err.fields)
+            inner += (f"<errors>{fields}<message>{xml_text(err.message)}</message>"
                       f"<statusCode>{err.code}</statusCode></errors>")  # fmt: skip
         if rid:
             inner += f"<id>{rid}</id>"
@@ -248,7 +261,10 @@ def parse_job_body(data: bytes, as_json: bool) -> dict[str, Any]:
         if not isinstance(doc, dict):
             raise PayloadError(Kind.INVALID_JOB, "Unable to parse Job")
         return doc
-    root = parse_xml(data)
+    try:
+        root = parse_xml(data)
+    except PayloadError:  # Salesforce reads a JobInfo it cannot parse as no job at all
+        raise PayloadError(Kind.INVALID_JOB, "Unable to parse Job") from None
     ns, local = _local(root.tag)
     if local != "jobInfo" or ns != NS:
         raise PayloadError(Kind.INVALID_JOB, "Unable to parse Job")

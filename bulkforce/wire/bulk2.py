@@ -11,6 +11,9 @@ from bulkforce.model import Job, JobState
 # (status, errorCode) per domain error kind; spec §3.12.
 ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.NOT_FOUND: (404, "NOT_FOUND"),
+    # Salesforce documents only the status for a retired version; SOAP's code names the cause
+    Kind.GONE: (410, "UNSUPPORTED_API_VERSION"),
+    Kind.INSUFFICIENT_ACCESS: (403, "INSUFFICIENT_ACCESS"),
     Kind.INVALID_JOB: (400, "INVALIDJOB"),
     Kind.INVALID_JOB_STATE: (400, "INVALIDJOBSTATE"),
     Kind.INVALID_ENTITY: (400, "INVALIDENTITY"),

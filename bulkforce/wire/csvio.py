@@ -125,10 +125,17 @@ def _fast_lines(
     return f'"{big}"{newline}'
 
 
+# failedResults carry the record's Id (update, delete, upsert by Id) from API 53.0 on; jobs of
+# older versions leave sf__Id empty on every failed row (spec §1.1).
+FAILED_IDS_SINCE = 53.0
+
+
 def render_outcome(
-    rows: Sequence[Sequence[str]], outcome: Outcome, delimiter: str, newline: str
-) -> tuple[bytes, bytes]:
-    """The chunk's successfulResults and failedResults lines (no header)."""
+    rows: Sequence[Sequence[str]], outcome: Outcome, delimiter: str, newline: str,
+    failed_ids: bool = True,
+) -> tuple[bytes, bytes]:  # fmt: skip
+    """The chunk's successfulResults and failedResults lines (no header); `failed_ids` False
+    leaves sf__Id empty in the failed ones."""
     if not any(outcome.errors):
         flags = ["\x00true\x00" if c else "\x00false\x00" for c in outcome.created]
         text = _fast_lines(list(map(operator.add, outcome.ids, flags)), rows, delimiter, newline)
@@ -145,7 +152,7 @@ def render_outcome(
             ok.append(f'"{rid}{sep}{"true" if created else "false"}"{delimiter}{body}')
         else:
             msg = err.render().replace('"', '""')
-            bad.append(f'"{rid}{sep}{msg}"{delimiter}{body}')
+            bad.append(f'"{rid if failed_ids else ""}{sep}{msg}"{delimiter}{body}')
     end = newline
     return (
         (end.join(ok) + end).encode() if ok else b"",

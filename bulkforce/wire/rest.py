@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bulkforce.engine import ids
 from bulkforce.engine.schema import NUMBER_TYPES, STRING_TYPES, ChildRelationship, Field, SObject
 from bulkforce.errors import Kind
 from bulkforce.wire import bulk2
@@ -226,8 +227,10 @@ def _value(f: Field, v: Any) -> Any:
     return v
 
 
-def record(obj: SObject, values: dict[str, Any], ver: str) -> dict[str, Any]:
-    rid = values.get("Id")
+def record(obj: SObject, values: dict[str, Any], ver: str, raw_id: str) -> dict[str, Any]:
+    """`raw_id` as the path named it: `values` lack Id when `?fields=` left it out, and the
+    URL carries the 18-character form either way."""
+    rid = values.get("Id") or ids.normalize(raw_id)
     out: dict[str, Any] = {
         "attributes": {
             "type": obj.name,
