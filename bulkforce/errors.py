@@ -38,6 +38,11 @@ class Kind(StrEnum):
     # REST resources (sobjects, limits)
     ENTITY_IS_DELETED = "entity_is_deleted"
     INVALID_FIELD = "invalid_field"
+    # REST record writes (sObject rows, collections, tree, composite)
+    PRECONDITION_FAILED = "precondition_failed"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    MALFORMED_ID = "malformed_id"
+    INVALID_INPUT = "invalid_input"
 
 
 class ServiceError(Exception):

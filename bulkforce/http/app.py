@@ -20,10 +20,12 @@ from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
 from bulkforce.http.bulk2 import Bulk2Routes, error_response
 from bulkforce.http.login import OAuthRoutes, SoapRoutes, VersionRoutes
+from bulkforce.http.records import RecordRoutes
 from bulkforce.http.rest import RestRoutes
 from bulkforce.http.routing import Api, Router
 from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.org import OrgService
+from bulkforce.jobs.records import RecordService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
@@ -66,7 +68,9 @@ def create_app(
     bulk2.register(router)
     bulk1 = Bulk1Routes(ClassicService(ctx))
     bulk1.register(router)
-    RestRoutes(OrgService(ctx)).register(router)
+    org_service = OrgService(ctx)
+    RestRoutes(org_service).register(router)
+    RecordRoutes(RecordService(ctx), org_service).register(router)
 
     def api_for(path: str) -> Api:
         return bulk1 if path.lower().startswith("/services/async/") else bulk2

@@ -222,11 +222,13 @@ class VersionRoutes:
 
     def __init__(self, org_id: str) -> None:
         self.org_id = org_id
+        self.router: Router | None = None
 
     def error(self, request: Request, err: ServiceError) -> Response:
         return error_response(err)
 
     def register(self, router: Router) -> None:
+        self.router = router  # the resource map lists what is routed, once every route is in
         router.add("/services/data", self, public=True, get=self.versions)
         router.add("/services/data/v{ver}", self, get=self.resources)
 
@@ -240,11 +242,7 @@ class VersionRoutes:
         version = rest_version(params["ver"])
         root = f"/services/data/v{version}"
         p = principal_of(request)
-        names = [
-            "tooling", "metadata", "jobs", "sobjects", "query", "queryAll", "search",
-            "composite", "limits", "recent", "process", "analytics", "connect", "chatter",
-            "tabs", "appMenu", "quickActions", "actions", "support", "theme", "event",
-        ]  # fmt: skip
+        names = self.router.resources("/services/data/v{ver}") if self.router else []
         resources: dict[str, str] = {n: f"{root}/{n}" for n in names}
         resources["identity"] = oauth.identity_url(base_url(request), self.org_id, p.user_id)
         return json_response(resources)

@@ -35,7 +35,6 @@ class RestRoutes:
         router.add(BASE + "/sobjects", self, get=self.describe_global)
         router.add(BASE + "/sobjects/{sobject}", self, get=self.metadata)
         router.add(BASE + "/sobjects/{sobject}/describe", self, get=self.describe)
-        router.add(BASE + "/sobjects/{sobject}/{record}", self, get=self.record)
         router.add(BASE + "/limits", self, get=self.limits)
         router.add(ADMIN_RESET, self, post=self.reset)
 
@@ -51,16 +50,6 @@ class RestRoutes:
         ver = version_of(params)
         obj = self.service.sobject(params["sobject"])
         return json_response(rest.describe(obj, self.service.children(obj), ver))
-
-    async def record(self, request: Request, params: dict[str, str]) -> Response:
-        ver = version_of(params)
-        raw_fields = request.query_params.get("fields")
-        fields = [f.strip() for f in raw_fields.split(",") if f.strip()] if raw_fields else None
-        obj = self.service.sobject(params["sobject"])
-        values = await run_in_threadpool(
-            self.service.record, params["sobject"], params["record"], fields
-        )
-        return json_response(rest.record(obj, values, ver, params["record"]))
 
     async def limits(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +24,7 @@ class Api(Protocol):
 
 @dataclass
 class Route:
+    template: str
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
     api: Api
@@ -31,16 +32,42 @@ class Route:
     public: bool = False
 
 
+def compile_template(template: str) -> re.Pattern[str]:
+    """`/a/{name}/b` → a case-insensitive pattern with a named group per `{name}`."""
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+    return re.compile(f"^{regex}$", re.IGNORECASE)
+
+
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
     def add(self, template: str, api: Api, *, public: bool = False, **methods: Handler) -> None:
-        """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name."""
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        pattern = re.compile(f"^{regex}$", re.IGNORECASE)
+        """`template` like `/services/data/v{ver}/jobs/ingest/{job}`; methods by verb name.
+        A template added again gains the new verbs (one resource, handlers in two modules)."""
+        self.add_verbs(template, api, methods, public=public)
+
+    def add_verbs(
+        self, template: str, api: Api, methods: Mapping[str, Handler], *, public: bool = False
+    ) -> None:
         verbs = {k.upper(): v for k, v in methods.items()}
-        self.routes.append(Route(pattern, verbs, api, public))
+        for route in self.routes:
+            if route.template.lower() == template.lower():
+                route.methods.update(verbs)
+                return
+        self.routes.append(Route(template, compile_template(template), verbs, api, public))
+
+    def resources(self, root: str) -> list[str]:
+        """The literal first segments of the routes below `root` (a template prefix such as
+        `/services/data/v{ver}`): what the REST resource map may list."""
+        prefix = root.lower() + "/"
+        out: list[str] = []
+        for route in self.routes:
+            if route.template.lower().startswith(prefix):
+                head = route.template[len(prefix) :].split("/", 1)[0]
+                if head and "{" not in head and head not in out:
+                    out.append(head)
+        return out
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         # jsforce joins an instance URL that ends in "/" into "//services/async/…"; inner
