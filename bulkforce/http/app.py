@@ -19,6 +19,7 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
 from bulkforce.http.bulk2 import Bulk2Routes, error_response
+from bulkforce.http.composite import CompositeRoutes
 from bulkforce.http.login import OAuthRoutes, SoapRoutes, VersionRoutes
 from bulkforce.http.records import RecordRoutes
 from bulkforce.http.rest import RestRoutes
@@ -70,7 +71,9 @@ def create_app(
     bulk1.register(router)
     org_service = OrgService(ctx)
     RestRoutes(org_service).register(router)
-    RecordRoutes(RecordService(ctx), org_service).register(router)
+    record_routes = RecordRoutes(RecordService(ctx), org_service)
+    record_routes.register(router)
+    CompositeRoutes(record_routes).register(router)
 
     def api_for(path: str) -> Api:
         return bulk1 if path.lower().startswith("/services/async/") else bulk2

@@ -27,6 +27,7 @@ from bulkforce.http.rest import BASE, version_of
 from bulkforce.http.routing import Handler, Router, compile_template
 from bulkforce.jobs.org import OrgService
 from bulkforce.jobs.records import Outcome, RecordService, modified
+from bulkforce.jobs.tree import TreeService
 from bulkforce.model import Operation
 from bulkforce.wire import records as wire
 from bulkforce.wire import rest
@@ -105,6 +106,7 @@ def _http_date(value: str) -> dt.datetime | None:
 class RecordRoutes:
     def __init__(self, service: RecordService, org: OrgService) -> None:
         self.service = service
+        self.trees = TreeService(service)
         self.org = org
         self.table: list[tuple[re.Pattern[str], dict[str, SyncHandler]]] = []
 
@@ -131,6 +133,7 @@ class RecordRoutes:
                 {"GET": self.retrieve_many, "POST": self.retrieve_many},
             ),
             (BASE + "/composite/sobjects/{sobject}/{field}", {"PATCH": self.upsert_many}),
+            (BASE + "/composite/tree/{sobject}", {"POST": self.tree}),
         ]
 
     def register(self, router: Router) -> None:
@@ -145,6 +148,9 @@ class RecordRoutes:
             if m and method in methods:
                 return methods[method], m.groupdict()
         return None
+
+    def match_any(self, path: str) -> bool:
+        return any(pattern.match(path) for pattern, _ in self.table)
 
     def _http(self, handler: SyncHandler) -> Handler:
         async def serve(request: Request, params: dict[str, str]) -> Response:
@@ -291,3 +297,10 @@ class RecordRoutes:
         return Reply(
             200, [None if row is None else rest.record(obj, row, call.version) for row in rows]
         )
+
+    # ---- sObject tree ------------------------------------------------------------------------
+
+    def tree(self, call: Call) -> Reply:
+        result = self.trees.create(call.user_id, call.params["sobject"], call.json_object())
+        body = wire.tree_body(result.created, result.errors)
+        return Reply(400 if result.errors else 201, body)

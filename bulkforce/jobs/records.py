@@ -86,7 +86,7 @@ class RecordService:
             pass
 
     @contextmanager
-    def _tx(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[Tx]:
         tx: Tx | None = getattr(self._local, "tx", None)
         if tx is None:
             with self.ctx.store.transaction() as own:
@@ -97,7 +97,7 @@ class RecordService:
 
     def _apply_as(self, user_id: str, writes: Sequence[RecordWrite], aon: bool) -> Outcome:
         try:
-            with self._tx() as tx:
+            with self.transaction() as tx:
                 results = apply_writes(self.ctx.schema, tx, writes, user_id, iso(utcnow()))
                 if aon and not all(r.ok for r in results):
                     raise _Failed(results)
@@ -136,7 +136,7 @@ class RecordService:
         vals, errs = coerce(f, [value])
         if errs or vals[0] in ("", None):
             return []
-        with self.ctx.store.transaction() as tx:
+        with self.transaction() as tx:
             found = tx.records(obj).lookup(f.name, [vals[0]])
         return sorted(rid for _, rid, deleted in found if not deleted)
 
@@ -279,7 +279,7 @@ class RecordService:
     def _undo(self, user_id: str, writes: Sequence[RecordWrite]) -> Outcome:
         """Run `writes` and roll them back: the results they would have had."""
         try:
-            with self._tx() as tx:
+            with self.transaction() as tx:
                 results = apply_writes(self.ctx.schema, tx, writes, user_id, iso(utcnow()))
                 raise _Failed(results)
         except _Failed as f:

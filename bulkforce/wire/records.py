@@ -192,3 +192,13 @@ def collection_result(
 def record_urls(obj: SObject, ids: list[str], ver: str) -> list[str]:
     """The body of a 300 Multiple Choices: where each matching record lives."""
     return [f"/services/data/v{ver}/sobjects/{obj.name}/{rid}" for rid in ids]
+
+
+def tree_body(created: list[tuple[str, str]], errors: list[tuple[str, RecordError]]) -> Any:
+    """`composite/tree`: every record's Id, or only the failures (nothing was created)."""
+    if errors:
+        return {
+            "hasErrors": True,
+            "results": [{"referenceId": ref, "errors": status_errors(e)} for ref, e in errors],
+        }
+    return {"hasErrors": False, "results": [{"referenceId": r, "id": i} for r, i in created]}
