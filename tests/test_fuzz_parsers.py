@@ -215,7 +215,9 @@ def _route_urls(job2: str, job1: str, batch: str, record: str, org: str, user: s
         "/services/oauth2/userinfo", f"/id/{org}/{user}", f"/services/Soap/u/{API}",
         f"/services/Soap/u/{API}/{org}", "/services/data", d, f"{d}/sobjects",
         f"{d}/sobjects/Contact", f"{d}/sobjects/Contact/describe", f"{d}/sobjects/Contact/{record}",
-        f"{d}/limits", "/bulkforce/admin/reset", "/services/async/99.0/job", f"{d}/nowhere",
+        f"{d}/limits", "/bulkforce/admin/reset", f"{d}/sobjects/Contact/External_Id__c/fuzz",
+        f"{d}/composite", f"{d}/composite/sobjects", f"{d}/composite/sobjects/Contact",
+        f"{d}/composite/sobjects/Contact/External_Id__c", f"{d}/composite/tree/Account", "/services/async/99.0/job", f"{d}/nowhere",
     ]  # fmt: skip
 
 

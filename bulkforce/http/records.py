@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body as bodies
 from bulkforce.http.auth import caller_id
@@ -189,7 +190,7 @@ class RecordRoutes:
             if modified(row) <= limit:
                 return Reply(304)
         values = self.org.record(name, rid, _split(call.query.get("fields")) or None)
-        return Reply(200, rest.record(obj, values, ver))
+        return Reply(200, rest.record(obj, values, ver, ids.normalize(rid)))
 
     def update(self, call: Call) -> Reply:
         result = self.service.update(
@@ -216,7 +217,7 @@ class RecordRoutes:
         if not found:
             raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
         values = self.org.record(obj.name, found[0], _split(call.query.get("fields")) or None)
-        return Reply(200, rest.record(obj, values, ver))
+        return Reply(200, rest.record(obj, values, ver, found[0]))
 
     def upsert(self, call: Call) -> Reply:
         ver = call.version
@@ -295,7 +296,8 @@ class RecordRoutes:
             raise ServiceError(Kind.INVALID_INPUT, "The fields parameter is required")
         obj, rows = self.service.retrieve_many(call.params["sobject"], raw_ids, fields)
         return Reply(
-            200, [None if row is None else rest.record(obj, row, call.version) for row in rows]
+            200,
+            [None if r is None else rest.record(obj, r[1], call.version, r[0]) for r in rows],
         )
 
     # ---- sObject tree ------------------------------------------------------------------------

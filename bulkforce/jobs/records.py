@@ -287,7 +287,8 @@ class RecordService:
 
     def retrieve_many(
         self, name: str, raw_ids: Sequence[str], fields: Sequence[str]
-    ) -> tuple[SObject, list[dict[str, Any] | None]]:
+    ) -> tuple[SObject, list[tuple[str, dict[str, Any]] | None]]:
+        """Per Id: (record Id, the fields' values), or None for no live record."""
         obj = self.sobject(name)
         if len(raw_ids) > 2000:
             raise too_many()
@@ -299,7 +300,7 @@ class RecordService:
                     Kind.INVALID_FIELD, f"No such column '{fname}' on sobject of type {obj.name}"
                 )
             wanted.append(f)
-        out: list[dict[str, Any] | None] = []
+        out: list[tuple[str, dict[str, Any]] | None] = []
         for raw in raw_ids:
             rid = ids.normalize(raw)
             row = (
@@ -310,7 +311,7 @@ class RecordService:
             if row is None or row.get("IsDeleted"):
                 out.append(None)
             else:
-                out.append({"Id": row["Id"], **{f.name: row.get(f.name) for f in wanted}})
+                out.append((row["Id"], {f.name: row.get(f.name) for f in wanted}))
         return obj, out
 
 

@@ -10,7 +10,6 @@ relationship column `Account.External_Id__c`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from bulkforce.engine.schema import Field, Schema, SObject
 from bulkforce.engine.writes import WriteResult
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.wire import rest
+from bulkforce.wire.decode import DecodeError, load_json
 
 # Kinds only the record resources raise, beyond those of wire/rest.py.
 RECORD_ERRORS: dict[Kind, tuple[int, str]] = {
@@ -145,8 +145,8 @@ def parse_body(data: bytes) -> Any:
     if not data.strip():
         raise ServiceError(Kind.JSON_PARSE, "The request body is empty")
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return load_json(data)
+    except DecodeError as e:
         raise ServiceError(Kind.JSON_PARSE, f"Unexpected character in the JSON body: {e}") from None
 
 
