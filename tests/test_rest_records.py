@@ -147,7 +147,9 @@ def test_request_errors(http: httpx.Client) -> None:
     )
     rest_error(http.post(f"{D}/sobjects/Contact", content=b""), 400, "JSON_PARSER_ERROR")
     rest_error(http.put(f"{D}/sobjects/Contact", json={}), 405, "METHOD_NOT_ALLOWED")
-    rest_error(http.post("/services/data/v19.0/sobjects/Contact", json={}), 404, "NOT_FOUND")
+    rest_error(http.post("/services/data/v99.0/sobjects/Contact", json={}), 404, "NOT_FOUND")
+    r = http.post("/services/data/v19.0/sobjects/Contact", json={})
+    rest_error(r, 410, "UNSUPPORTED_API_VERSION")
 
 
 # ---------------------------------------------------------------- update and delete

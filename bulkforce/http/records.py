@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body as bodies
 from bulkforce.http.auth import caller_id
@@ -190,7 +189,7 @@ class RecordRoutes:
             if modified(row) <= limit:
                 return Reply(304)
         values = self.org.record(name, rid, _split(call.query.get("fields")) or None)
-        return Reply(200, rest.record(obj, values, ver, ids.normalize(rid)))
+        return Reply(200, rest.record(obj, values, ver, rid))
 
     def update(self, call: Call) -> Reply:
         result = self.service.update(
