@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,14 @@ class Store(abc.ABC):
         """Retention: delete jobs ended (or Bulk 1.0 jobs created) before `terminal_before`,
         returning their ids and batch ids' owners for blob cleanup; abort Open jobs created
         before `open_before`. Returns (deleted job and batch ids, number aborted)."""
+
+    @abc.abstractmethod
+    def query_rows(
+        self, sql: str, params: Sequence[Any], arraysize: int = 2000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream the rows of one read-only SELECT (a compiled SOQL plan), `arraysize` at a
+        time from the database, in one consistent snapshot, never blocking writers. The
+        connection goes back to the store when the iterator is exhausted or closed."""
 
     @abc.abstractmethod
     def tune_for_bulk(self) -> None:

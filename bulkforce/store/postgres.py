@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import queue
 import re
 import threading
 import time
@@ -344,6 +345,9 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self._local = threading.local()
+        # Connections for query_rows: a stream holds one (and its read transaction) until it
+        # ends, then gives it back for the next.
+        self._readers: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
 
     def _thread_conn(self, slot: str) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, slot, None)
@@ -363,6 +367,43 @@ class PostgresStore(SqlStore):
         """A second connection of this thread, outside its transaction."""
         return self._thread_conn("side")
 
+    def _reader(self) -> psycopg.Connection[Any]:
+        while True:
+            try:
+                conn = self._readers.get_nowait()
+            except queue.Empty:
+                break
+            if not conn.closed:
+                return conn
+        try:
+            conn = psycopg.connect(self.url, row_factory=tuple_row)
+            conn.read_only = True
+        except psycopg.Error as e:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
+        return conn
+
+    def query_rows(
+        self, sql: str, params: Sequence[Any], arraysize: int = 2000
+    ) -> Iterator[tuple[Any, ...]]:
+        conn = self._reader()
+        try:
+            # a named cursor streams from the server: the result never sits whole in memory
+            with _wrapped(), conn.cursor(name=f"bf_rows_{uuid.uuid4().hex}") as cur:
+                cur.itersize = arraysize
+                cur.execute(sql, list(params))
+                while True:
+                    rows = cur.fetchmany(arraysize)
+                    if not rows:
+                        break
+                    yield from rows
+        finally:
+            try:
+                conn.rollback()
+                self._readers.put(conn)
+            except psycopg.Error:
+                conn.close()
+
     def tune_for_bulk(self) -> None:
         # A commit lost in a PostgreSQL crash loses a batch's records and its "done" marker
         # together, so the batch is simply redone: skipping the WAL flush wait is safe.
@@ -374,6 +415,8 @@ class PostgresStore(SqlStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:

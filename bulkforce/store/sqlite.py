@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -147,6 +148,9 @@ class SQLiteStore(SqlStore):
         # the worker reads this and steps aside (see Worker._run_batches).
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        # Read connections for query_rows, reused across threads: a stream holds one until it
+        # ends, so it never shares a transaction with the thread's writes.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -170,6 +174,8 @@ class SQLiteStore(SqlStore):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        while not self._readers.empty():
+            self._readers.get_nowait().close()
 
     def blobs(self, data_dir: Path) -> Blobs:
         return FileBlobs(data_dir / "uploads")
@@ -193,6 +199,37 @@ class SQLiteStore(SqlStore):
             ).rowcount
             conn.execute(Q["stale_batches_not_processed"], {"now": iso(dt.datetime.now(dt.UTC))})
         return gone, aborted
+
+    def _reader(self) -> sqlite3.Connection:
+        try:
+            return self._readers.get_nowait()
+        except queue.Empty:
+            pass
+        with _wrapped():
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        return conn
+
+    def query_rows(
+        self, sql: str, params: Sequence[Any], arraysize: int = 2000
+    ) -> Iterator[tuple[Any, ...]]:
+        conn = self._reader()
+        cur = None
+        try:
+            with _wrapped():
+                cur = conn.execute(sql, list(params))
+            while True:
+                with _wrapped():
+                    rows = cur.fetchmany(arraysize)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            if cur is not None:
+                cur.close()  # ends the statement's read snapshot
+            self._readers.put(conn)
 
     def writers_waiting(self) -> int:
         return self._waiting

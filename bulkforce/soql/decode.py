@@ -1,0 +1,83 @@
+"""SQL values → the typed Python values both stores must give alike: str, bool, int, float,
+date, aware UTC datetime, time, None. SQLite holds dates and times as text and booleans as
+0/1; PostgreSQL returns native types and Decimal for NUMERIC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from bulkforce.engine.schema import NUMBER_TYPES
+
+
+def _datetime(v: Any) -> dt.datetime:
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.UTC)
+    text = str(v)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
+
+
+def _time(v: Any) -> dt.time:
+    if isinstance(v, dt.time):
+        return v.replace(tzinfo=None)
+    return dt.time.fromisoformat(str(v).rstrip("Zz"))
+
+
+def _float(v: Any) -> float:
+    return float(v)
+
+
+def _int(v: Any) -> int:
+    return int(v)
+
+
+def _bool(v: Any) -> bool:
+    return bool(v)
+
+
+def _str(v: Any) -> Any:
+    if isinstance(v, Decimal | float | int | bool):
+        return v
+    return str(v)
+
+
+_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "boolean": _bool, "int": _int, "long": _int, "date": _date, "datetime": _datetime,
+    "time": _time, **dict.fromkeys(NUMBER_TYPES, _float),
+}  # fmt: skip
+
+
+def decoder(ftype: str) -> Callable[[Any], Any]:
+    """The converter for a column of describe type `ftype` (None stays None)."""
+    conv = _BY_TYPE.get(ftype, _str)
+
+    def decode(v: Any) -> Any:
+        return None if v is None else conv(v)
+
+    return decode
+
+
+def key_value(v: Any) -> Any:
+    """A raw SQL value as JSON can carry it in a keyset key."""
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.UTC).isoformat()
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
