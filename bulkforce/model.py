@@ -147,5 +147,6 @@ class BatchStats:
 @dataclass(frozen=True)
 class JobFilter:
     job_type: str | None = None
+    created_by: str | None = None  # only this user's jobs
     concurrency_mode: str | None = None
     pk_chunking: bool | None = None

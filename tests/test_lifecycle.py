@@ -7,10 +7,14 @@ from pathlib import Path
 import pytest
 
 from bulkforce.boot import build_context
+from bulkforce.jobs.access import Caller
 from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import BatchState, JobState
 from bulkforce.worker import Worker
+
+# in-process tests act as an admin: they see every job
+ADMIN = Caller("005000000000000AAA", is_admin=True)
 
 
 @pytest.fixture
@@ -20,10 +24,10 @@ def ctx(tmp_path: Path) -> Context:
 
 def submit(svc: IngestService, csv: bytes) -> str:
     job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert"}))
-    sink = svc.open_upload(job.id)
+    sink = svc.open_upload(job.id, ADMIN)
     sink.write(csv)
     sink.finish()
-    svc.close(job.id)
+    svc.close(job.id, ADMIN)
     return job.id
 
 
@@ -31,11 +35,11 @@ def test_ended_jobs_and_their_data_are_deleted_after_retention(ctx: Context) -> 
     svc = IngestService(ctx)
     done = submit(svc, b"LastName\nA\n")
     Worker(ctx).run_once()
-    assert svc.get(done).state is JobState.JOB_COMPLETE
+    assert svc.get(done, ADMIN).state is JobState.JOB_COMPLETE
     still_open = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert"})).id
     w = Worker(ctx)
     w.sweep()  # nothing is old yet
-    assert svc.get(done).state is JobState.JOB_COMPLETE
+    assert svc.get(done, ADMIN).state is JobState.JOB_COMPLETE
     assert ctx.blobs.open(done) is not None
 
     # "older than now" must include a job that ended in this very millisecond
@@ -46,7 +50,7 @@ def test_ended_jobs_and_their_data_are_deleted_after_retention(ctx: Context) -> 
     assert ctx.store.get_job(done) is None
     assert ctx.blobs.open(done) is None
     assert list(ctx.blobs.read_results(done, "ok", 1)) == []
-    aborted = svc.get(still_open)
+    aborted = svc.get(still_open, ADMIN)
     assert aborted.state is JobState.ABORTED
     assert aborted.error_message == "Aborted: the job stayed Open for longer than allowed"
 
@@ -74,12 +78,12 @@ def test_job_fails_after_max_retries_with_rows_unprocessed(ctx: Context) -> None
     for n in range(3):
         claimed = ctx.store.claim_job(f"dead-{n}", lease_seconds=-1)
         assert claimed is not None and claimed.id == job_id
-    assert svc.get(job_id).retries == 2
+    assert svc.get(job_id, ADMIN).retries == 2
     Worker(ctx).run_once()  # the fourth attempt: retries would exceed the limit
-    job = svc.get(job_id)
+    job = svc.get(job_id, ADMIN)
     assert job.state is JobState.FAILED and job.retries == 3
     assert job.error_message == "InternalServerError : retried 2 times without finishing"
-    _, rows = svc.results(job_id, "unprocessed")
+    _, rows = svc.results(job_id, "unprocessed", ADMIN)
     assert b"".join(rows).splitlines() == [b"LastName", b'"A"', b'"B"']
 
 

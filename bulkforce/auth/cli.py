@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from bulkforce.auth import service
+from bulkforce.auth.model import User
 from bulkforce.auth.service import AuthSettings
 from bulkforce.engine.schema import Schema, build_schema, builtin_definitions
 from bulkforce.errors import ServiceError
@@ -99,6 +100,23 @@ _database = click.option(
 _fast_hash = click.option("--insecure-fast-hash", "fast_hash", is_flag=True, hidden=True)
 
 
+# Roles (see bulkforce/jobs/access.py). Unset (None) leaves a user's role as it is in `user set`.
+_admin = click.option(
+    "--admin/--no-admin", "admin", default=None,
+    help="May reset the org's records (POST /bulkforce/admin/reset) and sees every job.",
+)  # fmt: skip
+_integrations = click.option(
+    "--manage-data-integrations/--no-manage-data-integrations", "integrations", default=None,
+    help="Sees and acts on every user's bulk jobs (Salesforce's Manage Data Integrations).",
+)  # fmt: skip
+
+
+def _roles(u: User) -> str:
+    roles = [r for r, on in (("admin", u.is_admin),
+                             ("manage-data-integrations", u.manage_data_integrations)) if on]  # fmt: skip
+    return f"  {','.join(roles)}" if roles else ""
+
+
 @contextmanager
 def _store(data_dir: Path, database: str | None) -> Iterator[Store]:
     try:
@@ -134,20 +152,49 @@ def user() -> None:
               help="If set, logins must append it to the password, as on Salesforce.")  # fmt: skip
 @click.option("--email", default=None, help="Default: the username.")
 @click.option("--full-name", default=None, help="Default: the username's local part.")
+@_admin
+@_integrations
 @_data_dir
 @_database
 @_fast_hash
 def user_add(
     username: str, password: str, security_token: str, email: str | None,
-    full_name: str | None, data_dir: Path, database: str | None, fast_hash: bool,
+    full_name: str | None, admin: bool, integrations: bool, data_dir: Path,
+    database: str | None, fast_hash: bool,
 ) -> None:  # fmt: skip
     """Add USERNAME (shaped like an email address)."""
     with _store(data_dir, database) as store:
         added = service.add_user(
             store, _schema(store), username, password, security_token, email, full_name,
-            fast_hash,
+            fast_hash, bool(admin), bool(integrations),
         )  # fmt: skip
     click.echo(f"user {added.username} added, id {added.id}")
+    if _roles(added):
+        click.echo(f"roles:{_roles(added)}")
+
+
+@user.command("set")
+@click.argument("username")
+@_admin
+@_integrations
+@_data_dir
+@_database
+def user_set(
+    username: str, admin: bool | None, integrations: bool | None, data_dir: Path,
+    database: str | None,
+) -> None:  # fmt: skip
+    """Grant or take away USERNAME's roles; effective on their next request."""
+    with _store(data_dir, database) as store:
+        found = store.get_user_by_name(username)
+        if found is None:
+            click.echo(f"bulkforce: no user {username}", err=True)
+            sys.exit(1)
+        is_admin = found.is_admin if admin is None else admin
+        mdi = found.manage_data_integrations if integrations is None else integrations
+        store.set_user_roles(found.id, is_admin, mdi)
+        changed = store.get_user(found.id)
+    assert changed is not None
+    click.echo(f"user {username}:{_roles(changed) or ' no roles'}")
 
 
 @user.command("list")
@@ -162,7 +209,7 @@ def user_list(data_dir: Path, database: str | None) -> None:
     now = time.time()
     for u in users:
         locked = "  locked" if u.locked_until is not None and u.locked_until > now else ""
-        click.echo(f"{u.username}\t{u.id}\t{u.email}{locked}")
+        click.echo(f"{u.username}\t{u.id}\t{u.email}{_roles(u)}{locked}")
 
 
 @user.command("remove")

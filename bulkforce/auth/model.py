@@ -15,6 +15,10 @@ class User:
     created_date: str
     failed_logins: int = 0
     locked_until: float | None = None
+    # may reset the org's records (POST /bulkforce/admin/reset), and sees every job
+    is_admin: bool = False
+    # Salesforce's "Manage Data Integrations": sees and acts on every user's bulk jobs
+    manage_data_integrations: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ class Principal:
     email: str
     full_name: str
     token_hash: str | None = None
+    is_admin: bool = False
+    manage_data_integrations: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class AuthService:
         self.org_id = org_id
         self.fixed_token = fixed_token
         self.settings = settings
-        self.admin = Principal(admin_id, ADMIN_USERNAME, ADMIN_USERNAME, "Bulkforce Admin")
+        # the fixed token's user: the org's admin, with every permission
+        self.admin = Principal(admin_id, ADMIN_USERNAME, ADMIN_USERNAME, "Bulkforce Admin",
+                               is_admin=True, manage_data_integrations=True)  # fmt: skip
 
     # ---- checking a presented token ----------------------------------------------------------
 
@@ -179,7 +183,8 @@ class AuthService:
 
 
 def _principal(user: User, token_hash: str | None) -> Principal:
-    return Principal(user.id, user.username, user.email, user.full_name, token_hash)
+    return Principal(user.id, user.username, user.email, user.full_name, token_hash,
+                     user.is_admin, user.manage_data_integrations)  # fmt: skip
 
 
 # ---- administration (the `bulkforce user` and `bulkforce app` commands) ----------------------
@@ -188,6 +193,7 @@ def _principal(user: User, token_hash: str | None) -> Principal:
 def add_user(
     store: Store, schema: Schema | None, username: str, password: str, security_token: str,
     email: str | None = None, full_name: str | None = None, fast_hash: bool = False,
+    is_admin: bool = False, manage_data_integrations: bool = False,
 ) -> User:  # fmt: skip
     if not _USERNAME.fullmatch(username):
         raise ServiceError(Kind.CLIENT_INPUT, "a username looks like an email: name@example.com")
@@ -202,6 +208,8 @@ def add_user(
         # Salesforce checks password and security token as one string (token appended).
         credential_hash=crypto.hash_secret(password + security_token, fast=fast_hash),
         created_date=iso(utcnow()),
+        is_admin=is_admin,
+        manage_data_integrations=manage_data_integrations,
     )
     try:
         store.add_user(user)

@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from bulkforce.auth.service import AuthService, Principal
+from bulkforce.jobs.access import Caller
 
 
 def presented_token(request: Request) -> str | None:
@@ -36,6 +37,12 @@ def principal_of(request: Request) -> Principal:
     """The caller that `dispatch` authenticated for this request."""
     principal: Principal = request.state.principal
     return principal
+
+
+def caller_of(request: Request) -> Caller:
+    """The authenticated user with the permissions the job services check."""
+    p = principal_of(request)
+    return Caller(p.user_id, p.is_admin, p.manage_data_integrations)
 
 
 def caller_id(request: Request) -> str:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
-from bulkforce.http.auth import caller_id
+from bulkforce.http.auth import caller_id, caller_of
 from bulkforce.http.routing import Router
 from bulkforce.http.versions import api_version
 from bulkforce.jobs.classic import DATA_MEDIA, JSON_SINCE, MAX_BATCH_BYTES, ClassicService
@@ -64,7 +64,7 @@ class Bulk1Routes:
 
     async def _job(self, request: Request, params: dict[str, str]) -> Job:
         self.version(params)
-        job = await run_in_threadpool(self.service.get_job, params["job"])
+        job = await run_in_threadpool(self.service.get_job, params["job"], caller_of(request))
         request.state.bulk1_job = job  # errors from here on answer in the job's format
         return job
 

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
-from bulkforce.http.auth import caller_id
+from bulkforce.http.auth import caller_id, caller_of
 from bulkforce.http.routing import Router
 from bulkforce.http.versions import rest_version
 from bulkforce.jobs.service import MULTIPART_MAX_CHARS, IngestService
@@ -99,7 +99,9 @@ class Bulk2Routes:
             concurrency_mode=q.get("concurrencyMode"),
             pk_chunking=None if pk is None else pk.lower() == "true",
         )
-        jobs, locator = await run_in_threadpool(self.service.list_jobs, flt, q.get("queryLocator"))
+        jobs, locator = await run_in_threadpool(
+            self.service.list_jobs, flt, q.get("queryLocator"), caller_of(request)
+        )
         next_url = None
         if locator is not None:
             rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
@@ -108,7 +110,7 @@ class Bulk2Routes:
 
     async def get(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)
-        job = await run_in_threadpool(self.service.get, params["job"])
+        job = await run_in_threadpool(self.service.get, params["job"], caller_of(request))
         return json_response(bulk2.job_info(job))
 
     async def patch(self, request: Request, params: dict[str, str]) -> Response:
@@ -121,11 +123,12 @@ class Bulk2Routes:
         spec = await body.read_json(request)
         state = spec.get("state") if isinstance(spec, dict) else None
         if state == JobState.UPLOAD_COMPLETE:
-            job = await run_in_threadpool(self.service.close, params["job"])
+            job = await run_in_threadpool(self.service.close, params["job"], caller_of(request))
         elif state == JobState.ABORTED:
-            job = await run_in_threadpool(self.service.abort, params["job"])
+            job = await run_in_threadpool(self.service.abort, params["job"], caller_of(request))
         else:
-            await run_in_threadpool(self.service.get, params["job"])  # 404 before 400
+            # 404 before 400
+            await run_in_threadpool(self.service.get, params["job"], caller_of(request))
             raise ServiceError(
                 Kind.INVALID_JOB,
                 f"InvalidJob : Invalid state: {state!r}. Use UploadComplete or Aborted",
@@ -134,12 +137,12 @@ class Bulk2Routes:
 
     async def delete(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)
-        await run_in_threadpool(self.service.delete, params["job"])
+        await run_in_threadpool(self.service.delete, params["job"], caller_of(request))
         return Response(status_code=204)
 
     async def upload(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)
-        sink = await run_in_threadpool(self.service.open_upload, params["job"])
+        sink = await run_in_threadpool(self.service.open_upload, params["job"], caller_of(request))
         mt = body.media_type(request)
         if mt != "text/csv":
             sink.discard()
@@ -163,18 +166,20 @@ class Bulk2Routes:
         await run_in_threadpool(sink.finish)
         return Response(status_code=201)
 
-    async def _results(self, params: dict[str, str], kind: str) -> Response:
+    async def _results(self, request: Request, params: dict[str, str], kind: str) -> Response:
         version_of(params)
-        _, chunks = await run_in_threadpool(self.service.results, params["job"], kind)
+        _, chunks = await run_in_threadpool(
+            self.service.results, params["job"], kind, caller_of(request)
+        )
         return StreamingResponse(
             chunks, media_type=None, headers={"Content-Type": "text/csv; charset=UTF-8"}
         )
 
     async def successful(self, request: Request, params: dict[str, str]) -> Response:
-        return await self._results(params, "success")
+        return await self._results(request, params, "success")
 
     async def failed(self, request: Request, params: dict[str, str]) -> Response:
-        return await self._results(params, "failed")
+        return await self._results(request, params, "failed")
 
     async def unprocessed(self, request: Request, params: dict[str, str]) -> Response:
-        return await self._results(params, "unprocessed")
+        return await self._results(request, params, "unprocessed")

@@ -9,9 +9,11 @@ from starlette.responses import Response
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
+from bulkforce.http.auth import caller_of
 from bulkforce.http.bulk2 import json_response
 from bulkforce.http.routing import Router
 from bulkforce.http.versions import rest_version
+from bulkforce.jobs.access import require_admin
 from bulkforce.jobs.org import OrgService
 from bulkforce.wire import rest
 
@@ -62,7 +64,8 @@ class RestRoutes:
 
     async def reset(self, request: Request, params: dict[str, str]) -> Response:
         """`POST /bulkforce/admin/reset` with `{"object": "Contact"}` for one object, or an
-        empty body for all of them."""
+        empty body for all of them. Admins only; checked before the body is read."""
+        require_admin(caller_of(request), "reset the org's records")
         # read through the 1 MB limit: `request.body()` would hold any size whole first
         data = await body.read_all(request)
         spec = body.parse_json(data) if data else {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
+from bulkforce.jobs.access import Caller, visible_job
 from bulkforce.jobs.service import Context, check_hard_delete
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobState, Operation, utcnow
 from bulkforce.wire import bulk1
@@ -117,9 +118,11 @@ class ClassicService:
 
     # ---- jobs --------------------------------------------------------------------------------
 
-    def get_job(self, raw_id: str) -> Job:
+    def get_job(self, raw_id: str, caller: Caller) -> Job:
+        """The Bulk 1.0 job `caller` may see; another's answers as a job that does not exist."""
         job_id = ids.normalize(raw_id)
         job = self.store.get_job(job_id) if job_id and job_id.startswith("750") else None
+        job = visible_job(caller, job)
         if job is None or job.job_type != "Classic":
             raise ServiceError(Kind.INVALID_JOB, f"Unable to find object: {raw_id}")
         return job
@@ -222,7 +225,10 @@ class ClassicService:
         else:
             moved = self.store.abort_job(job.id, [JobState.OPEN, JobState.CLOSED])
         if moved is None:  # changed under us; report from the state it has now
-            return self.update(self.get_job(job.id), fields)
+            current = self.store.get_job(job.id)
+            if current is None:  # deleted meanwhile (retention)
+                raise ServiceError(Kind.INVALID_JOB, f"Unable to find object: {job.id}")
+            return self.update(current, fields)
         return moved
 
     def set_spec(self, job: Job, payload: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -9,6 +10,7 @@ from typing import Any, BinaryIO
 from bulkforce.engine import ids
 from bulkforce.engine.schema import Schema
 from bulkforce.errors import Kind, ServiceError
+from bulkforce.jobs.access import Caller, owner_filter, visible_job
 from bulkforce.model import (
     BATCH_SIZE,
     COLUMN_DELIMITERS,
@@ -130,8 +132,9 @@ class IngestService:
 
     # ---- jobs --------------------------------------------------------------------------------
 
-    def get(self, raw_id: str) -> Job:
-        job = self.store.get_job(job_id_from_path(raw_id))
+    def get(self, raw_id: str, caller: Caller) -> Job:
+        """The ingest job `caller` may see, else 404 as for a job that does not exist."""
+        job = visible_job(caller, self.store.get_job(job_id_from_path(raw_id)))
         if job is None or job.job_type != "V2Ingest":
             raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
         return job
@@ -219,8 +222,8 @@ class IngestService:
             self.ctx.wake.set()
         return job
 
-    def open_upload(self, raw_id: str) -> UploadSink:
-        job = self.get(raw_id)
+    def open_upload(self, raw_id: str, caller: Caller) -> UploadSink:
+        job = self.get(raw_id, caller)
         if job.state is not OPEN:
             raise ServiceError(
                 Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})"
@@ -247,8 +250,8 @@ class IngestService:
         self.ctx.wake.set()
         return moved
 
-    def close(self, raw_id: str) -> Job:
-        job = self.get(raw_id)
+    def close(self, raw_id: str, caller: Caller) -> Job:
+        job = self.get(raw_id, caller)
         if job.state is not OPEN:
             raise ServiceError(
                 Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})"
@@ -266,8 +269,8 @@ class IngestService:
         self.ctx.wake.set()
         return moved
 
-    def abort(self, raw_id: str) -> Job:
-        job = self.get(raw_id)
+    def abort(self, raw_id: str, caller: Caller) -> Job:
+        job = self.get(raw_id, caller)
         moved = self.store.transition(
             job.id, [OPEN, UPLOAD_COMPLETE, IN_PROGRESS], JobState.ABORTED
         )
@@ -283,8 +286,8 @@ class IngestService:
             raise ServiceError(Kind.INVALID_JOB_STATE, "Aborting already Completed Job not allowed")
         raise ServiceError(Kind.INVALID_JOB_STATE, f"Job is not in Open state (state: {job.state})")
 
-    def delete(self, raw_id: str) -> None:
-        job = self.get(raw_id)
+    def delete(self, raw_id: str, caller: Caller) -> None:
+        job = self.get(raw_id, caller)
         if job.state in (OPEN, IN_PROGRESS):
             raise ServiceError(
                 Kind.API_ERROR,
@@ -293,8 +296,12 @@ class IngestService:
         self.store.delete_job(job.id)
         self.ctx.blobs.delete(job.id)
 
-    def list_jobs(self, flt: JobFilter, locator: str | None) -> tuple[list[Job], str | None]:
-        """One page of jobs and the locator of the next page (None on the last page)."""
+    def list_jobs(
+        self, flt: JobFilter, locator: str | None, caller: Caller
+    ) -> tuple[list[Job], str | None]:
+        """One page of the jobs `caller` may see and the locator of the next page (None on the
+        last page)."""
+        flt = dataclasses.replace(flt, created_by=owner_filter(caller))
         after = ""
         if locator:
             after = ids.normalize(locator) or ""
@@ -316,8 +323,8 @@ class IngestService:
 
     # ---- results -----------------------------------------------------------------------------
 
-    def results(self, raw_id: str, kind: str) -> tuple[Job, Iterator[bytes]]:
-        job = self.get(raw_id)
+    def results(self, raw_id: str, kind: str, caller: Caller) -> tuple[Job, Iterator[bytes]]:
+        job = self.get(raw_id, caller)
         if job.state is OPEN:
             raise ServiceError(
                 Kind.INVALID_JOB_STATE, "Results are not available while the job is Open"

@@ -231,6 +231,10 @@ class Store(abc.ABC):
         """Raises UniqueViolation when the username (case-insensitive) is taken."""
 
     @abc.abstractmethod
+    def set_user_roles(self, user_id: str, is_admin: bool, manage_data_integrations: bool) -> None:
+        """Grant or take away the admin role and the Manage Data Integrations permission."""
+
+    @abc.abstractmethod
     def get_user(self, user_id: str) -> User | None: ...
 
     @abc.abstractmethod

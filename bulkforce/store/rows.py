@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any, Protocol
 
+from bulkforce.auth.model import User
 from bulkforce.model import Batch, BatchState, Job, JobState, Operation
 
 
@@ -69,3 +70,11 @@ def batch_from_row(row: RowLike) -> Batch:
         api_active_processing_time=row["api_active_processing_time"],
         retries=row["retries"],
     )
+
+
+def user_from_row(row: Any) -> User:
+    """A login user; the role flags are integers in both dialects."""
+    values = dict(row)
+    values["is_admin"] = bool(values.get("is_admin"))
+    values["manage_data_integrations"] = bool(values.get("manage_data_integrations"))
+    return User(**values)

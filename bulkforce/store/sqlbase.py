@@ -15,7 +15,7 @@ from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET
 from bulkforce.model import Batch, BatchStats, Job, JobFilter, iso, utcnow
 from bulkforce.store.base import Store, StoreError
-from bulkforce.store.rows import RowLike, batch_from_row, job_from_row
+from bulkforce.store.rows import RowLike, batch_from_row, job_from_row, user_from_row
 
 
 def now_iso() -> str:
@@ -107,6 +107,7 @@ class SqlStore(Store):
     def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
         rows = self._all(self.Q["list_jobs"], {
             "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
+            "created_by": flt.created_by,
             "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
             "after": after, "limit": limit,
         })  # fmt: skip
@@ -193,19 +194,26 @@ class SqlStore(Store):
         self._run(self.Q["add_user"], {
             "id": user.id, "username": user.username, "email": user.email,
             "full_name": user.full_name, "credential_hash": user.credential_hash,
-            "created_date": user.created_date,
+            "created_date": user.created_date, "is_admin": int(user.is_admin),
+            "manage_data_integrations": int(user.manage_data_integrations),
+        })  # fmt: skip
+
+    def set_user_roles(self, user_id: str, is_admin: bool, manage_data_integrations: bool) -> None:
+        self._run(self.Q["set_user_roles"], {
+            "id": user_id, "is_admin": int(is_admin),
+            "manage_data_integrations": int(manage_data_integrations),
         })  # fmt: skip
 
     def get_user(self, user_id: str) -> User | None:
         row = self._one(self.Q["get_user"], (user_id,))
-        return None if row is None else User(**dict(row))  # type: ignore[call-overload]
+        return None if row is None else user_from_row(row)
 
     def get_user_by_name(self, username: str) -> User | None:
         row = self._one(self.Q["get_user_by_name"], (username,))
-        return None if row is None else User(**dict(row))  # type: ignore[call-overload]
+        return None if row is None else user_from_row(row)
 
     def list_users(self) -> list[User]:
-        return [User(**dict(r)) for r in self._all(self.Q["list_users"])]  # type: ignore[call-overload]
+        return [user_from_row(r) for r in self._all(self.Q["list_users"])]
 
     def remove_user(self, username: str) -> str | None:
         row = self._returning(self.Q["remove_user"], (username,))

@@ -106,6 +106,7 @@ SELECT * FROM bf_job WHERE id = %s;
 -- name: list_jobs
 SELECT * FROM bf_job
 WHERE (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
   AND (%(concurrency_mode)s::text IS NULL OR lower(concurrency_mode) = lower(%(concurrency_mode)s))
   AND (%(pk_chunking)s::int IS NULL OR %(pk_chunking)s::int = 0)
   AND id > %(after)s

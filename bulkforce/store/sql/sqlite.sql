@@ -77,6 +77,7 @@ SELECT * FROM bf_job WHERE id = ?;
 -- name: list_jobs
 SELECT * FROM bf_job
 WHERE (:job_type IS NULL OR job_type = :job_type)
+  AND (:created_by IS NULL OR created_by = :created_by)
   AND (:concurrency_mode IS NULL OR lower(concurrency_mode) = lower(:concurrency_mode))
   AND (:pk_chunking IS NULL OR :pk_chunking = 0)
   AND id > :after
@@ -273,8 +274,10 @@ CREATE INDEX IF NOT EXISTS bf_session_expires ON bf_session (expires);
 CREATE INDEX IF NOT EXISTS bf_session_parent ON bf_session (parent);
 
 -- name: add_user
-INSERT INTO bf_user (id, username, email, full_name, credential_hash, created_date)
-VALUES (:id, :username, :email, :full_name, :credential_hash, :created_date);
+INSERT INTO bf_user (id, username, email, full_name, credential_hash, created_date, is_admin,
+                     manage_data_integrations)
+VALUES (:id, :username, :email, :full_name, :credential_hash, :created_date, :is_admin,
+        :manage_data_integrations);
 
 -- name: get_user
 SELECT * FROM bf_user WHERE id = ?;
@@ -345,3 +348,13 @@ LIMIT 1;
 SELECT 1 FROM bf_batch
 WHERE state = 'Queued' OR (state = 'InProgress' AND (lease_owner IS NULL OR lease_expires < :clock))
 LIMIT 1;
+
+-- name: migrate_4
+-- Roles (issue #9): admins may reset the org; users with Manage Data Integrations (and admins)
+-- see and act on every user's jobs, everyone else only on their own.
+ALTER TABLE bf_user ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE bf_user ADD COLUMN manage_data_integrations INTEGER NOT NULL DEFAULT 0;
+
+-- name: set_user_roles
+UPDATE bf_user SET is_admin = :is_admin, manage_data_integrations = :manage_data_integrations
+WHERE id = :id;
