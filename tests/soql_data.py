@@ -38,8 +38,19 @@ GADGET = {
 }  # fmt: skip
 
 
+# objects whose names are SOQL keywords
+KEYWORD_OBJECTS = [
+    {"name": "Group", "keyPrefix": "00G", "fields": [{"name": "Name", "type": "string"}]},
+    {"name": "Order", "keyPrefix": "801", "fields": [
+        {"name": "Name", "type": "string"},
+        {"name": "AccountId", "type": "reference", "referenceTo": ["Account"],
+         "relationshipName": "Account", "childRelationshipName": "Orders"}]},
+]  # fmt: skip
+
+
 def schema() -> Schema:
     defs = builtin_definitions() + parse_document(GADGET, "test gadget")
+    defs += parse_document(KEYWORD_OBJECTS, "keyword objects")
     return build_schema(defs, lambda name: "a09")
 
 
@@ -54,6 +65,8 @@ L1 = rid("00Q", 1)
 O1, O2, O3 = (rid("006", i) for i in range(1, 4))
 T1, T2, T3 = (rid("00T", i) for i in range(1, 4))
 G1, G2, G3, G4 = (rid("a01", i) for i in range(1, 5))
+GR1, GR2 = rid("00G", 1), rid("00G", 2)
+OR1 = rid("801", 1)
 
 
 def ts(day: int, hour: int = 0) -> str:
@@ -130,6 +143,8 @@ DATA: dict[str, list[dict[str, Any]]] = {
          "Price__c": 99.99, "Active__c": False, "Due__c": "2023-12-31",
          "Seen__c": "2023-12-31T23:00:00.000Z", "Account__c": A3},
     ],
+    "Group": [{"Id": GR1, "Name": "Sales"}, {"Id": GR2, "Name": "Admins"}],
+    "Order": [{"Id": OR1, "Name": "Order 1", "AccountId": A1}],
 }  # fmt: skip
 
 
@@ -147,7 +162,7 @@ def load(store: Store, sch: Schema) -> None:
                 full = {"IsDeleted": False, "CreatedDate": ts(seq % 28 + 1),
                         "LastModifiedDate": ts(seq % 28 + 1, 1), "SystemModstamp": ts(seq % 28 + 1, 2),
                         "CreatedById": U1, "LastModifiedById": U1, **row}  # fmt: skip
-                if "OwnerId" in obj.fields and "OwnerId" not in row:
+                if obj.field("OwnerId") is not None and "OwnerId" not in row:
                     full["OwnerId"] = U1
                 cols = list(full)
                 values = [v if pg or not isinstance(v, bool) else int(v) for v in full.values()]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from soql_data import A1, A2, A3, A5, C1, C2, C3, C4, C5, NOW, open_loaded, schema
+from soql_data import A1, A2, A3, A5, C1, C2, C3, C4, C5, G1, G2, NOW, O1, open_loaded, schema
 
 from bulkforce.soql import Api, Dialect, Plan, compile_query
 from bulkforce.store import Store
@@ -86,3 +86,94 @@ def test_incremental_window_and_count(loaded: tuple[Store, Dialect]) -> None:
     (n,) = next(loaded[0].query_rows(*p.count_sql()))
     assert n == 2
     assert list(loaded[0].query_rows(*p.sql())) == []
+
+
+def _children(loaded: tuple[Store, Dialect], p: Plan, parent_ids: list[str]) -> dict[str, Any]:
+    (child,) = p.children
+    out: dict[str, list[Any]] = {}
+    for r in loaded[0].query_rows(*child.sql(parent_ids)):
+        out.setdefault(child.parent_id(r), []).append(child.record(r))
+    return out
+
+
+def test_child_subquery_records(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT Name, (SELECT LastName, Account.Name FROM Contacts "
+                     "ORDER BY LastName DESC) FROM Account ORDER BY Name")  # fmt: skip
+    raw = list(loaded[0].query_rows(*p.sql()))
+    recs = [p.record(r) for r in raw]
+    assert [r.fields["Name"] for r in recs] == ["Acme", "acme labs", "Globex", "Umbrella_Co"]
+    assert list(recs[0].fields) == ["Name", "Contacts"] and recs[0].fields["Contacts"] is None
+    kids = _children(loaded, p, [r.id for r in recs if r.id])
+    assert [k.id for k in kids[A1]] == [C1, C2]  # Smith/smith tie broken by Id
+    assert kids[A1][0].type == "Contact"
+    assert kids[A1][0].fields == {"LastName": "Smith", "Account": kids[A1][0].fields["Account"]}
+    assert kids[A1][0].fields["Account"].fields == {"Name": "Acme"}
+    assert [k.fields["LastName"] for k in kids[A2]] == ["Jones"] and A5 not in kids
+
+
+def test_child_subquery_limit_counts_per_parent(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT Id, (SELECT Id FROM Contacts WHERE LastName != 'x' ORDER BY "
+                     "FirstName DESC LIMIT 1) FROM Account")  # fmt: skip
+    kids = _children(loaded, p, [A1, A2, A3, A5])
+    assert {k: [r.id for r in v] for k, v in kids.items()} == {A1: [C2], A2: [C3], A3: [C4]}
+
+
+def test_typeof_records_follow_the_type(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT Subject, TYPEOF What WHEN Account THEN Name, Industry "
+                     "WHEN Opportunity THEN Amount, Name ELSE Id END FROM Task")  # fmt: skip
+    assert [c.name for c in p.columns] == ["Subject", "What.Name", "What.Industry",
+                                           "What.Amount", "What.Id"]  # fmt: skip
+    raw = list(loaded[0].query_rows(*p.sql()))
+    recs = [p.record(r) for r in raw]
+    what = recs[0].fields["What"]
+    assert (what.type, what.id, what.fields) == (
+        "Account",
+        A1,
+        {"Name": "Acme", "Industry": "Technology"},
+    )
+    what = recs[1].fields["What"]
+    assert what.type == "Opportunity" and what.fields == {"Amount": 5000.0, "Name": "Big Deal"}
+    assert recs[2].fields["What"] is None
+    assert p.values(raw[1]) == ["Email", "Big Deal", None, 5000.0, O1]
+
+
+def test_polymorphic_parent_records_take_the_type_of_the_id(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT Who.LastName, What.Name FROM Task ORDER BY Subject")
+    recs = [p.record(r) for r in loaded[0].query_rows(*p.sql())]
+    assert (recs[0].fields["Who"].type, recs[0].fields["Who"].id) == ("Contact", C1)
+    assert recs[1].fields["Who"].type == "Lead" and recs[1].fields["What"].type == "Opportunity"
+    assert recs[2].fields == {"Who": None, "What": None}
+
+
+def test_aggregate_records_and_paging(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT Industry, COUNT(Id), MAX(NumberOfEmployees) most FROM Account "
+                     "GROUP BY Industry ORDER BY Industry")  # fmt: skip
+    assert p.aggregate and [c.name for c in p.columns] == ["Industry", "expr0", "most"]
+    raw = list(loaded[0].query_rows(*p.sql()))
+    rec = p.record(raw[2])
+    assert (rec.type, rec.id) == ("AggregateResult", None)
+    assert rec.fields == {"Industry": "Technology", "expr0": 2, "most": 10}
+    second = list(loaded[0].query_rows(*p.sql(after=[1], size=1)))
+    assert [p.values(r) for r in second] == [["Energy", 1, 200]]
+    (n,) = next(loaded[0].query_rows(*p.count_sql()))
+    assert n == 3
+
+
+def test_fields_standard_expands_in_describe_order(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT FIELDS(STANDARD) FROM Gadget__c", api=Api.BULK2)
+    names = [c.name for c in p.columns]
+    assert names[:3] == ["Id", "IsDeleted", "CreatedDate"] and "Tags__c" not in names
+    assert "OwnerId" in names and "Name" in names
+
+
+def test_relative_dates_follow_the_configured_time_zone(loaded: tuple[Store, Dialect]) -> None:
+    soql = "SELECT Id FROM Gadget__c WHERE Seen__c = TODAY"
+    assert [r[0] for r in rows(loaded, soql)] == [G1]
+    # 02:00 on the 16th in Kiritimati (UTC+14): its day began at 10:00 UTC on the 15th
+    assert [r[0] for r in rows(loaded, soql, tz="Pacific/Kiritimati")] == [G1, G2]
+    yesterday = "SELECT Id FROM Gadget__c WHERE Seen__c = YESTERDAY"
+    assert [r[0] for r in rows(loaded, yesterday, tz="Pacific/Kiritimati")] == []
+    assert [r[0] for r in rows(loaded, yesterday, tz="Pacific/Honolulu")] == []
+    tomorrow = "SELECT Id FROM Gadget__c WHERE Seen__c = TOMORROW"
+    assert [r[0] for r in rows(loaded, tomorrow, tz="Pacific/Honolulu")] == []
+    assert [r[0] for r in rows(loaded, tomorrow)] == [G2]

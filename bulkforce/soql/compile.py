@@ -144,7 +144,9 @@ class Compiler:
                 raise at(MALFORMED, self.text, op.pos, f"field '{op.name}' can not be sorted")
             expr = self.sql.fold(op.sql) if cat == "text" else op.sql
             nulls_last = item.descending if item.nulls_last is None else item.nulls_last
-            keys.append(SortKey(expr, item.descending, nulls_last, op.nillable, _kind(op.type)))
+            keys.append(
+                SortKey(expr, item.descending, nulls_last, op.nillable, _kind(op.type), op.sql)
+            )
         return keys
 
     # ---- the statement -----------------------------------------------------------------------

@@ -217,7 +217,7 @@ class Conditions:
         if plain_values:
             expr = self.sql.fold(x) if cat == "text" else x
             marks = ", ".join(self.bind(v, k) for v, k in plain_values)
-            parts.insert(0, f"{expr} IN ({marks})")
+            parts.append(f"{expr} IN ({marks})")
         return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
     def includes(self, left: Operand, cond: ast.Includes) -> str:

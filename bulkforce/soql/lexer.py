@@ -55,6 +55,9 @@ _DATETIME_NO_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\w:])")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(?![\w.])")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A currency literal with decimals (`USD300.50`) is one word; a path part after a dot never
+# starts with a digit, so this cannot swallow `Account.Name`.
+_CURRENCY = re.compile(r"[A-Za-z]{3}\d+\.\d+(?![\w.])")
 _OP = re.compile(r"!=|<>|<=|>=|=|<|>")
 _SPACE = re.compile(r"\s+")
 _PUNCT = "(),.:"
@@ -115,7 +118,7 @@ def tokenize(text: str) -> list[Token]:
                 i = m.end()
                 continue
             raise _no_viable(text, i)
-        m = _WORD.match(text, i)
+        m = _CURRENCY.match(text, i) or _WORD.match(text, i)
         if m:
             out.append(Token(Kind.WORD, m[0], i, m.end()))
             i = m.end()

@@ -35,6 +35,7 @@ class SortKey:
     nulls_last: bool
     nillable: bool
     kind: str  # placeholder kind when a key value is bound back
+    raw: str = ""  # the expression before case folding
 
 
 @dataclass(frozen=True)

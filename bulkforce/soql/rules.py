@@ -70,7 +70,7 @@ def check_api(text: str, q: ast.Query, api: Api) -> None:
         raise _refuse(api, "FOR " + q.for_[0])
     for f in fields:
         if api is Api.BULK1 or f.kind != "STANDARD":
-            raise SoqlError(MALFORMED, UNBOUNDED)
+            raise SoqlError("API_ERROR" if api is Api.BULK2 else MALFORMED, UNBOUNDED)
     if api is Api.BULK2 and any(isinstance(i, ast.SelectSubquery) for i in q.select):
         raise SoqlError("API_ERROR", BULK2_CHILDREN)
 

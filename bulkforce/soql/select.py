@@ -100,7 +100,7 @@ def aggregate_plan(
         having = conds.compile(q.having, top=False)
     sort = []
     for key in c.sort_keys_for(scope, q, aggregates=True):
-        if key.sql not in groups and not _is_aggregate_sql(key.sql):
+        if key.raw not in groups and not _is_aggregate_sql(key.raw):
             raise at(MALFORMED, c.text, q.pos, "ORDER BY items must be grouped or aggregated")
         sort.append(key)
     body = Body(c.sql, select, scope.from_sql(), where, params, group_by=groups, having=having,
