@@ -8,7 +8,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from soql_data import A1, A2, A3, A5, C1, C2, C3, C4, C5, G1, G2, NOW, O1, open_loaded, schema
+from soql_data import (
+    A1,
+    A2,
+    A3,
+    A5,
+    C1,
+    C2,
+    C3,
+    C4,
+    C5,
+    G1,
+    G2,
+    NOW,
+    O1,
+    U1,
+    open_loaded,
+    rid,
+    schema,
+)
 
 from bulkforce.soql import Api, Dialect, Plan, compile_query
 from bulkforce.store import Store
@@ -59,7 +77,9 @@ def test_parent_paths_and_nested_records(loaded: tuple[Store, Dialect]) -> None:
 
 def test_keyset_pages_cover_every_row_once(loaded: tuple[Store, Dialect]) -> None:
     for soql in ("SELECT Id FROM Contact", "SELECT Id FROM Contact ORDER BY LastName DESC",
-                 "SELECT Id FROM Contact ORDER BY Email NULLS LAST, Birthdate DESC"):  # fmt: skip
+                 "SELECT Id FROM Contact ORDER BY Email NULLS LAST, Birthdate DESC",
+                 "SELECT Id FROM Contact ORDER BY SystemModstamp DESC",
+                 "SELECT Id FROM Contact ORDER BY CreatedDate, IsDeleted"):  # fmt: skip
         p = plan(loaded, soql)
         whole = [p.values(r)[0] for r in loaded[0].query_rows(*p.sql())]
         seen: list[str] = []
@@ -143,6 +163,36 @@ def test_polymorphic_parent_records_take_the_type_of_the_id(loaded: tuple[Store,
     assert (recs[0].fields["Who"].type, recs[0].fields["Who"].id) == ("Contact", C1)
     assert recs[1].fields["Who"].type == "Lead" and recs[1].fields["What"].type == "Opportunity"
     assert recs[2].fields == {"Who": None, "What": None}
+
+
+def test_sums_of_decimals_are_exact_on_both_databases(loaded: tuple[Store, Dialect]) -> None:
+    store, dialect = loaded
+    opp = SCHEMA.get("Opportunity")
+    assert opp is not None
+    stamp = "2024-02-01T00:00:00.000Z"
+    cols = [
+        "Id",
+        "Name",
+        "Amount",
+        "StageName",
+        "CloseDate",
+        "IsDeleted",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "CreatedById",
+        "LastModifiedById",
+        "OwnerId",
+    ]
+    deleted = False if dialect is Dialect.POSTGRES else 0
+    with store.transaction() as tx:
+        tx.records(opp).insert(cols, [
+            (rid("006", 100 + i), f"tiny {i}", amount, "Prospecting", "2024-02-01", deleted,
+             stamp, stamp, stamp, U1, U1, U1) for i, amount in enumerate([0.1, 0.2])
+        ])  # fmt: skip
+    got = rows(loaded, "SELECT SUM(Amount) total, COUNT(Id) FROM Opportunity WHERE "
+               "Name LIKE 'tiny%'")  # fmt: skip
+    assert got == [[0.3, 2]]  # not 0.30000000000000004
 
 
 def test_aggregate_records_and_paging(loaded: tuple[Store, Dialect]) -> None:

@@ -98,6 +98,13 @@ class Body:
     def after(self, key: Key) -> tuple[str, list[Any]]:
         """Rows strictly after `key` in the sort order: OR over i of (keys before i equal,
         key i beyond)."""
+        if len(self.sort) > 1 and all(not k.nillable for k in self.sort) and \
+                len({k.desc for k in self.sort}) == 1:  # fmt: skip
+            # one direction, no nulls: a row-value comparison, which both databases answer
+            # from an index on the keys (ORDER BY SystemModstamp pages: (SystemModstamp, Id))
+            cols = ", ".join(k.sql for k in self.sort)
+            marks = ", ".join(self.sql.ph(k.kind) for k in self.sort)
+            return f"({cols}) {'<' if self.sort[0].desc else '>'} ({marks})", list(key)
         ors: list[str] = []
         params: list[Any] = []
         for i, k in enumerate(self.sort):

@@ -38,7 +38,18 @@ def aggregate_operand(c: Compiler, scope: Scope, expr: ast.Call) -> Operand:
     if name == "AVG":
         return Operand(f"AVG({inner.sql})", "double", True, inner.name, expr.pos)
     x = f'{inner.sql} COLLATE "C"' if c.sql.pg and cat in ("text", "id") else inner.sql
-    return Operand(f"{name}({x})", inner.type, True, inner.name, expr.pos)
+    total = f"{name}({x})"
+    scale = _scale(scope, expr.args[0])
+    if name == "SUM" and scale:
+        # a sum of values with `scale` decimals has as many: rounding drops the binary noise of
+        # SQLite's REAL arithmetic, so both databases give PostgreSQL's exact NUMERIC sum
+        total = f"ROUND(CAST({total} AS NUMERIC), {scale})" if c.sql.pg else \
+            f"ROUND({total}, {scale})"  # fmt: skip
+    return Operand(total, inner.type, True, inner.name, expr.pos)
+
+
+def _scale(scope: Scope, path: ast.FieldPath) -> int:
+    return scope.resolve(path).field.scale
 
 
 def aggregate_plan(
@@ -118,7 +129,7 @@ def _grouped(c: Compiler, scope: Scope, expr: ast.Expr, groups: list[str]) -> Op
 
 
 def _is_aggregate_sql(sql: str) -> bool:
-    return sql.startswith(("COUNT(", "SUM(", "AVG(", "MIN(", "MAX("))
+    return sql.startswith(("COUNT(", "SUM(", "AVG(", "MIN(", "MAX(", "ROUND("))
 
 
 def typeof_columns(
