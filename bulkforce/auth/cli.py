@@ -15,6 +15,7 @@ import click
 from bulkforce.auth import service
 from bulkforce.auth.model import User
 from bulkforce.auth.service import AuthSettings
+from bulkforce.auth.throttle import ThrottleSettings
 from bulkforce.engine.schema import Schema, build_schema, builtin_definitions
 from bulkforce.errors import ServiceError
 from bulkforce.store import Store, StoreError, open_store
@@ -38,9 +39,16 @@ class LoginOptions:
     tls: bool
     tls_cert: Path | None
     tls_key: Path | None
+    login_threads: int = 2
+    login_failures_per_minute: int = 30
 
     def auth_settings(self) -> AuthSettings:
-        return AuthSettings(self.session_seconds, self.lockout_attempts, self.lockout_seconds)
+        throttle = ThrottleSettings(
+            threads=self.login_threads, failures_per_minute=self.login_failures_per_minute
+        )
+        return AuthSettings(
+            self.session_seconds, self.lockout_attempts, self.lockout_seconds, throttle
+        )
 
     def server_files(self, data_dir: Path, host: str) -> ServerFiles | None:
         """The certificate to serve https with, or None for plain http."""
@@ -60,6 +68,14 @@ _LOGIN_OPTIONS = [
                  help="Failed logins in a row that lock a user out (0: never)."),
     click.option("--lockout-seconds", default=900, show_default=True, type=click.IntRange(1),
                  envvar=_env("lockout-seconds"), help="How long a lockout lasts."),
+    click.option("--login-threads", default=2, show_default=True, type=click.IntRange(1, 32),
+                 envvar=_env("login-threads"),
+                 help="Threads checking passwords (argon2id, 64 MiB each while it runs), apart "
+                 "from the ones serving the API."),
+    click.option("--login-failures-per-minute", default=30, show_default=True,
+                 type=click.IntRange(1), envvar=_env("login-failures-per-minute"),
+                 help="Failed logins per client address, and per username, after which "
+                 "further logins from it are refused unchecked for the rest of the minute."),
     click.option("--tls", is_flag=True, envvar=_env("tls"),
                  help="Serve https with a certificate from a local CA kept in the data dir "
                  "(its path is printed: hand it to clients)."),
@@ -76,7 +92,7 @@ def login_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         names = ("session_seconds", "lockout_attempts", "lockout_seconds", "tls", "tls_cert",
-                 "tls_key")  # fmt: skip
+                 "tls_key", "login_threads", "login_failures_per_minute")  # fmt: skip
         login = LoginOptions(**{n: kwargs.pop(n) for n in names})
         return func(*args, login=login, **kwargs)
 

@@ -10,10 +10,11 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bulkforce.auth import crypto
 from bulkforce.auth.model import App, Session, User
+from bulkforce.auth.throttle import ThrottleSettings
 from bulkforce.engine import ids
 from bulkforce.engine.schema import Schema
 from bulkforce.errors import Kind, ServiceError
@@ -34,6 +35,7 @@ class AuthSettings:
     # Salesforce's default password policy: 10 invalid attempts lock the user for 15 minutes.
     lockout_attempts: int = 10
     lockout_seconds: int = 900
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
 
 
 @dataclass(frozen=True)
@@ -112,18 +114,20 @@ class AuthService:
             crypto.burn_verify(password)
             log.warning("login failed: unknown user")
             raise _invalid_login()
-        if user.locked_until is not None and user.locked_until > now:
+        limit = self.settings.lockout_attempts
+        attempt = self.store.login_attempt(user.id, now)
+        if attempt is None or (limit > 0 and attempt > limit):
+            # locked, or past the limit in a parallel burst: refused without hashing
+            if limit > 0 and attempt is not None:
+                self.store.login_failed(user.id, limit, now + self.settings.lockout_seconds)
             log.warning("login refused: user %s is locked out", user.username)
             raise _invalid_login()
         if not crypto.verify_secret(user.credential_hash, password):
-            if self.settings.lockout_attempts > 0:
-                self.store.login_failed(
-                    user.id, self.settings.lockout_attempts, now + self.settings.lockout_seconds
-                )
+            if limit > 0:
+                self.store.login_failed(user.id, limit, now + self.settings.lockout_seconds)
             log.warning("login failed: wrong password for %s", user.username)
             raise _invalid_login()
-        if user.failed_logins or user.locked_until is not None:
-            self.store.login_ok(user.id)
+        self.store.login_ok(user.id)
         log.info("login: %s", user.username)
         return self._issue(user, client_id, None)
 

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulkforce.auth.service import AuthService, AuthSettings
+from bulkforce.auth.throttle import LoginThrottle
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
@@ -62,8 +63,9 @@ def create_app(
     router = Router()
     org = ctx.settings.org_id
     auth = AuthService(ctx.store, org, ctx.settings.user_id, token, auth_settings or AuthSettings())
-    OAuthRoutes(auth, org).register(router)
-    SoapRoutes(auth, org, ctx.store.get_meta("org_name") or "Bulkforce").register(router)
+    throttle = LoginThrottle(auth.settings.throttle)
+    OAuthRoutes(auth, org, throttle).register(router)
+    SoapRoutes(auth, org, ctx.store.get_meta("org_name") or "Bulkforce", throttle).register(router)
     VersionRoutes(org).register(router)
     bulk2 = Bulk2Routes(IngestService(ctx))
     bulk2.register(router)
@@ -136,6 +138,7 @@ def create_app(
         ctx.wake.set()
         for _, t in running:
             t.join(timeout=30)
+        throttle.close()
 
     async def every_method(scope: Scope, receive: Receive, send: Send) -> None:
         response = await dispatch(Request(scope, receive))

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bulkforce.auth.service import AuthService, Issued
+from bulkforce.auth.throttle import LoginThrottle
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
 from bulkforce.http.auth import principal_of
@@ -45,6 +46,11 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
+def client_address(request: Request) -> str:
+    """The key logins are limited by per client (its address as the socket sees it)."""
+    return f"addr:{request.client.host}" if request.client else "addr:?"
+
+
 def release_label(version: int) -> str:
     # Three releases a year; 59.0 was Winter '24.
     n = version - 59
@@ -54,9 +60,10 @@ def release_label(version: int) -> str:
 class OAuthRoutes:
     """`/services/oauth2/*` and the identity URL; errors as OAuth JSON (spec §8.1)."""
 
-    def __init__(self, auth: AuthService, org_id: str) -> None:
+    def __init__(self, auth: AuthService, org_id: str, throttle: LoginThrottle) -> None:
         self.auth = auth
         self.org_id = org_id
+        self.throttle = throttle
         # Signs token responses when the client presented no secret (refresh grant without
         # one): nothing can verify that signature anyway, since the secret is stored hashed.
         self._key = secrets.token_bytes(32)
@@ -102,22 +109,23 @@ class OAuthRoutes:
         client_id, secret = (
             basic if basic else (form.get("client_id", ""), form.get("client_secret"))
         )
-        if grant == "password":
-            app = await run_in_threadpool(self.auth.check_client, client_id, secret or "")
-            issued = await run_in_threadpool(
-                self.auth.login_password,
-                form.get("username", ""), form.get("password", ""), app.client_id,
-            )  # fmt: skip
-        elif grant == "client_credentials":
-            app = await run_in_threadpool(self.auth.check_client, client_id, secret or "")
-            issued = await run_in_threadpool(self.auth.login_client_credentials, app)
-        elif grant == "refresh_token":
-            app = await run_in_threadpool(self.auth.check_client, client_id, secret or None)
-            issued = await run_in_threadpool(
-                self.auth.login_refresh, app, form.get("refresh_token", "")
-            )
-        else:
+        if grant not in ("password", "client_credentials", "refresh_token"):
             raise ServiceError(Kind.UNSUPPORTED_GRANT, "grant type not supported")
+        username = form.get("username", "") if grant == "password" else ""
+        keys = [client_address(request), f"user:{username.lower()}" if username else ""]
+
+        def check() -> Issued:  # on the login executor: every grant may hash a secret
+            if grant == "password":
+                app = self.auth.check_client(client_id, secret or "")
+                return self.auth.login_password(username, form.get("password", ""), app.client_id)
+            if grant == "client_credentials":
+                return self.auth.login_client_credentials(
+                    self.auth.check_client(client_id, secret or "")
+                )
+            app = self.auth.check_client(client_id, secret or None)
+            return self.auth.login_refresh(app, form.get("refresh_token", ""))
+
+        issued = await self.throttle.run(keys, check)
         return json_response(self._token_body(request, issued, secret))
 
     def _token_body(self, request: Request, issued: Issued, secret: str | None) -> dict[str, Any]:
@@ -160,10 +168,13 @@ class OAuthRoutes:
 class SoapRoutes:
     """`POST /services/Soap/u/{ver}[/{orgId}]`: partner `login()` and `logout()`."""
 
-    def __init__(self, auth: AuthService, org_id: str, org_name: str) -> None:
+    def __init__(
+        self, auth: AuthService, org_id: str, org_name: str, throttle: LoginThrottle
+    ) -> None:
         self.auth = auth
         self.org_id = org_id
         self.org_name = org_name
+        self.throttle = throttle
 
     def error(self, request: Request, err: ServiceError) -> Response:
         if err.kind is Kind.METHOD_NOT_ALLOWED:  # not a SOAP call at all: a plain 405
@@ -188,9 +199,10 @@ class SoapRoutes:
         except soap.SoapError as e:
             raise ServiceError(Kind.INVALID_XML, str(e)) from None
         if call.operation == "login":
-            issued = await run_in_threadpool(
-                self.auth.login_password,
-                call.params.get("username", "").strip(), call.params.get("password", ""),
+            username = call.params.get("username", "").strip()
+            issued = await self.throttle.run(
+                [client_address(request), f"user:{username.lower()}" if username else ""],
+                self.auth.login_password, username, call.params.get("password", ""),
             )  # fmt: skip
             p = issued.user
             result = soap.LoginResult(

@@ -249,8 +249,13 @@ class Store(abc.ABC):
         """Delete the user and every session of theirs; their id, or None if unknown."""
 
     @abc.abstractmethod
+    def login_attempt(self, user_id: str, now: float) -> int | None:
+        """Count a login attempt before its password is checked: the attempts in a row so far,
+        this one included, or None when the user is locked out (nothing counted)."""
+
+    @abc.abstractmethod
     def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
-        """Count a failed login; the `max_attempts`-th in a row locks until `lock_until`."""
+        """The counted attempt failed: lock until `lock_until` once `max_attempts` are counted."""
 
     @abc.abstractmethod
     def login_ok(self, user_id: str) -> None:

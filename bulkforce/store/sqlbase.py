@@ -219,6 +219,10 @@ class SqlStore(Store):
         row = self._returning(self.Q["remove_user"], (username,))
         return None if row is None else str(row["id"])
 
+    def login_attempt(self, user_id: str, now: float) -> int | None:
+        row = self._returning(self.Q["login_attempt"], {"id": user_id, "now": now})
+        return None if row is None else int(row["failed_logins"])
+
     def login_failed(self, user_id: str, max_attempts: int, lock_until: float) -> None:
         self._run(self.Q["login_failed"], {"id": user_id, "max": max_attempts, "until": lock_until})
 

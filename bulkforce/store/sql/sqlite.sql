@@ -291,11 +291,17 @@ SELECT * FROM bf_user ORDER BY username;
 -- name: remove_user
 DELETE FROM bf_user WHERE username = ? RETURNING id;
 
+-- name: login_attempt
+-- Counted before the password is checked, in one statement with the lock check: of a burst of
+-- parallel attempts only the first `max` are ever checked, however they interleave.
+UPDATE bf_user SET failed_logins = failed_logins + 1
+WHERE id = :id AND (locked_until IS NULL OR locked_until <= :now)
+RETURNING failed_logins;
+
 -- name: login_failed
-UPDATE bf_user
-SET failed_logins = CASE WHEN failed_logins + 1 >= :max THEN 0 ELSE failed_logins + 1 END,
-    locked_until = CASE WHEN failed_logins + 1 >= :max THEN :until ELSE locked_until END
-WHERE id = :id;
+-- The attempt was counted by login_attempt; reaching the limit locks (and restarts the count).
+UPDATE bf_user SET failed_logins = 0, locked_until = :until
+WHERE id = :id AND failed_logins >= :max;
 
 -- name: login_ok
 UPDATE bf_user SET failed_logins = 0, locked_until = NULL WHERE id = ?;
