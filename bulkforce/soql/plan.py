@@ -177,7 +177,12 @@ class ChildPlan:
 
 
 def _order_term(expr: str, k: SortKey) -> str:
-    return f"{expr} {'DESC' if k.desc else 'ASC'} NULLS {'LAST' if k.nulls_last else 'FIRST'}"
+    term = f"{expr} {'DESC' if k.desc else 'ASC'}"
+    # a NULLS clause on a column that has no nulls would keep PostgreSQL from reading the
+    # order off a plain index (ASC NULLS LAST): page after page would sort
+    if k.nillable:
+        term += f" NULLS {'LAST' if k.nulls_last else 'FIRST'}"
+    return term
 
 
 def _placed(index: int | str) -> int:
