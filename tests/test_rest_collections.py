@@ -269,3 +269,20 @@ def test_composite_request_errors(http: httpx.Client) -> None:
     nowhere = dict(sub, url=f"{D}/tooling/sobjects")
     out = http.post(f"{D}/composite", json={"compositeRequest": [nowhere]}).json()
     assert out["compositeResponse"][0]["httpStatusCode"] == 404
+
+
+def test_composite_reads_through_the_other_rest_resources(http: httpx.Client) -> None:
+    subs = [
+        {"method": "GET", "url": f"{D}/sobjects/Contact/describe", "referenceId": "d"},
+        {"method": "GET", "url": f"{D}/limits", "referenceId": "lim"},
+        {"method": "POST", "url": f"{D}/sobjects/Contact", "referenceId": "c",
+         "body": {"LastName": "@{d.label}"}},
+        {"method": "GET", "url": f"{D}/sobjects/Nope__c/describe", "referenceId": "nope"},
+        {"method": "DELETE", "url": f"{D}/limits", "referenceId": "del"},
+    ]  # fmt: skip
+    out = http.post(f"{D}/composite", json={"compositeRequest": subs}).json()["compositeResponse"]
+    assert [o["httpStatusCode"] for o in out] == [200, 200, 201, 404, 405]
+    assert out[0]["body"]["name"] == "Contact" and "DailyBulkApiBatches" in out[1]["body"]
+    row = http.get(f"{D}/sobjects/Contact/{out[2]['body']['id']}").json()
+    assert row["LastName"] == "Contact"
+    assert out[3]["body"][0]["errorCode"] == "NOT_FOUND"

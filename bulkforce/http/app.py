@@ -75,7 +75,7 @@ def create_app(
     RestRoutes(org_service).register(router)
     record_routes = RecordRoutes(RecordService(ctx), org_service)
     record_routes.register(router)
-    CompositeRoutes(record_routes).register(router)
+    CompositeRoutes(record_routes, router).register(router)
 
     def api_for(path: str) -> Api:
         return bulk1 if path.lower().startswith("/services/async/") else bulk2

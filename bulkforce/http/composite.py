@@ -9,22 +9,27 @@ everything back and every other subrequest answers PROCESSING_HALTED.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from anyio import from_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from bulkforce.auth.service import Principal
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body as bodies
-from bulkforce.http.auth import caller_id
+from bulkforce.http.auth import principal_of
 from bulkforce.http.records import Call, RecordRoutes, Reply, error_reply, render, run
 from bulkforce.http.rest import BASE, version_of
-from bulkforce.http.routing import Router
+from bulkforce.http.routing import Route, Router
 from bulkforce.jobs.records import Rollback
 from bulkforce.wire import composite as wire
 from bulkforce.wire import records as wire_records
+from bulkforce.wire.decode import DecodeError, load_json
 
 MAX_SUBREQUESTS = 25
 _REF = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
@@ -65,9 +70,19 @@ def resolve(value: Any, results: dict[str, Any]) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the composite request, and the outer request's scope (host, scheme) that its
+    GET subrequests answer under."""
+
+    principal: Principal
+    scope: Mapping[str, Any]
+
+
 class CompositeRoutes:
-    def __init__(self, records: RecordRoutes) -> None:
+    def __init__(self, records: RecordRoutes, router: Router) -> None:
         self.records = records
+        self.router = router  # reads beyond the record resources (describe, limits, query)
 
     def error(self, request: Request, err: ServiceError) -> Response:
         return render(error_reply(err))
@@ -83,11 +98,11 @@ class CompositeRoutes:
         except ServiceError as e:
             return render(error_reply(e))
         all_or_none = spec.get("allOrNone") is True
-        user = caller_id(request)
-        replies = await run_in_threadpool(self._run_all, subs, all_or_none, user)
+        caller = Caller(principal_of(request), request.scope)
+        replies = await run_in_threadpool(self._run_all, subs, all_or_none, caller)
         return render(Reply(200, wire.composite_body(subs, replies)))
 
-    def _run_all(self, subs: list[wire.Subrequest], all_or_none: bool, user: str) -> list[Reply]:
+    def _run_all(self, subs: list[wire.Subrequest], all_or_none: bool, user: Caller) -> list[Reply]:
         if not all_or_none:
             return self._run(subs, False, user)
         replies: list[Reply] = []
@@ -97,7 +112,7 @@ class CompositeRoutes:
                 raise Rollback
         return replies
 
-    def _run(self, subs: list[wire.Subrequest], all_or_none: bool, user: str) -> list[Reply]:
+    def _run(self, subs: list[wire.Subrequest], all_or_none: bool, user: Caller) -> list[Reply]:
         results: dict[str, Any] = {}
         replies: list[Reply] = []
         for sub in subs:
@@ -112,7 +127,7 @@ class CompositeRoutes:
             replies = [r if r.status >= 400 else Reply(400, wire.halted()) for r in replies]
         return replies
 
-    def _one(self, sub: wire.Subrequest, results: dict[str, Any], user: str) -> Reply:
+    def _one(self, sub: wire.Subrequest, results: dict[str, Any], user: Caller) -> Reply:
         try:
             url = resolve(sub.url, results)
             body = resolve(sub.body, results)
@@ -120,14 +135,50 @@ class CompositeRoutes:
             return Reply(400, wire.unresolved(e.ref, e.path, sub.reference_id))
         parts = urlsplit(url)
         path = re.sub("/+$", "", parts.path) or "/"
-        found = self.records.match(sub.method, path)
-        if found is None:
-            if self.records.match_any(path):
-                return error_reply(
-                    ServiceError(Kind.METHOD_NOT_ALLOWED, f"HTTP Method '{sub.method}' not allowed")
-                )
-            return error_reply(ServiceError(Kind.NOT_FOUND, wire.UNSUPPORTED))
-        handler, params = found
         headers = {k.lower(): v for k, v in sub.headers.items()}
-        call = Call(sub.method, params, dict(parse_qsl(parts.query)), headers, body, user)
-        return run(handler, call)
+        found = self.router.match(path) if path.lower().startswith("/services/data/") else None
+        if found is None:
+            return error_reply(ServiceError(Kind.NOT_FOUND, wire.UNSUPPORTED))
+        route, params = found
+        handlers = self.records.handlers(route.template)
+        if handlers is not None and sub.method in handlers:
+            query = dict(parse_qsl(parts.query))
+            call = Call(sub.method, params, query, headers, body, user.principal.user_id)
+            return run(handlers[sub.method], call)
+        if sub.method != "GET" or "GET" not in route.methods:
+            return error_reply(
+                ServiceError(Kind.METHOD_NOT_ALLOWED, f"HTTP Method '{sub.method}' not allowed")
+            )
+        # a read through its own HTTP handler, on the event loop this thread was started from
+        return from_thread.run(_get, route, params, path, parts.query, headers, user)
+
+
+async def _get(
+    route: Route, params: dict[str, str], path: str, query: str, headers: dict[str, str],
+    user: Caller,
+) -> Reply:  # fmt: skip
+    """A GET subrequest answered by a route of the main router, as its own HTTP call would be."""
+    host = [(k, v) for k, v in user.scope.get("headers", []) if k.lower() == b"host"]
+    scope = {
+        "type": "http", "method": "GET", "path": path, "query_string": query.encode(),
+        "headers": host + [(k.encode("latin-1"), v.encode("latin-1"))
+                           for k, v in headers.items() if k != "host"],
+        "state": {"principal": user.principal}, "scheme": user.scope.get("scheme", "http"),
+        "server": user.scope.get("server"), "root_path": "",
+    }  # fmt: skip
+    request = Request(scope)
+    try:
+        response = await route.methods["GET"](request, params)
+    except ServiceError as e:
+        response = route.api.error(request, e)
+    if isinstance(response, StreamingResponse):
+        data = b"".join(
+            [c if isinstance(c, bytes) else str(c).encode() async for c in response.body_iterator]
+        )
+    else:
+        data = bytes(response.body)
+    try:
+        payload = load_json(data) if data else None
+    except DecodeError:
+        payload = data.decode("utf-8", "replace")
+    return Reply(response.status_code, payload)

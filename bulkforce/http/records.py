@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from bulkforce.http import body as bodies
 from bulkforce.http.auth import caller_id
 from bulkforce.http.bulk2 import JSON_TYPE
 from bulkforce.http.rest import BASE, version_of
-from bulkforce.http.routing import Handler, Router, compile_template
+from bulkforce.http.routing import Handler, Router
 from bulkforce.jobs.org import OrgService
 from bulkforce.jobs.records import Outcome, RecordService, modified
 from bulkforce.jobs.tree import TreeService
@@ -108,7 +107,7 @@ class RecordRoutes:
         self.service = service
         self.trees = TreeService(service)
         self.org = org
-        self.table: list[tuple[re.Pattern[str], dict[str, SyncHandler]]] = []
+        self.table: dict[str, dict[str, SyncHandler]] = {}
 
     def error(self, request: Request, err: ServiceError) -> Response:
         return render(error_reply(err))
@@ -138,19 +137,12 @@ class RecordRoutes:
 
     def register(self, router: Router) -> None:
         for template, methods in self.resources():
-            self.table.append((compile_template(template), methods))
+            self.table[template] = methods
             router.add_verbs(template, self, {verb: self._http(fn) for verb, fn in methods.items()})
 
-    def match(self, method: str, path: str) -> tuple[SyncHandler, dict[str, str]] | None:
-        """The handler for a composite subrequest's method and path (no query string)."""
-        for pattern, methods in self.table:
-            m = pattern.match(path)
-            if m and method in methods:
-                return methods[method], m.groupdict()
-        return None
-
-    def match_any(self, path: str) -> bool:
-        return any(pattern.match(path) for pattern, _ in self.table)
+    def handlers(self, template: str) -> dict[str, SyncHandler] | None:
+        """The plain handlers behind one of this module's routes, for composite subrequests."""
+        return self.table.get(template)
 
     def _http(self, handler: SyncHandler) -> Handler:
         async def serve(request: Request, params: dict[str, str]) -> Response:
