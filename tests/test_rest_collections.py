@@ -286,3 +286,23 @@ def test_composite_reads_through_the_other_rest_resources(http: httpx.Client) ->
     row = http.get(f"{D}/sobjects/Contact/{out[2]['body']['id']}").json()
     assert row["LastName"] == "Contact"
     assert out[3]["body"][0]["errorCode"] == "NOT_FOUND"
+
+
+def test_big_bodies(http: httpx.Client, server: Server) -> None:
+    tag = unique("bigbody")
+    records = [rec("Widget__c", Name=tag, Notes__c="n" * 10_000) for _ in range(200)]
+    out = http.post(COLL, json={"allOrNone": True, "records": records}).json()
+    assert all(o["success"] for o in out), out[:1]
+    assert len(db_query(server, 'SELECT "Id" FROM "Widget__c" WHERE "Name" = ?', (tag,))) == 200
+    huge = [rec("Widget__c", Name=tag, Notes__c="n" * 32_000) for _ in range(700)]
+    rest_error(http.post(COLL, json={"records": huge}), 413, "REQUEST_ENTITY_TOO_LARGE")
+
+
+def test_duplicate_external_ids_in_one_upsert_fail_both_as_in_bulk(http: httpx.Client) -> None:
+    ext = unique("dupext")
+    records = [rec("Account", External_Id__c=ext, Name="a"), rec("Account", External_Id__c=ext,
+               Name="b"), rec("Account", External_Id__c=ext + "x", Name="c")]  # fmt: skip
+    out = http.patch(f"{COLL}/Account/External_Id__c", json={"records": records}).json()
+    assert [o["success"] for o in out] == [False, False, True]
+    assert out[0]["errors"] == [{"statusCode": "DUPLICATE_EXTERNAL_ID", "message": "Duplicate "
+                                 f"external id specified: {ext}", "fields": ["External_Id__c"]}]  # fmt: skip

@@ -23,7 +23,15 @@ from bulkforce.auth.service import Principal
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body as bodies
 from bulkforce.http.auth import principal_of
-from bulkforce.http.records import Call, RecordRoutes, Reply, error_reply, render, run
+from bulkforce.http.records import (
+    RECORD_BODY_LIMIT,
+    Call,
+    RecordRoutes,
+    Reply,
+    error_reply,
+    render,
+    run,
+)
 from bulkforce.http.rest import BASE, version_of
 from bulkforce.http.routing import Route, Router
 from bulkforce.jobs.records import Rollback
@@ -93,7 +101,9 @@ class CompositeRoutes:
     async def composite(self, request: Request, params: dict[str, str]) -> Response:
         try:
             version_of(params)
-            spec = wire_records.json_object(wire_records.parse_body(await bodies.read_all(request)))
+            spec = wire_records.json_object(
+                wire_records.parse_body(await bodies.read_all(request, RECORD_BODY_LIMIT))
+            )
             subs = wire.subrequests(spec, MAX_SUBREQUESTS)
         except ServiceError as e:
             return render(error_reply(e))

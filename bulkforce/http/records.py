@@ -61,6 +61,9 @@ class Reply:
 
 
 SyncHandler = Callable[[Call], Reply]
+# 200 records with long text fields can pass the 1 MB of a job spec; the record count bounds
+# the work, this bounds the memory.
+RECORD_BODY_LIMIT = 20 * 1024 * 1024
 
 
 def error_reply(err: ServiceError) -> Reply:
@@ -148,7 +151,11 @@ class RecordRoutes:
         async def serve(request: Request, params: dict[str, str]) -> Response:
             try:
                 version_of(params)
-                raw = await bodies.read_all(request) if request.method in ("POST", "PATCH") else b""
+                raw = (
+                    await bodies.read_all(request, RECORD_BODY_LIMIT)
+                    if request.method in ("POST", "PATCH")
+                    else b""
+                )
                 parsed = wire.parse_body(raw) if raw.strip() else None
             except ServiceError as e:
                 return render(error_reply(e))

@@ -28,6 +28,8 @@ RECORD_ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.MALFORMED_ID: (400, "MALFORMED_ID"),
     Kind.INVALID_INPUT: (400, "INVALID_INPUT"),
     Kind.INVALID_ENTITY: (400, "INVALID_TYPE"),
+    # the one INVALID_JOB a record call meets: a body over the size limit (http/body.py)
+    Kind.INVALID_JOB: (413, "REQUEST_ENTITY_TOO_LARGE"),
 }
 ROLLED_BACK = RecordError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
