@@ -92,3 +92,21 @@ def make_ids(prefix: str, first: int, count: int) -> list[str]:
         )
         seq = stop
     return out
+
+
+_DIGIT = {c: i for i, c in enumerate(BASE62)}
+ID15_SPACE = 62**15
+
+
+def number(id_: str) -> int:
+    """The 15-character body of an Id read as a base-62 number (`0-9`, `A-Z`, `a-z`): the Id
+    number space PK chunking steps through. Its order is that of the 15-char strings."""
+    n = 0
+    for ch in id_[:15]:
+        n = n * 62 + _DIGIT[ch]
+    return n
+
+
+def from_number(n: int) -> str:
+    """The 15-character Id body of an Id number (inverse of `number`)."""
+    return base62(n, 15)
