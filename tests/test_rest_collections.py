@@ -79,6 +79,9 @@ def test_all_or_none_rollback_leaves_every_table_exactly_as_before(
     assert out[1]["errors"][0]["statusCode"] == "INVALID_CROSS_REFERENCE_KEY"
     r = http.delete(COLL, params={"ids": f"{updated},{unknown_id('001')}", "allOrNone": "true"})
     assert r.json()[0] == {"id": updated, "success": False, "errors": [ROLLED_BACK]}
+    out = http.delete(COLL, params={"ids": f"{updated},abc", "allOrNone": "true"}).json()
+    assert out[0] == {"id": updated, "success": False, "errors": [ROLLED_BACK]}
+    assert out[1]["errors"][0]["statusCode"] == "MALFORMED_ID"
     assert {t: table(server, t) for t in ("Account", "Contact")} == before
 
 

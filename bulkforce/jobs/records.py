@@ -41,10 +41,6 @@ class Outcome:
     results: list[WriteResult]
     rolled_back: bool = False
 
-    @property
-    def ok(self) -> bool:
-        return not self.rolled_back and all(r.ok for r in self.results)
-
 
 class _Failed(Exception):
     def __init__(self, results: list[WriteResult]) -> None:
@@ -95,11 +91,16 @@ class RecordService:
             with tx.savepoint():  # a failed all-or-none call undoes only itself
                 yield tx
 
-    def _apply_as(self, user_id: str, writes: Sequence[RecordWrite], aon: bool) -> Outcome:
+    def _apply(
+        self, user_id: str, writes: Sequence[RecordWrite], all_or_none: bool, undo: bool = False
+    ) -> Outcome:
+        """Apply `writes` in one transaction (or a savepoint of the unit's); with all-or-none
+        any failure rolls all of them back, and `undo` rolls them back regardless: the results
+        they would have had."""
         try:
             with self.transaction() as tx:
                 results = apply_writes(self.ctx.schema, tx, writes, user_id, iso(utcnow()))
-                if aon and not all(r.ok for r in results):
+                if undo or (all_or_none and not all(r.ok for r in results)):
                     raise _Failed(results)
         except _Failed as f:
             return Outcome(f.results, rolled_back=True)
@@ -144,7 +145,7 @@ class RecordService:
         obj = self.sobject(name)
         return obj, self.matching(obj, field_name, value)
 
-    def unmodified_since(self, obj: SObject, row: Mapping[str, Any], since: str | None) -> None:
+    def unmodified_since(self, row: Mapping[str, Any], since: str | None) -> None:
         """`If-Unmodified-Since` on a row PATCH: 412 when the record changed after it."""
         if since is None:
             return
@@ -167,7 +168,7 @@ class RecordService:
     def create(self, user_id: str, name: str, body: Mapping[str, Any]) -> WriteResult:
         obj = self.sobject(name)
         write = RecordWrite(obj, Operation.INSERT, record_cells(self.ctx.schema, obj, body))
-        return self._apply_as(user_id, [write], False).results[0]
+        return self._apply(user_id, [write], False).results[0]
 
     def update(
         self, user_id: str, name: str, raw_id: str, body: Mapping[str, Any],
@@ -175,19 +176,17 @@ class RecordService:
     ) -> WriteResult:  # fmt: skip
         obj = self.sobject(name)
         row = self._live_record(obj, raw_id)
-        self.unmodified_since(obj, row, unmodified_since)
+        self.unmodified_since(row, unmodified_since)
         cells = record_cells(self.ctx.schema, obj, body)
         cells.pop("Id", None)  # the URL names the record
         cells["Id"] = row["Id"]
-        return self._apply_as(user_id, [RecordWrite(obj, Operation.UPDATE, cells)], False).results[
-            0
-        ]
+        return self._apply(user_id, [RecordWrite(obj, Operation.UPDATE, cells)], False).results[0]
 
     def delete(self, user_id: str, name: str, raw_id: str) -> WriteResult:
         obj = self.sobject(name)
         row = self._live_record(obj, raw_id)
         write = RecordWrite(obj, Operation.DELETE, {"Id": row["Id"]})
-        return self._apply_as(user_id, [write], False).results[0]
+        return self._apply(user_id, [write], False).results[0]
 
     def upsert(
         self, user_id: str, name: str, field_name: str, value: str, body: Mapping[str, Any]
@@ -209,7 +208,7 @@ class RecordService:
         else:
             cells[key.name] = value
             op, ext = Operation.UPSERT, key.name
-        return self._apply_as(user_id, [RecordWrite(obj, op, cells, ext)], False).results[0]
+        return self._apply(user_id, [RecordWrite(obj, op, cells, ext)], False).results[0]
 
     # ---- collections -------------------------------------------------------------------------
 
@@ -251,7 +250,7 @@ class RecordService:
                 writes.append(RecordWrite(obj, operation, cells, key.name))
             else:
                 writes.append(RecordWrite(obj, operation, cells))
-        return self._apply_as(user_id, writes, all_or_none)
+        return self._apply(user_id, writes, all_or_none)
 
     def delete_many(self, user_id: str, raw_ids: Sequence[str], all_or_none: bool) -> Outcome:
         """Soft-delete records of any objects by Id. An Id of no loaded object fails alone."""
@@ -270,20 +269,11 @@ class RecordService:
             writes.append(RecordWrite(obj, Operation.DELETE, {"Id": raw}))
         failed_early = any(isinstance(s, WriteResult) for s in slots)
         if all_or_none and failed_early:
-            outcome = self._undo(user_id, writes)  # an unknown Id fails the whole call
+            outcome = self._apply(user_id, writes, True, undo=True)  # an unknown Id fails all
         else:
-            outcome = self._apply_as(user_id, writes, all_or_none)
+            outcome = self._apply(user_id, writes, all_or_none)
         results = [s if isinstance(s, WriteResult) else outcome.results[s] for s in slots]
         return Outcome(results, outcome.rolled_back or (all_or_none and failed_early))
-
-    def _undo(self, user_id: str, writes: Sequence[RecordWrite]) -> Outcome:
-        """Run `writes` and roll them back: the results they would have had."""
-        try:
-            with self.transaction() as tx:
-                results = apply_writes(self.ctx.schema, tx, writes, user_id, iso(utcnow()))
-                raise _Failed(results)
-        except _Failed as f:
-            return Outcome(f.results, rolled_back=True)
 
     def retrieve_many(
         self, name: str, raw_ids: Sequence[str], fields: Sequence[str]
@@ -316,8 +306,5 @@ class RecordService:
 
 
 def modified(row: Mapping[str, Any]) -> dt.datetime:
-    """A stored record's LastModifiedDate (SQLite text, PostgreSQL timestamptz)."""
-    value = row.get("LastModifiedDate")
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(microsecond=0)
-    return parse_iso(str(value)).replace(microsecond=0)
+    """A stored record's LastModifiedDate to the second, as HTTP dates compare."""
+    return parse_iso(str(row.get("LastModifiedDate"))).replace(microsecond=0)
