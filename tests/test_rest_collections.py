@@ -309,3 +309,20 @@ def test_duplicate_external_ids_in_one_upsert_fail_both_as_in_bulk(http: httpx.C
     assert [o["success"] for o in out] == [False, False, True]
     assert out[0]["errors"] == [{"statusCode": "DUPLICATE_EXTERNAL_ID", "message": "Duplicate "
                                  f"external id specified: {ext}", "fields": ["External_Id__c"]}]  # fmt: skip
+
+
+def test_composite_reference_into_a_list_of_a_result(http: httpx.Client, server: Server) -> None:
+    tag = unique("compidx")
+    tree = {"records": [{"attributes": {"type": "Account", "referenceId": "a"}, "Name": tag}]}
+    subs = [
+        {"method": "POST", "url": f"{D}/composite/tree/Account", "referenceId": "t", "body": tree},
+        {"method": "POST", "url": f"{D}/sobjects/Contact", "referenceId": "c",
+         "body": {"LastName": tag, "AccountId": "@{t.results[0].id}"}},
+        {"method": "GET", "url": f"{D}/sobjects/Contact/@{{c.id}}?fields=AccountId",
+         "referenceId": "r"},
+        {"method": "GET", "url": f"{D}/sobjects/Account/@{{t.results[1].id}}", "referenceId": "x"},
+    ]  # fmt: skip
+    out = http.post(f"{D}/composite", json={"compositeRequest": subs}).json()["compositeResponse"]
+    assert [o["httpStatusCode"] for o in out] == [201, 201, 200, 400]
+    assert out[2]["body"]["AccountId"] == out[0]["body"]["results"][0]["id"]
+    assert out[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
