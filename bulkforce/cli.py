@@ -139,6 +139,16 @@ def setup_logging(tuning: dict[str, Any]) -> None:
 @tuning_options
 @login_options
 @click.option(
+    "--head-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1),
+    envvar=env("head-timeout"),
+    help="Seconds a client has to send a request's line and headers (then 408).",
+)  # fmt: skip
+@click.option(
+    "--body-timeout", default=120.0, show_default=True, type=click.FloatRange(0.1),
+    envvar=env("body-timeout"),
+    help="Seconds a request body may stall before the connection is closed.",
+)  # fmt: skip
+@click.option(
     "--hard-delete/--no-hard-delete",
     default=True,
     show_default=True,
@@ -148,12 +158,13 @@ def setup_logging(tuning: dict[str, Any]) -> None:
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
-    login: LoginOptions, **tuning: Any,
+    login: LoginOptions, head_timeout: float, body_timeout: float, **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
 
     from bulkforce.http.app import create_app
+    from bulkforce.http.protocol import guarded_protocol
 
     setup_logging(tuning)
     try:
@@ -188,6 +199,7 @@ def serve(
     sys.stdout.flush()
     uvicorn.run(
         asgi, host=host, port=port, log_level=tuning["log_level"], access_log=False,
+        http=guarded_protocol(head_timeout, body_timeout),
         ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
     )  # fmt: skip
     for lock in locks:

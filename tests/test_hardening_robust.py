@@ -5,8 +5,11 @@ server, oversized bodies read before their limit applies.
 
 from __future__ import annotations
 
+import contextlib
 import resource
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,95 @@ def test_first_request_after_connections_terminated_is_served(
         assert_serving(c)
         info = run_job(c, "Contact", "insert", f"LastName\n{unique('pg')}\n")
         assert info["state"] == "JobComplete", info
+
+
+# ---------------------------------------------------------------- slow and oversized clients
+
+
+def _raw(srv: Server) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.settimeout(10)
+    return s
+
+
+def _status(s: socket.socket) -> int:
+    head = b""
+    while b"\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+
+
+def _send_until_refused(s: socket.socket, head: bytes, filler: bytes, total: int) -> float:
+    """Send `head` then `total` bytes of filler; returns the seconds until the server stopped
+    taking them (it answered and closed) or all were sent."""
+    started = time.monotonic()
+    s.sendall(head)
+    chunk = filler * (1 << 20 // len(filler))
+    sent = 0
+    with contextlib.suppress(OSError):  # reset / broken pipe: the server closed on us
+        while sent < total:
+            s.sendall(chunk)
+            sent += len(chunk)
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("guard"), ["--head-timeout", "1", "--body-timeout", "1"])
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_128_mb_header_is_refused_quickly(guarded: Server) -> None:
+    with _raw(guarded) as s:
+        head = b"GET /services/data HTTP/1.1\r\nHost: x\r\nX-Big: "
+        elapsed = _send_until_refused(s, head, b"a", 128 << 20)
+        assert _status(s) == 431
+    assert elapsed < 5, f"took {elapsed:.1f} s to refuse"
+    with guarded.client() as c:
+        assert_serving(c)
+
+
+def test_a_huge_url_is_414(guarded: Server) -> None:
+    with _raw(guarded) as s:
+        elapsed = _send_until_refused(s, b"GET /services/data/", b"v" * 64, 32 << 20)
+        assert _status(s) == 414
+    assert elapsed < 5
+    with guarded.client() as c:
+        assert c.get(BASE + "?x=" + "y" * 8000).status_code == 200  # long but legal
+
+
+def test_slow_head_gets_408_and_a_silent_client_is_dropped(guarded: Server) -> None:
+    with _raw(guarded) as s:
+        s.sendall(b"GET /services/data HTTP/1.1\r\nHost: x\r\n")  # never finished
+        started = time.monotonic()
+        assert _status(s) == 408
+        assert time.monotonic() - started < 5
+    with _raw(guarded) as s:  # connects, sends nothing
+        started = time.monotonic()
+        _status(s)
+        assert s.recv(1) == b"" and time.monotonic() - started < 5
+    with guarded.client() as c:
+        assert_serving(c)
+
+
+def test_stalled_upload_is_dropped_and_discarded(guarded: Server) -> None:
+    with guarded.client() as c:
+        job = create(c, "Contact", "insert")["id"]
+    with _raw(guarded) as s:
+        s.sendall(
+            f"PUT {BASE}/{job}/batches HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+            f"Authorization: Bearer {guarded.token}\r\nContent-Length: 1000\r\n\r\n"
+            "LastName\nstalled\n".encode()
+        )
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            assert s.recv(4096) == b""  # closed without an answer
+        assert time.monotonic() - started < 5
+    with guarded.client() as c:  # the job is still Open with no data; a real upload works
+        assert put(c, job, "LastName\nlater\n").status_code == 201
+    assert not list(guarded.data_dir.rglob("*.part"))
