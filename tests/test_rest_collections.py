@@ -145,6 +145,9 @@ def test_collection_request_errors(http: httpx.Client) -> None:
     rest_error(http.post(COLL, json={"records": "x"}), 400, "JSON_PARSER_ERROR")
     rest_error(http.patch(f"{COLL}/Account/Name", json={"records": []}), 404, "NOT_FOUND")
     rest_error(http.delete(COLL), 400, "INVALID_INPUT")
+    out = http.patch(COLL, json={"records": [rec("Account", Name="no id")]}).json()
+    assert out == [{"success": False, "errors": [{"statusCode": "MISSING_ARGUMENT",
+                    "message": "Id not specified in an update call", "fields": []}]}]  # fmt: skip
 
 
 # ---------------------------------------------------------------- sObject tree

@@ -293,3 +293,14 @@ def test_resource_map_lists_only_what_exists(http: httpx.Client) -> None:
     for name in ("tooling", "metadata", "search", "recent", "analytics", "chatter"):
         assert name not in resources
     assert http.post(resources["composite"], json={}).status_code == 400  # there, and a 400
+
+
+def test_org_schema_rules_through_rest(org: httpx.Client) -> None:
+    """A schema imported from a describe: restricted picklists, multi-select order, defaults."""
+    r = org.post(f"{D}/sobjects/Contact", json={"LastName": "P", "Level__c": "Quaternary"})
+    err = rest_error(r, 400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
+    assert err["fields"] == ["Level__c"]
+    r = org.post(f"{D}/sobjects/Contact", json={"LastName": "P", "Languages__c": "French;English"})
+    assert r.status_code == 201, r.text
+    got = org.get(f"{D}/sobjects/Contact/{r.json()['id']}").json()
+    assert got["Languages__c"] == "English;French" and got["Tier__c"] == "Bronze"
