@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from zoneinfo import ZoneInfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
@@ -142,10 +143,19 @@ def day_range(name: str, n: int, today: dt.date) -> tuple[dt.date, dt.date]:
     return start(today, 1), start(today, n + 1)
 
 
+@cache
+def zone(tz: str) -> ZoneInfo:
+    """The IANA zone `tz`; a configuration error (ValueError) when there is none."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}") from None
+
+
 def today_in(tz: str, now: dt.datetime) -> dt.date:
-    return now.astimezone(ZoneInfo(tz)).date()
+    return now.astimezone(zone(tz)).date()
 
 
 def day_start_utc(day: dt.date, tz: str) -> dt.datetime:
     """The instant a day begins in the time zone, in UTC."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone(tz)).astimezone(dt.UTC)

@@ -56,12 +56,33 @@ _CURRENCY = re.compile(r"([A-Za-z]{3})(-?\d+(?:\.\d+)?)")
 _OPS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
+MAX_LENGTH = 100_000  # Salesforce's default limit on a SOQL statement
+MAX_NESTING = 50  # parentheses deep; far beyond real queries, well within Python's stack
+MAX_INT = 2**63 - 1
+
+
 def parse(text: str) -> ast.Query:
     """Parse a whole SOQL statement; raises SoqlError (MALFORMED_QUERY) with Salesforce's text."""
+    if len(text) > MAX_LENGTH:
+        raise SoqlError(
+            MALFORMED, f"SOQL statements cannot be longer than {MAX_LENGTH:,} characters."
+        )
     p = _Parser(text)
+    depth = 0
+    for tok in p.toks:
+        depth += tok.is_punct("(") - tok.is_punct(")")
+        if depth > MAX_NESTING:
+            raise at(MALFORMED, text, tok.pos, "Query is too deeply nested")
     query = p.query()
     p.expect_end()
     return query
+
+
+def _number(text: str) -> int | float:
+    """An integer while the databases hold it as one (64 bits), else a double."""
+    if re.fullmatch(r"[+-]?\d+", text) and abs(int(text)) <= MAX_INT:
+        return int(text)
+    return float(text)
 
 
 class _Parser:
@@ -188,6 +209,8 @@ class _Parser:
         tok = self.tok
         if tok.kind is not Kind.NUMBER or not tok.text.isdigit():
             raise self.missing()
+        if int(tok.text) > 2**31 - 1:
+            raise self.extra()
         self.next()
         return int(tok.text)
 
@@ -363,8 +386,7 @@ class _Parser:
         if kind is Kind.STRING:
             return ast.Literal(tok.pos, "string", unescape(tok, self.text), tok.shown())
         if kind is Kind.NUMBER:
-            is_int = re.fullmatch(r"[+-]?\d+", text) is not None
-            return ast.Literal(tok.pos, "number", int(text) if is_int else float(text), text)
+            return ast.Literal(tok.pos, "number", _number(text), text)
         if kind is Kind.DATE:
             return ast.Literal(tok.pos, "date", self.checked(parse_date, tok), text)
         if kind is Kind.DATETIME:
@@ -388,8 +410,7 @@ class _Parser:
                 return ast.Literal(tok.pos, "relative", (up, int(num.text)), text + ":" + num.text)
             m = _CURRENCY.fullmatch(text)
             if m:
-                amount = float(m[2]) if "." in m[2] else int(m[2])
-                return ast.Literal(tok.pos, "currency", amount, text)
+                return ast.Literal(tok.pos, "currency", _number(m[2]), text)
         raise self.missing(tok)
 
     def checked(self, conv: object, tok: Token) -> object:
