@@ -6,9 +6,11 @@ import fcntl
 import os
 import secrets
 import string
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bulkforce.auth import crypto
 from bulkforce.engine import ids
 from bulkforce.engine.schema import ObjectDef, SObject, build_schema, builtin_definitions, load_file
 from bulkforce.jobs.service import Context, Settings
@@ -98,23 +100,88 @@ def _insert_admin(table: RecordTable, user_obj: SObject, uid: str) -> None:
     table.insert(cols, [tuple(values[c] for c in cols)])
 
 
-def load_token(data_dir: Path, org_id: str, fixed: str | None, store: Store | None = None) -> str:
-    """The admin access token: --token, else one generated on first start. SQLite keeps it in
-    the data dir; PostgreSQL in the database, so every API process of a deployment accepts
-    the same one (`store` is given for a store shared by several processes)."""
+TOKEN_FILE = "token"
+TOKEN_DIGEST = "admin_token_digest"
+_LEGACY_TOKEN = "admin_token"  # the clear token older versions kept in bf_meta
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """The admin access token as a server holds it: the SHA-256 digest it compares presented
+    tokens with, and the token itself only when this start generated it (shown once)."""
+
+    digest: str
+    generated: str | None = None
+
+
+def private_files() -> None:
+    """What bulkforce writes (database, uploads, results, token, TLS keys) is its owner's
+    only: files 0600, directories 0700, whatever the shell's umask."""
+    os.umask(0o077)
+
+
+def tighten(data_dir: Path, database_file: Path | None) -> None:
+    """Make a data dir (and a SQLite database kept elsewhere) left readable by an older
+    version private: a 0700 directory bars everyone else from what is inside."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = [data_dir, data_dir / TOKEN_FILE]
+    if database_file is not None:
+        paths += [database_file.with_name(database_file.name + s) for s in ("", "-wal", "-shm")]
+    for path in paths:
+        try:
+            if path.exists() and path.stat().st_uid == os.getuid():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+        except OSError:
+            pass  # not ours to change; the umask still covers what we create
+
+
+def admin_token(data_dir: Path, org_id: str, fixed: str | None, store: Store) -> AdminToken:
+    """--token, else the org's generated admin token. The database keeps only its digest, so
+    every API process of a PostgreSQL deployment accepts it; the token itself is kept for its
+    owner in `<data dir>/token` (0600) of the process that generated it, printed once there
+    and later by `bulkforce token`."""
     if fixed:
-        return fixed
+        return AdminToken(crypto.token_digest(fixed))
+    path = data_dir / TOKEN_FILE
+    legacy = store.get_meta(_LEGACY_TOKEN)
+    if legacy is not None:
+        _keep_token(path, legacy, replace=False)
+        store.add_meta(TOKEN_DIGEST, crypto.token_digest(legacy))
+        store.delete_meta(_LEGACY_TOKEN)
+    kept = store.get_meta(TOKEN_DIGEST)
+    if kept is None and path.exists():  # a data dir from before digests: its token stays
+        kept = store.add_meta(TOKEN_DIGEST, crypto.token_digest(path.read_text().strip()))
+    if kept is not None:
+        return AdminToken(kept)
     # sf CLI only treats `00D…!…` as an access token (clients.md §0.4)
     token = f"{org_id}!" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(64))
-    if store is not None:
-        return store.add_meta("admin_token", token)
-    path = data_dir / "token"
-    if path.exists():
-        return path.read_text().strip()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    digest = crypto.token_digest(token)
+    pending = path.with_name(TOKEN_FILE + ".new")
+    _keep_token(pending, token, replace=True)  # on disk before the database names it
+    if store.add_meta(TOKEN_DIGEST, digest) != digest:  # another process started first
+        pending.unlink(missing_ok=True)
+        return AdminToken(store.get_meta(TOKEN_DIGEST) or digest)
+    pending.replace(path)
+    return AdminToken(digest, token)
+
+
+def _keep_token(path: Path, token: str, replace: bool) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
-    return token
+
+
+def read_token(data_dir: Path) -> str | None:
+    """The generated admin token as its owner keeps it, or None if this data dir has none."""
+    try:
+        return (data_dir / TOKEN_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def build_context(
@@ -124,6 +191,7 @@ def build_context(
     max_upload_bytes: int,
     commit_seconds: float = 1.0,
 ) -> Context:
+    tighten(data_dir, sqlite_path(data_dir, database))
     url = database or f"sqlite:///{data_dir / 'bulkforce.db'}"
     store = open_store(url)
     store.migrate()

@@ -13,10 +13,12 @@ import click
 from bulkforce.auth.cli import LoginOptions, app, login_options, user
 from bulkforce.boot import (
     BootError,
+    admin_token,
     build_context,
-    load_token,
     lock_data_dir,
     lock_sqlite,
+    private_files,
+    read_token,
     sqlite_path,
 )
 from bulkforce.engine.schema import SchemaError
@@ -27,6 +29,7 @@ from bulkforce.store import StoreError
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """A self-hosted server that speaks the Salesforce Bulk API."""
+    private_files()
 
 
 def env(name: str) -> str:
@@ -180,20 +183,23 @@ def serve(
         apply_tuning(ctx.settings, tuning)
         if sqlite:
             ctx.store.clear_leases()
-        access_token = load_token(
-            data_dir, ctx.settings.org_id, token, None if sqlite else ctx.store
-        )
+        access = admin_token(data_dir, ctx.settings.org_id, token, ctx.store)
         tls = login.server_files(data_dir, host)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)
         sys.exit(2)
     scheme = "https" if tls else "http"
     asgi = create_app(
-        ctx, access_token, workers=0 if no_worker else workers, auth_settings=login.auth_settings()
+        ctx, access.digest, workers=0 if no_worker else workers, auth_settings=login.auth_settings()
     )
     click.echo(f"bulkforce listening on {scheme}://{host}:{port}")
     click.echo(f"instance URL: {scheme}://{host}:{port}")
-    click.echo(f"access token: {access_token}")
+    if access.generated is not None:  # shown this once; kept for the owner in the data dir
+        click.echo(f"access token: {access.generated}")
+    elif token:
+        click.echo("access token: the one given with --token")
+    else:
+        click.echo(f"access token: print it with `bulkforce token --data-dir {data_dir}`")
     if tls and tls.ca:
         click.echo(f"CA certificate: {tls.ca.resolve()} (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)")
     sys.stdout.flush()
@@ -204,6 +210,38 @@ def serve(
     )  # fmt: skip
     for lock in locks:
         lock.close()
+
+
+@main.command()
+@data_dir_option
+@click.option("--database", default=None, envvar=env("database"),
+              help="Check the token against this database (default: SQLite in the data dir).")  # fmt: skip
+def token(data_dir: Path, database: str | None) -> None:
+    """Print the generated admin access token, kept for its owner in the data dir (of the
+    process that generated it, on PostgreSQL)."""
+    from bulkforce.auth import crypto
+    from bulkforce.boot import TOKEN_DIGEST
+    from bulkforce.store import open_store
+
+    found = read_token(data_dir)
+    if found is None:
+        click.echo(f"bulkforce: no token in {data_dir}: it was generated in another process's "
+                   "data dir, or the server runs with --token", err=True)  # fmt: skip
+        sys.exit(1)
+    db_file = sqlite_path(data_dir, database)
+    if database is not None or (db_file is not None and db_file.exists()):
+        try:
+            store = open_store(database or f"sqlite:///{db_file}")
+            kept = store.get_meta(TOKEN_DIGEST)
+            store.close()
+        except StoreError as e:
+            click.echo(f"bulkforce: {e}", err=True)
+            sys.exit(2)
+        if kept is not None and kept != crypto.token_digest(found):
+            click.echo(f"bulkforce: the token in {data_dir} is not this database's admin token",
+                       err=True)  # fmt: skip
+            sys.exit(1)
+    click.echo(found)
 
 
 @main.command()

@@ -68,15 +68,19 @@ def test_api_processes_on_one_database_share_the_generated_token(
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         tokens.append(proc.stdout.strip())
-    assert tokens[0] == tokens[1] and tokens[0].startswith("00D")
-    assert not (first.data_dir / "token").exists()
+    # the first generated it (and keeps it for its owner); both compare its digest
+    assert tokens[0].split()[0] == tokens[1].split()[0], tokens
+    assert tokens[0].split()[1].startswith("00D") and tokens[1].split()[1] == "-", tokens
+    assert (first.data_dir / "token").read_text().split()[0] == tokens[0].split()[1]
+    assert not (second.data_dir / "token").exists()
 
 
 # What `bulkforce serve` does at start to find its token, run in a separate process each time.
 TOKEN_OF = """
 import sys
 from pathlib import Path
-from bulkforce.boot import build_context, load_token
+from bulkforce.boot import admin_token, build_context
 ctx = build_context(Path(sys.argv[1]), sys.argv[2], [], 1)
-print(load_token(Path(sys.argv[1]), ctx.settings.org_id, None, ctx.store))
+token = admin_token(Path(sys.argv[1]), ctx.settings.org_id, None, ctx.store)
+print(token.digest, token.generated or "-")
 """

@@ -64,12 +64,13 @@ def _invalid_login() -> ServiceError:
 
 class AuthService:
     def __init__(
-        self, store: Store, org_id: str, admin_id: str, fixed_token: str | None,
+        self, store: Store, org_id: str, admin_id: str, admin_digest: str | None,
         settings: AuthSettings,
     ) -> None:  # fmt: skip
         self.store = store
         self.org_id = org_id
-        self.fixed_token = fixed_token
+        # the admin token (generated or --token) by its SHA-256: never held in clear
+        self.admin_digest = admin_digest
         self.settings = settings
         # the fixed token's user: the org's admin, with every permission
         self.admin = Principal(admin_id, ADMIN_USERNAME, ADMIN_USERNAME, "Bulkforce Admin",
@@ -78,8 +79,10 @@ class AuthService:
     # ---- checking a presented token ----------------------------------------------------------
 
     def fixed(self, token: str) -> Principal | None:
-        """The fixed token, checked without touching the database (the hot path for CI)."""
-        if self.fixed_token is not None and crypto.same(token, self.fixed_token):
+        """The admin token, checked without touching the database (the hot path for CI)."""
+        if self.admin_digest is not None and crypto.same(
+            crypto.token_digest(token), self.admin_digest
+        ):
             return self.admin
         return None
 

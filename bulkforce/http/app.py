@@ -58,11 +58,14 @@ class _Asgi:
 
 
 def create_app(
-    ctx: Context, token: str, workers: int = 1, auth_settings: AuthSettings | None = None
+    ctx: Context, admin_digest: str, workers: int = 1, auth_settings: AuthSettings | None = None
 ) -> Starlette:
+    """`admin_digest`: the SHA-256 (hex) of the admin access token."""
     router = Router()
     org = ctx.settings.org_id
-    auth = AuthService(ctx.store, org, ctx.settings.user_id, token, auth_settings or AuthSettings())
+    auth = AuthService(
+        ctx.store, org, ctx.settings.user_id, admin_digest, auth_settings or AuthSettings()
+    )
     throttle = LoginThrottle(auth.settings.throttle)
     OAuthRoutes(auth, org, throttle).register(router)
     SoapRoutes(auth, org, ctx.store.get_meta("org_name") or "Bulkforce", throttle).register(router)

@@ -106,6 +106,9 @@ class Store(abc.ABC):
     def set_meta(self, key: str, value: str) -> None: ...
 
     @abc.abstractmethod
+    def delete_meta(self, key: str) -> None: ...
+
+    @abc.abstractmethod
     def add_meta(self, key: str, value: str) -> str:
         """Store `value` unless the key has one already; return the value that is stored."""
 

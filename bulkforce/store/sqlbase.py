@@ -55,6 +55,9 @@ class SqlStore(Store):
     def set_meta(self, key: str, value: str) -> None:
         self._run(self.Q["set_meta"], (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self._run(self.Q["delete_meta"], (key,))
+
     def add_meta(self, key: str, value: str) -> str:
         self._run(self.Q["add_meta"], (key, value))
         stored = self.get_meta(key)

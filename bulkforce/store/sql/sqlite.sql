@@ -339,6 +339,9 @@ SELECT 1 FROM bf_job WHERE id = ? AND state = 'Open';
 -- name: lock_prefixes
 SELECT 1;
 
+-- name: delete_meta
+DELETE FROM bf_meta WHERE key = ?;
+
 -- name: add_meta
 INSERT INTO bf_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING;
 
