@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from soql_data import NOW, U1, open_loaded, rid, schema
+from soql_data import A1, A2, A3, A4, A5, NOW, U1, open_loaded, rid, schema
 
 from bulkforce.soql import Api, Dialect, compile_query
 from bulkforce.store import Store
@@ -20,8 +20,10 @@ from bulkforce.store import Store
 SCHEMA = schema()
 GADGET = SCHEMA.get("Gadget__c")
 assert GADGET is not None
-COLUMNS = ["Name", "Score__c", "Qty__c", "Active__c", "Due__c", "Seen__c", "Tags__c", "Code__c"]
-SELECT = "SELECT Id, " + ", ".join(COLUMNS) + " FROM Gadget__c"
+COLUMNS = ["Name", "Score__c", "Qty__c", "Active__c", "Due__c", "Seen__c", "Tags__c", "Code__c",
+           "Account__c"]  # fmt: skip
+PARENT = ["Account__r.Name", "Account__r.NumberOfEmployees", "Account__r.Owner.Name"]
+SELECT = "SELECT Id, " + ", ".join(COLUMNS + PARENT) + " FROM Gadget__c"
 
 TEXT = st.text(alphabet="aAbBzZ é%_\\'ü", max_size=5)
 DAYS = st.dates(dt.date(2023, 12, 25), dt.date(2024, 6, 5))
@@ -41,6 +43,7 @@ def records(draw: st.DrawFn) -> list[dict[str, Any]]:
             "Qty__c": draw(st.none() | st.integers(-3, 3)), "Active__c": draw(st.booleans()),
             "Due__c": draw(st.none() | DAYS), "Seen__c": draw(st.none() | INSTANTS),
             "Tags__c": draw(TAGS), "Code__c": draw(st.none() | TEXT),
+            "Account__c": draw(st.sampled_from([None, A1, A2, A3, A4, A5])),
         })  # fmt: skip
     return out
 
@@ -80,8 +83,10 @@ OPS = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
 @st.composite
 def atom(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["text", "like", "in", "num", "int", "bool", "date", "datetime",
-                                 "relative", "null", "includes", "func"]))  # fmt: skip
-    text_field = draw(st.sampled_from(["Name", "Code__c"]))
+                                 "relative", "null", "includes", "func", "parent"]))  # fmt: skip
+    text_field = draw(st.sampled_from(["Name", "Code__c", "Account__r.Name"]))
+    if kind == "parent":
+        return f"Account__r.NumberOfEmployees {draw(OPS)} {draw(st.sampled_from([5, 10, 50]))}"
     if kind == "text":
         return f"{text_field} {draw(OPS)} {soql_string(draw(TEXT))}"
     if kind == "like":
@@ -108,7 +113,7 @@ def atom(draw: st.DrawFn) -> str:
     if kind == "relative":
         return f"{draw(st.sampled_from(['Due__c', 'Seen__c']))} {draw(OPS)} {draw(RELATIVE)}"
     if kind == "null":
-        field = draw(st.sampled_from(COLUMNS[:3] + COLUMNS[4:]))
+        field = draw(st.sampled_from([*COLUMNS[:3], *COLUMNS[4:], *PARENT]))
         return f"{field} {draw(st.sampled_from(['=', '!=']))} null"
     if kind == "includes":
         values = ", ".join(soql_string(v) for v in draw(st.lists(
@@ -131,7 +136,7 @@ def condition(depth: int = 2) -> st.SearchStrategy[str]:
 
 
 ORDER = st.lists(
-    st.tuples(st.sampled_from(COLUMNS[:6]), st.sampled_from(["", " ASC", " DESC"]),
+    st.tuples(st.sampled_from(COLUMNS[:6] + PARENT), st.sampled_from(["", " ASC", " DESC"]),
               st.sampled_from(["", " NULLS FIRST", " NULLS LAST"])),
     max_size=2, unique_by=lambda t: t[0],
 ).map(lambda keys: ", ".join(f"{f}{d}{n}" for f, d, n in keys))  # fmt: skip
