@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from bulk2_helpers import BASE, assert_error, assert_serving, create, put, run_job
 from conftest import Server, unique
@@ -182,3 +183,35 @@ def test_stalled_upload_is_dropped_and_discarded(guarded: Server) -> None:
     with guarded.client() as c:  # the job is still Open with no data; a real upload works
         assert put(c, job, "LastName\nlater\n").status_code == 201
     assert not list(guarded.data_dir.rglob("*.part"))
+
+
+# ---------------------------------------------------------------- DELETE during a download
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_delete_during_results_download_never_ends_cleanly_short(
+    make_server: Callable[..., Server], backend: str
+) -> None:
+    srv = make_server(backend=backend)
+    rows = 25_000  # three internal batches: three result chunks of ~5 MB
+    pad = "p" * 200
+    body = "LastName,Description\n" + "".join(f"dl{i},{pad}\n" for i in range(rows))
+    with srv.client() as c:
+        info = run_job(c, "Contact", "insert", body)
+        assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == rows, info
+        job = info["id"]
+        received = b""
+        aborted = False
+        with c.stream("GET", f"{BASE}/{job}/successfulResults") as r:
+            assert r.status_code == 200
+            stream = r.iter_raw(1 << 16)
+            received += next(stream)
+            assert c.delete(f"{BASE}/{job}").status_code == 204
+            try:
+                for part in stream:
+                    received += part
+            except httpx.HTTPError:  # the connection was aborted: the client knows
+                aborted = True
+        lines = received.count(b"\n") - 1  # header line
+        assert aborted or lines == rows, f"a clean 200 with {lines} of {rows} rows"
+        assert_serving(c)

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+class BlobGone(Exception):
+    """Data deleted (job DELETE, retention) while it was being read. Raised mid-download so the
+    connection is aborted: ending the stream cleanly would pass a truncated file as whole."""
+
+
 class UploadWriter(abc.ABC):
     @abc.abstractmethod
     def write(self, data: bytes) -> None: ...
@@ -117,7 +122,7 @@ class FileBlobs(Blobs):
                     while block := f.read(1 << 20):
                         yield block
             except FileNotFoundError:
-                return  # deleted while streaming
+                raise BlobGone(f"results of {key} were deleted while being read") from None
 
     def put(self, name: str, data: bytes) -> None:
         tmp = self.root / f"{name}.{uuid.uuid4().hex}.tmp"

@@ -30,7 +30,7 @@ from psycopg.rows import dict_row, tuple_row
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
 from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
-from bulkforce.store.blobs import Blobs, UploadWriter
+from bulkforce.store.blobs import BlobGone, Blobs, UploadWriter
 from bulkforce.store.queries import load
 from bulkforce.store.rows import RowLike, job_from_row
 from bulkforce.store.sqlbase import SqlStore
@@ -272,8 +272,8 @@ class _PgUpload(UploadWriter):
 class _PgReader(io.RawIOBase):
     """A committed upload read back chunk by chunk: never whole in memory."""
 
-    def __init__(self, store: PostgresStore, name: str) -> None:
-        self.store, self.name = store, name
+    def __init__(self, store: PostgresStore, name: str, chunks: int) -> None:
+        self.store, self.name, self.chunks = store, name, chunks
         self.seq = 0
         self.pending = b""
         self.done = False
@@ -285,6 +285,8 @@ class _PgReader(io.RawIOBase):
         while not self.pending and not self.done:
             row = self.store._one(Q["blob_chunk"], (self.name, self.seq))
             if row is None:
+                if self.seq < self.chunks:
+                    raise BlobGone(f"{self.name} was deleted while being read")
                 self.done = True
             else:
                 self.pending = bytes(row["data"])
@@ -308,9 +310,10 @@ class PgBlobs(Blobs):
 
     def open(self, key: str) -> BinaryIO | None:
         name = f"upload:{key}"
-        if self.store._one(Q["blob_exists"], (name,)) is None:
+        row = self.store._one(Q["blob_count"], (name,))
+        if row is None or not row["n"]:
             return None
-        return io.BufferedReader(_PgReader(self.store, name), buffer_size=CHUNK)
+        return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
         with self.store._write() as conn:
@@ -321,7 +324,7 @@ class PgBlobs(Blobs):
         for seq in range(batches):
             row = self.store._one(Q["blob_chunk"], (f"results:{key}:{seq}:{kind}", 0))
             if row is None:
-                return
+                raise BlobGone(f"results of {key} were deleted while being read")
             if row["data"]:
                 yield bytes(row["data"])
 

@@ -256,8 +256,8 @@ DELETE FROM bf_blob WHERE name LIKE %s;
 -- name: blob_rename
 UPDATE bf_blob SET name = %s WHERE name = %s;
 
--- name: blob_exists
-SELECT 1 FROM bf_blob WHERE name = %s LIMIT 1;
+-- name: blob_count
+SELECT count(*) AS n FROM bf_blob WHERE name = %s;
 
 -- name: lock_open_job
 -- Batches of one job take their sequence numbers in turn.
