@@ -5,7 +5,8 @@ from bulkforce.soql.ast import Query
 from bulkforce.soql.compile import compile_query
 from bulkforce.soql.errors import SoqlError
 from bulkforce.soql.parser import parse
-from bulkforce.soql.plan import ChildPlan, Key, OutColumn, Plan, Rec
+from bulkforce.soql.plan import ChildPlan, Key, OutColumn, Plan
+from bulkforce.soql.records import Rec
 from bulkforce.soql.rules import Api
 from bulkforce.soql.sqlgen import Dialect
 

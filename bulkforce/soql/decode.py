@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from bulkforce.engine.schema import NUMBER_TYPES
+from bulkforce.engine.schema import NUMBER_TYPES, STRING_TYPES
 
 
 def _datetime(v: Any) -> dt.datetime:
@@ -62,8 +62,18 @@ _BY_TYPE: dict[str, Callable[[Any], Any]] = {
 }  # fmt: skip
 
 
+def _same(v: Any) -> Any:
+    return v
+
+
+# Text and Id columns come back as str from both databases: nothing to convert.
+_TEXT = STRING_TYPES | {"id", "reference", "base64"}
+
+
 def decoder(ftype: str) -> Callable[[Any], Any]:
     """The converter for a column of describe type `ftype` (None stays None)."""
+    if ftype in _TEXT:
+        return _same
     conv = _BY_TYPE.get(ftype, _str)
 
     def decode(v: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bulkforce.engine.schema import Schema, SObject
 from bulkforce.soql.decode import key_value
+from bulkforce.soql.records import Rec, RecordBuilder
 from bulkforce.soql.sqlgen import Sql
 
 Key = list[Any]
@@ -19,13 +20,6 @@ class OutColumn:
     name: str  # header / key as Salesforce prints it: "Id", "Account.Name", "expr0", alias
     path: tuple[str, ...]  # canonical relationship path + field; (alias,) for aggregates
     type: str  # describe type driving rendering (aggregates: their result type)
-
-
-@dataclass
-class Rec:
-    type: str  # "Contact", "AggregateResult", or the TYPEOF-resolved type
-    id: str | None  # 18-char Id for attributes.url; None for AggregateResult
-    fields: dict[str, Any] = field(default_factory=dict)  # name → value | Rec | None | child
 
 
 @dataclass(frozen=True)
@@ -169,11 +163,14 @@ class ChildPlan:
                f"ORDER BY {outer_order}")  # fmt: skip
         return s.finish(out), params
 
+    def __post_init__(self) -> None:
+        self._builder = RecordBuilder(self.object.name, self.outs, self.schema)
+
     def parent_id(self, row: Sequence[Any]) -> str:
         return str(row[self.fk_at])
 
     def record(self, row: Sequence[Any]) -> Rec:
-        return build_record(self.object.name, row[self.id_at], self.outs, row, self.schema)
+        return self._builder.build(row[self.id_at], row)
 
 
 def _order_term(expr: str, k: SortKey) -> str:
@@ -183,49 +180,6 @@ def _order_term(expr: str, k: SortKey) -> str:
     if k.nillable:
         term += f" NULLS {'LAST' if k.nulls_last else 'FIRST'}"
     return term
-
-
-def _placed(index: int | str) -> int:
-    assert isinstance(index, int), "select expressions are placed before rows are read"
-    return index
-
-
-def build_record(
-    typ: str, rid: Any, outs: Sequence[Out], row: Sequence[Any], schema: Schema
-) -> Rec:
-    rec = Rec(typ, None if rid is None else str(rid), {})
-    for out in outs:
-        if isinstance(out, ChildOut):
-            rec.fields[out.name] = None
-            continue
-        target: Rec | None = rec
-        for k, name in enumerate(out.names[:-1]):
-            assert target is not None
-            if name in target.fields:
-                target = target.fields[name]
-                if target is None:
-                    break
-                continue
-            pid = row[_placed(out.hop_ids[k])]
-            if pid is None:
-                target.fields[name] = None
-                target = None
-                break
-            ptype = out.hop_types[k]
-            if ptype is None:
-                found = schema.by_prefix(str(pid)[:3])
-                ptype = found.name if found else "Name"
-            sub = Rec(ptype, str(pid), {})
-            target.fields[name] = sub
-            target = sub
-        if target is None:
-            continue
-        if out.only_type is not None and target.type != out.only_type:
-            continue
-        if target.type in out.except_types:
-            continue
-        target.fields[out.names[-1]] = out.decode(row[_placed(out.index)])
-    return rec
 
 
 class Plan:
@@ -242,7 +196,7 @@ class Plan:
         self.limit = limit
         self.offset = offset
         self._body = body
-        self._outs = outs
+        self._builder = RecordBuilder(root.name, outs, schema)
         self._decoders = decoders
         self._schema = schema
         self._id_at = id_at
@@ -284,7 +238,7 @@ class Plan:
         return [key_value(row[b.key_at + i]) for i in range(len(b.sort))]
 
     def values(self, row: Sequence[Any]) -> list[Any]:
-        return [d(row[i]) for i, d in enumerate(self._decoders)]
+        return [d(v) for d, v in zip(self._decoders, row, strict=False)]
 
     def record(self, row: Sequence[Any]) -> Rec:
         if self.aggregate:
@@ -293,7 +247,7 @@ class Plan:
                 None,
                 {c.name: v for c, v in zip(self.columns, self.values(row), strict=True)},
             )
-        return build_record(self.root.name, row[self._id_at], self._outs, row, self._schema)
+        return self._builder.build(row[self._id_at], row)
 
 
 def limit_clause(sql: Sql, limit: int | None, offset: int | None) -> str:
