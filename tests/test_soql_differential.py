@@ -218,3 +218,49 @@ def test_sqlite_and_postgresql_agree(
         assert lite_all == pg_all, soql
         assert lite_pages == lite_all, soql
         assert pg_pages == pg_all, soql
+
+
+GROUPS = st.sampled_from(["Active__c", "Name", "Account__r.Name", "CALENDAR_MONTH(Due__c)",
+                          "Code__c", "Qty__c"])  # fmt: skip
+AGGREGATES = st.lists(
+    st.sampled_from(["COUNT(Id)", "COUNT(Name)", "MIN(Name)", "MAX(Score__c)", "SUM(Qty__c)",
+                     "MIN(Due__c)", "MAX(Seen__c)", "COUNT_DISTINCT(Code__c)", "AVG(Qty__c)",
+                     "MAX(Account__r.Name)", "SUM(Score__c)"]),
+    min_size=1, max_size=3, unique=True,
+)  # fmt: skip
+
+
+@st.composite
+def aggregate_queries(draw: st.DrawFn) -> str:
+    group = draw(GROUPS)
+    aggs = draw(AGGREGATES)
+    q = f"SELECT {group}, {', '.join(aggs)} FROM Gadget__c"
+    if draw(st.booleans()):
+        q += " WHERE " + draw(condition(1))
+    q += f" GROUP BY {group}"
+    if draw(st.booleans()):
+        q += f" HAVING COUNT(Id) {draw(OPS)} {draw(st.integers(0, 3))}"
+    order = draw(st.sampled_from(["", f" ORDER BY {group}", f" ORDER BY {group} DESC NULLS LAST",
+                                  f" ORDER BY {aggs[0]} DESC"]))  # fmt: skip
+    q += order
+    if draw(st.booleans()):
+        q += f" LIMIT {draw(st.integers(0, 5))}"
+    return q
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=records(), soqls=st.lists(aggregate_queries(), min_size=1, max_size=4))
+def test_aggregates_agree(
+    both: list[tuple[Store, Dialect]], data: list[dict[str, Any]], soqls: list[str]
+) -> None:
+    for store, dialect in both:
+        replace_gadgets(store, dialect, data)
+    for soql in soqls:
+        results = []
+        for store, dialect in both:
+            plan = compile_query(soql, SCHEMA, api=Api.REST, dialect=dialect, now=NOW)
+            got = [plan.values(r) for r in store.query_rows(*plan.sql())]
+            (count,) = next(store.query_rows(*plan.count_sql()))
+            assert count == len(got), soql
+            results.append(got)
+        assert results[0] == results[1], soql

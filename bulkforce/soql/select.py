@@ -10,7 +10,7 @@ from bulkforce.soql import ast
 from bulkforce.soql.cond import Conditions, Operand, category
 from bulkforce.soql.decode import decoder
 from bulkforce.soql.errors import MALFORMED, at, bad_type, no_such_column
-from bulkforce.soql.plan import Body, FieldOut, Out, OutColumn, Plan
+from bulkforce.soql.plan import Body, FieldOut, Out, OutColumn, Plan, SortKey
 from bulkforce.soql.sqlgen import AGGREGATES, DATE_FUNCTIONS
 from bulkforce.soql.validate import Scope
 
@@ -58,6 +58,7 @@ def aggregate_plan(
     if q.rollup:
         raise at(MALFORMED, c.text, q.group_pos, f"GROUP BY {q.rollup} is not supported")
     groups: list[str] = []
+    ties: list[SortKey] = []
     for g in q.group_by:
         op = c.operand(scope, g)
         if category(op.type) == "opaque":
@@ -65,6 +66,12 @@ def aggregate_plan(
                 MALFORMED, c.text, op.pos, f"field '{op.name}' can not be grouped in a query call"
             )
         groups.append(op.sql)
+        # groups differing only in letter case tie under a case-insensitive ORDER BY: the raw
+        # values, in byte order on both databases, settle their order
+        raw = (
+            f'{op.sql} COLLATE "C"' if c.sql.pg and category(op.type) in ("text", "id") else op.sql
+        )
+        ties.append(SortKey(raw, False, False, True, "", op.sql))
     columns: list[OutColumn] = []
     select: list[str] = []
     decoders: list[Callable[[Any], Any]] = []
@@ -114,6 +121,7 @@ def aggregate_plan(
         if key.raw not in groups and not _is_aggregate_sql(key.raw):
             raise at(MALFORMED, c.text, q.pos, "ORDER BY items must be grouped or aggregated")
         sort.append(key)
+    sort += ties
     body = Body(c.sql, select, scope.from_sql(), where, params, group_by=groups, having=having,
                 having_params=having_params, sort=sort, key_at=len(select),
                 count_from=scope.from_sql(where_joins))  # fmt: skip
