@@ -15,12 +15,11 @@ from bulkforce.engine.schema import NUMBER_TYPES, STRING_TYPES
 def _datetime(v: Any) -> dt.datetime:
     if isinstance(v, dt.datetime):
         return v.astimezone(dt.UTC)
-    text = str(v)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = dt.datetime.fromisoformat(text)
+    parsed = dt.datetime.fromisoformat(v)  # SQLite's stored `…mmmZ` form (3.11+ reads the Z)
+    if parsed.tzinfo is dt.UTC:
+        return parsed
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
 
 
