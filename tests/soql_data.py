@@ -34,6 +34,7 @@ GADGET = {
          "relationshipName": "Account__r", "childRelationshipName": "Gadgets__r"},
         {"name": "Addr__c", "type": "address"},
         {"name": "Code__c", "type": "string"},
+        {"name": "Alarm__c", "type": "time"},
     ],
 }  # fmt: skip
 
@@ -134,11 +135,13 @@ DATA: dict[str, list[dict[str, Any]]] = {
     "Gadget__c": [
         {"Id": G1, "Name": "g1", "Tags__c": "A;B", "Score__c": 1.5, "Qty__c": 3,
          "Price__c": 10.0, "Active__c": True, "Due__c": "2024-05-15",
-         "Seen__c": "2024-05-15T12:00:00.000Z", "Account__c": A1, "Code__c": "x_1"},
+         "Seen__c": "2024-05-15T12:00:00.000Z", "Account__c": A1, "Code__c": "x_1",
+         "Alarm__c": "08:30:00.000Z"},
         {"Id": G2, "Name": "g2", "Tags__c": "B;C", "Score__c": -2.0, "Qty__c": 0,
          "Active__c": False, "Due__c": "2024-05-16", "Seen__c": "2024-05-16T00:30:00.000Z",
-         "Account__c": A2, "Code__c": "x%1"},
-        {"Id": G3, "Name": "g3", "Price__c": 0.5, "Active__c": True, "Code__c": "X\\1"},
+         "Account__c": A2, "Code__c": "x%1", "Alarm__c": "23:59:59.999Z"},
+        {"Id": G3, "Name": "g3", "Price__c": 0.5, "Active__c": True, "Code__c": "X\\1",
+         "Alarm__c": "00:00:00.000Z"},
         {"Id": G4, "Name": "G4", "Tags__c": "C", "Score__c": 100.0, "Qty__c": 7,
          "Price__c": 99.99, "Active__c": False, "Due__c": "2023-12-31",
          "Seen__c": "2023-12-31T23:00:00.000Z", "Account__c": A3},

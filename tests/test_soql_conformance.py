@@ -567,6 +567,7 @@ CASES: list[Case] = [
             A3,
             None,
             None,
+            None,
         ],
     ),
     E(
@@ -745,6 +746,11 @@ CASES: list[Case] = [
         "includes or excludes operator only valid on multipicklist field: Name",
     ),
     E("SELECT Name n FROM Account", "MALFORMED_QUERY", "unexpected token: n"),
+    D("Alarm__c = 08:30:00.000Z", G1),
+    D("Alarm__c > 08:30:00Z", G2),
+    D("Alarm__c < 08:30:00.001Z", G1, G3),
+    I("SELECT Id FROM Gadget__c WHERE Alarm__c != null ORDER BY Alarm__c DESC", G2, G1, G3),
+    R("SELECT Alarm__c FROM Gadget__c WHERE Id = '" + G2 + "'", [dt.time(23, 59, 59, 999000)]),
     I("SELECT Id FROM Account WHERE NumberOfEmployees < 99999999999999999999", *ACCOUNTS),
     I("SELECT Id FROM Account WHERE AnnualRevenue > -1E300", A1, A2, A5),
     E(

@@ -309,8 +309,10 @@ class Compiler:
 
 def _kind(ftype: str) -> str:
     cat = category(ftype)
-    if cat in ("text", "id", "time"):
+    if cat in ("text", "id"):
         return "text"
+    if cat == "time":
+        return "time"
     if cat == "number":
         return "int" if ftype in ("int", "long") else "number"
     if cat in ("date", "datetime", "boolean"):

@@ -113,8 +113,16 @@ class Conditions:
                 else "int"  # fmt: skip
         if cat == "date" and lit.kind == "date":
             return self.sql.value(v, "date"), "date"
-        if cat == "time" and lit.kind == "string":
-            return plain(str(v)), "text"
+        if cat == "time" and lit.kind in ("time", "string"):
+            try:
+                t = (
+                    v
+                    if isinstance(v, dt.time)
+                    else dt.time.fromisoformat(plain(str(v)).rstrip("Z"))
+                )
+            except ValueError:
+                raise self.wrong_value(left, lit) from None
+            return self.sql.value(t, "time"), "time"
         raise self.wrong_value(left, lit)
 
     def day_bounds(self, left: Operand, lit: ast.Literal) -> tuple[Any, Any, str]:

@@ -73,6 +73,11 @@ def parse_date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+def parse_time(text: str) -> dt.time:
+    """A time literal `hh:mm:ss[.sss]Z` (time fields hold no zone; Salesforce writes Z)."""
+    return dt.time.fromisoformat(text[:-1])
+
+
 def parse_datetime(text: str) -> dt.datetime:
     """`2024-01-01T00:00:00Z`, `….000Z`, `….000000Z`, `….000+0000`, `…+00:00`,
     `….123456789+02:00`: all the same kind of instant (digits past microseconds dropped)."""

@@ -17,6 +17,7 @@ class Kind(Enum):
     NUMBER = "number"
     DATE = "date"
     DATETIME = "datetime"
+    TIME = "time"
     OP = "op"  # = != <> < <= > >=
     PUNCT = "punct"  # ( ) , . :
     EOF = "eof"
@@ -53,6 +54,7 @@ _DATETIME = re.compile(
 )
 _DATETIME_NO_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\w:])")
+_TIME = re.compile(r"\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z(?![\w.:])")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(?![\w.])")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A currency literal with decimals (`USD300.50`) is one word; a path part after a dot never
@@ -110,6 +112,11 @@ def tokenize(text: str) -> list[Token]:
             m = _DATE.match(text, i)
             if m:
                 out.append(Token(Kind.DATE, m[0], i, m.end()))
+                i = m.end()
+                continue
+            m = _TIME.match(text, i)
+            if m:
+                out.append(Token(Kind.TIME, m[0], i, m.end()))
                 i = m.end()
                 continue
             m = _NUMBER.match(text, i)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from bulkforce.soql import ast
-from bulkforce.soql.dates import RELATIVE, RELATIVE_N, parse_date, parse_datetime
+from bulkforce.soql.dates import RELATIVE, RELATIVE_N, parse_date, parse_datetime, parse_time
 from bulkforce.soql.errors import MALFORMED, SoqlError, at, unexpected
 from bulkforce.soql.lexer import Kind, Token, plain, tokenize, unescape
 
@@ -389,6 +389,8 @@ class _Parser:
             return ast.Literal(tok.pos, "number", _number(text), text)
         if kind is Kind.DATE:
             return ast.Literal(tok.pos, "date", self.checked(parse_date, tok), text)
+        if kind is Kind.TIME:
+            return ast.Literal(tok.pos, "time", self.checked(parse_time, tok), text)
         if kind is Kind.DATETIME:
             return ast.Literal(tok.pos, "datetime", self.checked(parse_datetime, tok), text)
         if kind is Kind.WORD:

@@ -88,6 +88,13 @@ class Sql:
             return value if self.pg else iso_ms(value)
         if ftype == "date" and isinstance(value, dt.date):
             return value if self.pg else value.isoformat()
+        if ftype == "time" and isinstance(value, dt.time):
+            # SQLite holds `hh:mm:ss.mmmZ` (engine/coerce)
+            return (
+                value
+                if self.pg
+                else value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+            )
         if ftype == "boolean":
             return bool(value) if self.pg else int(bool(value))
         return value
