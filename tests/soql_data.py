@@ -35,6 +35,9 @@ GADGET = {
         {"name": "Addr__c", "type": "address"},
         {"name": "Code__c", "type": "string"},
         {"name": "Alarm__c", "type": "time"},
+        {"name": "Color__c", "type": "picklist",  # values SQL must quote with care
+         "picklistValues": [{"value": "Red"}, {"value": "50% off?"}, {"value": "O'Hara"},
+                            {"value": "blue"}]},
     ],
 }  # fmt: skip
 

@@ -30,6 +30,8 @@ from soql_data import (
     L1,
     NOW,
     O1,
+    O2,
+    O3,
     OR1,
     T2,
     U1,
@@ -491,9 +493,9 @@ CASES: list[Case] = [
     R("SELECT COUNT(Email) cnt FROM Contact", [4]),
     R(
         "SELECT Industry, COUNT(Id) cnt FROM Account GROUP BY Industry ORDER BY Industry",
-        ["Bio%Tech", 1],
-        ["Energy", 1],
+        ["Energy", 1],  # picklist order; Bio%Tech is not one of its values
         ["Technology", 2],
+        ["Bio%Tech", 1],
     ),
     R(
         "SELECT MAX(AnnualRevenue), MIN(Name), SUM(NumberOfEmployees), AVG(NumberOfEmployees) "
@@ -519,14 +521,14 @@ CASES: list[Case] = [
         "SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry ORDER BY COUNT(Id) DESC, "
         "Industry",
         ["Technology", 2],
-        ["Bio%Tech", 1],
         ["Energy", 1],
+        ["Bio%Tech", 1],
     ),
     R(
         "SELECT StageName, MIN(CloseDate), MAX(CloseDate) FROM Opportunity GROUP BY StageName "
         "ORDER BY StageName",
-        ["Closed Won", dt.date(2024, 6, 30), dt.date(2024, 6, 30)],
         ["Prospecting", dt.date(2023, 11, 5), dt.date(2024, 1, 15)],
+        ["Closed Won", dt.date(2024, 6, 30), dt.date(2024, 6, 30)],
     ),
     R(
         "SELECT Active__c, COUNT(Id) FROM Gadget__c GROUP BY Active__c ORDER BY Active__c",
@@ -565,6 +567,7 @@ CASES: list[Case] = [
             dt.date(2023, 12, 31),
             dt.datetime(2023, 12, 31, 23, tzinfo=UTC),
             A3,
+            None,
             None,
             None,
             None,
@@ -746,6 +749,10 @@ CASES: list[Case] = [
         "includes or excludes operator only valid on multipicklist field: Name",
     ),
     E("SELECT Name n FROM Account", "MALFORMED_QUERY", "unexpected token: n"),
+    I("SELECT Id FROM Opportunity ORDER BY StageName", O2, O3, O1),
+    I("SELECT Id FROM Opportunity ORDER BY StageName DESC, Name", O1, O3, O2),
+    I("SELECT Id FROM Account ORDER BY Type", A3, A2, A1, A5),
+    I("SELECT Id FROM Account ORDER BY Type DESC", A5, A1, A2, A3),
     D("Alarm__c = 08:30:00.000Z", G1),
     D("Alarm__c > 08:30:00Z", G2),
     D("Alarm__c < 08:30:00.001Z", G1, G3),

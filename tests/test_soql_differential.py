@@ -21,7 +21,7 @@ SCHEMA = schema()
 GADGET = SCHEMA.get("Gadget__c")
 assert GADGET is not None
 COLUMNS = ["Name", "Score__c", "Qty__c", "Active__c", "Due__c", "Seen__c", "Tags__c", "Code__c",
-           "Account__c"]  # fmt: skip
+           "Account__c", "Color__c"]  # fmt: skip
 PARENT = ["Account__r.Name", "Account__r.NumberOfEmployees", "Account__r.Owner.Name"]
 SELECT = "SELECT Id, " + ", ".join(COLUMNS + PARENT) + " FROM Gadget__c"
 
@@ -44,6 +44,8 @@ def records(draw: st.DrawFn) -> list[dict[str, Any]]:
             "Due__c": draw(st.none() | DAYS), "Seen__c": draw(st.none() | INSTANTS),
             "Tags__c": draw(TAGS), "Code__c": draw(st.none() | TEXT),
             "Account__c": draw(st.sampled_from([None, A1, A2, A3, A4, A5])),
+            "Color__c": draw(st.sampled_from([None, "Red", "red", "50% off?", "O'Hara", "blue",
+                                              "BLUE", "zzz", "Amber"])),
         })  # fmt: skip
     return out
 
@@ -136,7 +138,8 @@ def condition(depth: int = 2) -> st.SearchStrategy[str]:
 
 
 ORDER = st.lists(
-    st.tuples(st.sampled_from(COLUMNS[:6] + PARENT), st.sampled_from(["", " ASC", " DESC"]),
+    st.tuples(st.sampled_from([*COLUMNS[:6], *PARENT, "Color__c", "Account__r.Type",
+                               "Account__r.Industry"]), st.sampled_from(["", " ASC", " DESC"]),
               st.sampled_from(["", " NULLS FIRST", " NULLS LAST"])),
     max_size=2, unique_by=lambda t: t[0],
 ).map(lambda keys: ", ".join(f"{f}{d}{n}" for f, d, n in keys))  # fmt: skip

@@ -56,7 +56,8 @@ class Compiler:
         if isinstance(expr, ast.FieldPath):
             col = scope.resolve(expr)
             nillable = col.field.nillable or bool(col.hops)
-            return Operand(col.sql, col.type, nillable, col.field.name, expr.pos)
+            values = col.field.picklist_values if col.type == "picklist" else ()
+            return Operand(col.sql, col.type, nillable, col.field.name, expr.pos, values)
         if expr.name in DATE_FUNCTIONS and len(expr.args) == 1:
             inner = self.operand(scope, expr.args[0])
             if category(inner.type) not in ("date", "datetime"):
@@ -144,6 +145,11 @@ class Compiler:
                 raise at(MALFORMED, self.text, op.pos, f"field '{op.name}' can not be sorted")
             expr = self.sql.fold(op.sql) if cat == "text" else op.sql
             nulls_last = item.descending if item.nulls_last is None else item.nulls_last
+            if op.picklist:
+                # Salesforce sorts a picklist in the order its values are defined; values not
+                # in the definition come after them, alphabetically
+                rank = self.sql.picklist_rank(op.sql, op.picklist)
+                keys.append(SortKey(rank, item.descending, nulls_last, op.nillable, "int", op.sql))
             keys.append(
                 SortKey(expr, item.descending, nulls_last, op.nillable, _kind(op.type), op.sql)
             )

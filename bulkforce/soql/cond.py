@@ -28,6 +28,7 @@ class Operand:
     nillable: bool
     name: str  # canonical, for messages
     pos: int
+    picklist: tuple[str, ...] = ()  # a picklist's values in their defined order (sorting)
 
 
 def category(ftype: str) -> str:

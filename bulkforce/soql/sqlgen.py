@@ -99,6 +99,23 @@ class Sql:
             return bool(value) if self.pg else int(bool(value))
         return value
 
+    def literal(self, value: str) -> str:
+        """A string constant taken from the schema (never from a query) as SQL text; psycopg's
+        `%` is doubled and `?`, which `finish` turns into placeholders, spelled chr(63)."""
+        text = "'" + value.replace("'", "''") + "'"
+        if self.pg:
+            text = text.replace("%", "%%").replace("?", "' || chr(63) || '")
+        return text
+
+    def picklist_rank(self, expr: str, values: tuple[str, ...]) -> str:
+        """A picklist value's position in its definition (NULL for null, last for others)."""
+        seen: dict[str, int] = {}
+        for i, v in enumerate(values):
+            seen.setdefault(fold(v), i)
+        whens = " ".join(f"WHEN {self.literal(v)} THEN {i}" for v, i in seen.items())
+        other = f"CASE WHEN {expr} IS NULL THEN NULL ELSE {len(values)} END"
+        return f"CASE {self.fold(expr)} {whens} ELSE {other} END"
+
     def finish(self, text: str) -> str:
         return text.replace("?", "%s") if self.pg else text
 
