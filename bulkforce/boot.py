@@ -17,6 +17,7 @@ from bulkforce.jobs.service import Context, Settings
 from bulkforce.model import iso, utcnow
 from bulkforce.store import Store, open_store
 from bulkforce.store.base import RecordTable, UniqueViolation
+from bulkforce.store.pool import DEFAULT_POOL_SIZE
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -190,10 +191,11 @@ def build_context(
     schema_files: list[Path],
     max_upload_bytes: int,
     commit_seconds: float = 1.0,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> Context:
     tighten(data_dir, sqlite_path(data_dir, database))
     url = database or f"sqlite:///{data_dir / 'bulkforce.db'}"
-    store = open_store(url)
+    store = open_store(url, pool_size)
     store.migrate()
     defs: list[ObjectDef] = builtin_definitions()
     for path in schema_files:

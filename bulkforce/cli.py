@@ -24,6 +24,7 @@ from bulkforce.boot import (
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
 from bulkforce.store import StoreError
+from bulkforce.store.pool import DEFAULT_POOL_SIZE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +59,10 @@ _TUNING = [
                  help="Ended jobs and their data are deleted after this long (Salesforce: 7 days)."),
     click.option("--open-job-hours", default=24.0, show_default=True, type=click.FloatRange(0),
                  envvar=env("open-job-hours"), help="Jobs left Open this long are aborted."),
+    click.option("--pool-size", default=DEFAULT_POOL_SIZE, show_default=True,
+                 type=click.IntRange(1, 200), envvar=env("pool-size"),
+                 help="Database connections the process's request threads share (each worker "
+                 "thread has its own besides)."),
 ]  # fmt: skip
 
 
@@ -83,7 +88,7 @@ def tuning_options(func: F) -> F:
 
 def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
     for name, value in tuning.items():
-        if name != "log_level":
+        if name not in ("log_level", "pool_size"):
             setattr(settings, name, value)
 
 
@@ -168,6 +173,7 @@ def serve(
 
     from bulkforce.http.app import create_app
     from bulkforce.http.protocol import guarded_protocol
+    from bulkforce.worker import sweep_orphans
 
     setup_logging(tuning)
     try:
@@ -178,11 +184,16 @@ def serve(
         locks = [lock_data_dir(data_dir)] if sqlite else []
         if db_file is not None:
             locks.append(lock_sqlite(db_file))
-        ctx = build_context(data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024))
+        ctx = build_context(
+            data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024),
+            pool_size=tuning["pool_size"],
+        )  # fmt: skip
         ctx.settings.hard_delete = hard_delete
         apply_tuning(ctx.settings, tuning)
         if sqlite:
             ctx.store.clear_leases()
+            # holding the lock, every unfinished upload or unrecorded payload is a crash's
+            sweep_orphans(ctx, 0)
         access = admin_token(data_dir, ctx.settings.org_id, token, ctx.store)
         tls = login.server_files(data_dir, host)
     except (BootError, SchemaError, StoreError) as e:
@@ -278,7 +289,7 @@ def worker(
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
         sys.exit(2)
     try:
-        ctx = build_context(data_dir, database, list(schemas), 0)
+        ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
         apply_tuning(ctx.settings, tuning)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)

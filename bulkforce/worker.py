@@ -27,6 +27,17 @@ from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, re
 
 log = logging.getLogger("bulkforce.worker")
 
+# What a crash leaves (store/blobs.py: sweep_orphans) is looked for hourly; anything younger
+# than an hour may belong to an upload still running (stalled ones are cut off far sooner).
+ORPHAN_SWEEP_SECONDS = 3600.0
+ORPHAN_MIN_AGE = 3600.0
+
+
+def sweep_orphans(ctx: Context, min_age: float) -> int:
+    """Unfinished uploads and never-recorded Bulk 1.0 payloads older than `min_age` seconds
+    (0 at the start of a server that owns its data dir: nothing else can be writing)."""
+    return ctx.blobs.sweep_orphans(lambda key: ctx.store.get_batch(key) is not None, min_age)
+
 
 class Stop(Exception):
     """The job was aborted, deleted, or taken over while this worker ran it."""
@@ -38,6 +49,7 @@ class Worker:
         self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
         self._next_sweep = 0.0
+        self._next_orphan_sweep = 0.0
 
     def run_forever(self, idle_wait: float = 0.5) -> None:
         self.ctx.store.tune_for_bulk()
@@ -66,6 +78,11 @@ class Worker:
         )
         for key in gone:
             self.ctx.blobs.delete(key)
+        if time.monotonic() >= self._next_orphan_sweep:
+            self._next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_SECONDS
+            swept = sweep_orphans(self.ctx, ORPHAN_MIN_AGE)
+            if swept:
+                log.warning("retention: deleted %d uploads or payloads a crash left", swept)
         if gone or aborted:
             log.info(
                 "retention: deleted %d jobs/batches' data, aborted %d stale Open jobs",

@@ -277,6 +277,7 @@ class ClassicService:
         self.ctx.blobs.put(f"{batch_id}.request", payload)
         batch = self.store.insert_batch(batch_id, job.id, job.content_type, count)
         if batch is None:
+            self.ctx.blobs.delete(batch_id)  # the job closed meanwhile: no orphan payload
             raise ServiceError(Kind.INVALID_JOB_STATE, "Job is not open")
         self.ctx.wake.set()
         return batch

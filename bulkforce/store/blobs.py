@@ -8,8 +8,9 @@ from __future__ import annotations
 import abc
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,6 +65,12 @@ class Blobs(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Everything stored under a job or batch id."""
+
+    @abc.abstractmethod
+    def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
+        """Delete what a crash left behind, untouched for `min_age` seconds: unfinished
+        uploads, and Bulk 1.0 payloads of batches that were never recorded. Returns how many
+        were deleted."""
 
 
 class _FileUpload(UploadWriter):
@@ -134,6 +141,23 @@ class FileBlobs(Blobs):
             return (self.root / name).read_bytes()
         except FileNotFoundError:
             return None
+
+    def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
+        cutoff = time.time() - min_age
+        deleted = 0
+        for path in self.root.iterdir():
+            try:
+                if path.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            if path.suffix in (".part", ".tmp"):
+                path.unlink(missing_ok=True)
+                deleted += 1
+            elif path.suffix == ".request" and not is_batch(path.stem):
+                self.delete(path.stem)
+                deleted += 1
+        return deleted
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -26,11 +26,13 @@ import psycopg
 import psycopg.errors
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
 from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
 from bulkforce.store.blobs import BlobGone, Blobs, UploadWriter
+from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
 from bulkforce.store.queries import load
 from bulkforce.store.rows import RowLike, job_from_row
 from bulkforce.store.sqlbase import SqlStore
@@ -179,8 +181,8 @@ class PgTx(Tx):
         # On its own autocommit connection: inside the worker's long transaction the counter
         # row would stay locked and make every other worker wait. A rolled-back batch only
         # leaves a gap in the Ids, which Salesforce's have too.
-        with _wrapped():
-            row = self.store._side_conn().execute(Q["bump_counter"], (counter, count)).fetchone()
+        with self.store._conns.side() as side, _wrapped():
+            row = side.execute(Q["bump_counter"], (counter, count)).fetchone()
         assert row is not None
         return int(row["value"]) - count
 
@@ -220,8 +222,8 @@ class PgWakeup(Wakeup):
         self._local = threading.local()
 
     def set(self) -> None:
-        with _wrapped():
-            self.store._conn().execute(sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)))
+        with self.store._conns.borrow() as conn, _wrapped():
+            conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)))
 
     def wait(self, timeout: float) -> None:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -240,7 +242,8 @@ class PgWakeup(Wakeup):
 class _PgUpload(UploadWriter):
     def __init__(self, blobs: PgBlobs, key: str) -> None:
         self.blobs, self.key = blobs, key
-        self.tmp = f"tmp:{key}:{uuid.uuid4().hex}"
+        # the start time in the name lets a sweep tell a crashed upload from a running one
+        self.tmp = f"tmp:{key}:{int(time.time())}:{uuid.uuid4().hex}"
         self.buf = bytearray()
         self.seq = 0
 
@@ -335,6 +338,13 @@ class PgBlobs(Blobs):
         row = self.store._one(Q["blob_chunk"], (name, 0))
         return None if row is None else bytes(row["data"])
 
+    def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
+        # Only unfinished uploads: a Bulk 1.0 payload is stored a moment before its batch row,
+        # possibly by another process, and nothing dates it.
+        with self.store._write() as conn:
+            cur = conn.execute(Q["blob_delete_stale_uploads"], (int(time.time() - min_age),))
+            return int(cur.rowcount)
+
     def delete(self, key: str) -> None:
         with self.store._write() as conn:
             for name in (f"upload:{key}", f"{key}.request", f"{key}.result"):
@@ -345,30 +355,47 @@ class PgBlobs(Blobs):
 class PostgresStore(SqlStore):
     Q = Q
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
-        self._local = threading.local()
+        self.pool_size = pool_size
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pool_lock = threading.Lock()
+        self._conns: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
+            self._pooled, self._connect, psycopg.Connection.close, lambda c: c.closed
+        )
         # Connections for query_rows: a stream holds one (and its read transaction) until it
         # ends, then gives it back for the next.
         self._readers: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
 
-    def _thread_conn(self, slot: str) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, slot, None)
-        if conn is None or conn.closed:
-            try:
-                conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
-            except psycopg.Error as e:
-                message = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
-            setattr(self._local, slot, conn)
-        return conn
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, row_factory=dict_row)
+        except psycopg.Error as e:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        return self._thread_conn("conn")
-
-    def _side_conn(self) -> psycopg.Connection[Any]:
-        """A second connection of this thread, outside its transaction."""
-        return self._thread_conn("side")
+    @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._connect().close()  # a bad URL or a down server fails now, with its reason
+                    # `check` tests each connection as it is handed out: one the server
+                    # terminated is replaced instead of failing the request that gets it
+                    self._pool = ConnectionPool(
+                        self.url, min_size=1, max_size=self.pool_size, open=True,
+                        kwargs={"autocommit": True, "row_factory": dict_row},
+                        check=ConnectionPool.check_connection, timeout=POOL_TIMEOUT,
+                        max_idle=300, name="bulkforce",
+                    )  # fmt: skip
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreError(
+                f"no PostgreSQL connection was free within {POOL_TIMEOUT:.0f} s "
+                f"(--pool-size {self.pool_size})"
+            ) from None
 
     def _reader(self) -> psycopg.Connection[Any]:
         while True:
@@ -408,23 +435,23 @@ class PostgresStore(SqlStore):
                 conn.close()
 
     def tune_for_bulk(self) -> None:
-        # A commit lost in a PostgreSQL crash loses a batch's records and its "done" marker
-        # together, so the batch is simply redone: skipping the WAL flush wait is safe.
+        # A worker thread keeps its own connection (store/pool.py). A commit lost in a
+        # PostgreSQL crash loses a batch's records and its "done" marker together, so the
+        # batch is simply redone: skipping the WAL flush wait is safe.
         with _wrapped():
-            self._conn().execute("SET synchronous_commit = off")
+            self._conns.pin().execute("SET synchronous_commit = off")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conns.release_thread()
         while not self._readers.empty():
             self._readers.get_nowait().close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = self._conn()
-        with _wrapped(), conn.transaction():
+        with self._conns.borrow() as conn, _wrapped(), conn.transaction():
             yield conn
 
     @contextmanager
@@ -433,13 +460,13 @@ class PostgresStore(SqlStore):
             yield PgTx(conn, self)
 
     def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
-        with _wrapped():
-            rows: list[RowLike] = self._conn().execute(query, params).fetchall()
+        with self._conns.borrow() as conn, _wrapped():
+            rows: list[RowLike] = conn.execute(query, params).fetchall()
         return rows
 
     def _one(self, query: Any, params: Any = ()) -> dict[str, Any] | None:
-        with _wrapped():
-            row: dict[str, Any] | None = self._conn().execute(query, params).fetchone()
+        with self._conns.borrow() as conn, _wrapped():
+            row: dict[str, Any] | None = conn.execute(query, params).fetchone()
         return row
 
     def migrate(self) -> None:

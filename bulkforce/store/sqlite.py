@@ -18,6 +18,7 @@ from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store import records as sql
 from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
 from bulkforce.store.blobs import Blobs, FileBlobs
+from bulkforce.store.pool import DEFAULT_POOL_SIZE, SimplePool, ThreadConnections
 from bulkforce.store.queries import load
 from bulkforce.store.rows import RowLike
 from bulkforce.store.rows import job_from_row as _job_from_row
@@ -136,13 +137,29 @@ class SQLiteTx(Tx):
             return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
 
+def _reusable(conn: sqlite3.Connection) -> bool:
+    """A connection goes back to the pool only outside any transaction."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return False
+    return True
+
+
 class SQLiteStore(SqlStore):
     Q = Q
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.path = path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self.pool_size = pool_size
+        self._pool: SimplePool[sqlite3.Connection] = SimplePool(
+            self._connect, sqlite3.Connection.close, _reusable, pool_size
+        )
+        self._conns: ThreadConnections[sqlite3.Connection] = ThreadConnections(
+            self._pool.connection, self._connect, sqlite3.Connection.close
+        )
         # Threads blocked on BEGIN IMMEDIATE. SQLite's busy handler polls every 50-100 ms,
         # so a worker that re-begins within milliseconds of committing would starve them;
         # the worker reads this and steps aside (see Worker._run_batches).
@@ -152,28 +169,23 @@ class SQLiteStore(SqlStore):
         # ends, so it never shares a transaction with the thread's writes.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA busy_timeout = 60000")
-                conn.execute("PRAGMA foreign_keys = ON")
-                conn.execute("PRAGMA cache_size = -8192")  # workers raise it: tune_for_bulk
-                conn.execute("PRAGMA temp_store = MEMORY")
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
-            self._local.conn = conn
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA cache_size = -8192")  # workers raise it: tune_for_bulk
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open SQLite database {self.path}: {e}") from None
         return conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self._conns.release_thread()
+        self._pool.close()
         while not self._readers.empty():
             self._readers.get_nowait().close()
 
@@ -237,32 +249,32 @@ class SQLiteStore(SqlStore):
     def tune_for_bulk(self) -> None:
         # Index pages of a large upsert key stay hot across batches; 32 MB per worker keeps
         # two workers' peak RSS near 220 MB on the 1M-row bench (64 MB: 285 MB, no faster).
-        self._conn().execute("PRAGMA cache_size = -32768")
+        self._conns.pin().execute("PRAGMA cache_size = -32768")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._waiting_lock:
-            self._waiting += 1
-        try:
-            with _wrapped():
-                conn.execute("BEGIN IMMEDIATE")
-        finally:
+        with self._conns.borrow() as conn:
             with self._waiting_lock:
-                self._waiting -= 1
-        try:
-            yield conn
-        except sqlite3.IntegrityError as e:
-            conn.execute("ROLLBACK")
-            raise UniqueViolation(str(e)) from None
-        except sqlite3.Error as e:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"database error: {e}") from None
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        with _wrapped():
-            conn.execute("COMMIT")
+                self._waiting += 1
+            try:
+                with _wrapped():
+                    conn.execute("BEGIN IMMEDIATE")
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
+            try:
+                yield conn
+            except sqlite3.IntegrityError as e:
+                conn.execute("ROLLBACK")
+                raise UniqueViolation(str(e)) from None
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"database error: {e}") from None
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            with _wrapped():
+                conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -270,13 +282,13 @@ class SQLiteStore(SqlStore):
             yield SQLiteTx(conn)
 
     def _all(self, query: str, params: Any = ()) -> list[RowLike]:
-        with _wrapped():
-            rows: list[RowLike] = self._conn().execute(query, params).fetchall()
+        with self._conns.borrow() as conn, _wrapped():
+            rows: list[RowLike] = conn.execute(query, params).fetchall()
         return rows
 
     def _one(self, query: str, params: Any = ()) -> sqlite3.Row | None:
-        with _wrapped():
-            row: sqlite3.Row | None = self._conn().execute(query, params).fetchone()
+        with self._conns.borrow() as conn, _wrapped():
+            row: sqlite3.Row | None = conn.execute(query, params).fetchone()
         return row
 
     def migrate(self) -> None:

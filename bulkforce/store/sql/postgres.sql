@@ -256,6 +256,12 @@ DELETE FROM bf_blob WHERE name LIKE %s;
 -- name: blob_rename
 UPDATE bf_blob SET name = %s WHERE name = %s;
 
+-- name: blob_delete_stale_uploads
+-- upload chunks are written as `tmp:{job}:{unix start time}:{uuid}` until the upload commits
+DELETE FROM bf_blob
+WHERE name LIKE 'tmp:%%' AND name ~ '^tmp:[^:]+:[0-9]+:'
+  AND split_part(name, ':', 3)::bigint < %s;
+
 -- name: blob_count
 SELECT count(*) AS n FROM bf_blob WHERE name = %s;
 
