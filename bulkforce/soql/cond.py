@@ -146,6 +146,10 @@ class Conditions:
             raise at(INVALID_FIELD, self.text, left.pos,
                      f"field '{left.name}' can not be filtered in a query call")  # fmt: skip
         if lit.kind == "null":
+            if op in ("=", "!=") and cat == "boolean":
+                # "null matches FALSE values" on a boolean field (SOQL reference, null in WHERE)
+                false = self.bind(self.sql.value(False, "boolean"), "boolean")
+                return f"({x} IS NULL OR {x} = {false})" if op == "=" else f"{x} <> {false}"
             if op == "=":
                 return f"{x} IS NULL"
             if op == "!=":
@@ -217,9 +221,7 @@ class Conditions:
         parts: list[str] = []
         plain_values: list[tuple[Any, str]] = []
         for lit in values:
-            if lit.kind == "null":
-                parts.append(f"{x} IS NULL")
-            elif lit.kind == "relative" or cat == "datetime":
+            if lit.kind in ("null", "relative") or cat == "datetime":
                 parts.append(self.compare(left, "=", lit))
             else:
                 plain_values.append(self.scalar(left, lit))
