@@ -65,6 +65,27 @@ _SPACE = re.compile(r"\s+")
 _PUNCT = "(),.:"
 
 
+# What may start where a digit (or a sign before one) stands, then everything else; the first
+# rule that matches wins. A datetime without a zone is an error of its own (kind None).
+_NUMERIC: list[tuple[Kind | None, re.Pattern[str]]] = [
+    (Kind.DATETIME, _DATETIME), (None, _DATETIME_NO_ZONE), (Kind.DATE, _DATE),
+    (Kind.TIME, _TIME), (Kind.NUMBER, _NUMBER),
+]  # fmt: skip
+_OTHER: list[tuple[Kind | None, re.Pattern[str]]] = [
+    (Kind.WORD, _CURRENCY), (Kind.WORD, _WORD), (Kind.OP, _OP),
+]  # fmt: skip
+
+
+def _match(rules: list[tuple[Kind | None, re.Pattern[str]]], text: str, i: int) -> Token | None:
+    for kind, rule in rules:
+        m = rule.match(text, i)
+        if m:
+            if kind is None:  # Salesforce's lexer gives up on the character after the seconds
+                raise _no_viable(text, m.end())
+            return Token(kind, m[0], i, m.end())
+    return None
+
+
 def _no_viable(text: str, pos: int) -> SoqlError:
     ch = text[pos] if pos < len(text) else "<EOF>"
     return at(MALFORMED, text, pos, f"no viable alternative at character '{ch}'")
@@ -100,40 +121,11 @@ def tokenize(text: str) -> list[Token]:
             out.append(Token(Kind.STRING, text[i + 1 : end - 1], i, end))
             i = end
             continue
-        if ch.isdigit() or (ch in "+-." and i + 1 < n and text[i + 1].isdigit()):
-            m = _DATETIME.match(text, i)
-            if m:
-                out.append(Token(Kind.DATETIME, m[0], i, m.end()))
-                i = m.end()
-                continue
-            m = _DATETIME_NO_ZONE.match(text, i)
-            if m:  # Salesforce's lexer gives up on the character after the seconds
-                raise _no_viable(text, m.end())
-            m = _DATE.match(text, i)
-            if m:
-                out.append(Token(Kind.DATE, m[0], i, m.end()))
-                i = m.end()
-                continue
-            m = _TIME.match(text, i)
-            if m:
-                out.append(Token(Kind.TIME, m[0], i, m.end()))
-                i = m.end()
-                continue
-            m = _NUMBER.match(text, i)
-            if m:
-                out.append(Token(Kind.NUMBER, m[0], i, m.end()))
-                i = m.end()
-                continue
-            raise _no_viable(text, i)
-        m = _CURRENCY.match(text, i) or _WORD.match(text, i)
-        if m:
-            out.append(Token(Kind.WORD, m[0], i, m.end()))
-            i = m.end()
-            continue
-        m = _OP.match(text, i)
-        if m:
-            out.append(Token(Kind.OP, m[0], i, m.end()))
-            i = m.end()
+        numeric = ch.isdigit() or (ch in "+-." and i + 1 < n and text[i + 1].isdigit())
+        tok = _match(_NUMERIC if numeric else _OTHER, text, i)
+        if tok is not None:
+            out.append(tok)
+            i = tok.end
             continue
         if ch in _PUNCT:
             out.append(Token(Kind.PUNCT, ch, i, i + 1))
