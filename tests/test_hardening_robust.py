@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bulk2_helpers import BASE, assert_error, assert_serving, create, put, run_job
-from conftest import Server, unique
+from conftest import Server, unique, wait_for_job
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -315,3 +315,74 @@ def test_stale_upload_chunks_are_swept_postgresql(make_server: Callable[..., Ser
                 break
             time.sleep(0.2)
     assert names == {f"tmp:7500000000000AAAAA:{old + 7199}:live"}, names
+
+
+# ---------------------------------------------------------------- memory bounded by bytes
+
+
+@pytest.mark.parametrize(("header", "limit"), [(32_000, None), (32_001, "header row"), (10, None)])
+def test_scanner_header_limit_is_32000_characters(header: int, limit: str | None) -> None:
+    from bulkforce.wire.csvio import UploadScanner
+
+    data = ("é" * header + "\r\n" + "x" * 400_000 + "\r\n").encode()
+    scanner = UploadScanner()
+    for i in range(0, len(data), 4093):  # split inside characters and line endings
+        scanner.feed(data[i : i + 4093])
+    problem = scanner.finish()
+    assert (problem is None) if limit is None else (limit in (problem or "")), problem
+
+
+def _peak_rss_during(srv: Server, action: Callable[[], None]) -> int:
+    import threading
+
+    import psutil
+
+    assert srv.proc is not None
+    proc = psutil.Process(srv.proc.pid)
+    base = proc.memory_info().rss
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        action()
+    finally:
+        stop.set()
+        sampler.join()
+    return peak[0] - base
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"a," * (11 << 20) + b"LastName\nx\n", "header row exceeds the limit of 32,000"),
+        (b"LastName\n" + b"a," * (15 << 20) + b"\n", "record exceeds the limit of 400,000"),
+    ],
+    ids=["22MB-header-row", "30MB-of-tiny-cells"],
+)
+def test_huge_header_or_row_fails_the_job_without_ballooning(
+    make_server: Callable[..., Server], backend: str, body: bytes, message: str
+) -> None:
+    srv = make_server(backend=backend)
+    with srv.client() as c:
+        job = create(c, "Contact", "insert")["id"]
+        info: dict[str, object] = {}
+
+        def load() -> None:
+            assert put(c, job, body).status_code == 201
+            assert c.patch(f"{BASE}/{job}", json={"state": "UploadComplete"}).status_code == 200
+            info.update(wait_for_job(c, job))
+            for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
+                assert c.get(f"{BASE}/{job}/{kind}").status_code == 200
+
+        grew = _peak_rss_during(srv, load)
+        assert info["state"] == "Failed" and message in str(info["errorMessage"]), info
+        assert grew < 150 << 20, f"RSS grew {grew >> 20} MB"
+        assert_serving(c)

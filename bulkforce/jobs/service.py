@@ -335,6 +335,8 @@ class IngestService:
         return job, self._processed(job, header, kind)
 
     def _peek_header(self, job: Job) -> list[str]:
+        if job.upload_problem:  # may be the header itself (over 32,000 characters)
+            return []
         f = self.ctx.blobs.open(job.id)
         if f is None:
             return []

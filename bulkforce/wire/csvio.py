@@ -61,11 +61,19 @@ class RowReader:
             raise self._error(e) from None
 
 
-class UploadScanner:
-    """Cheap checks while an upload streams in: valid UTF-8 and balanced quotes.
+# Salesforce's limits (spec §3.14): a header row of at most 32,000 characters and a record of
+# at most 400,000. A physical line is part of one record, so a longer line is a longer record.
+MAX_HEADER_CHARS = 32_000
+MAX_RECORD_CHARS = 400_000
 
-    An upload that fails either can never parse, so its job fails before touching a record
-    rather than halfway through.
+
+class UploadScanner:
+    """Cheap checks while an upload streams in: valid UTF-8, balanced quotes, and the header
+    row and records within Salesforce's sizes.
+
+    An upload that fails any can never load, so its job fails before touching a record rather
+    than halfway through, and before a huge header or row is ever parsed into cells (a 22 MB
+    header row or 30 MB of one-character cells would take hundreds of MB as Python lists).
     """
 
     def __init__(self) -> None:
@@ -73,15 +81,46 @@ class UploadScanner:
         self.size = 0
         self.quotes = 0
         self.problem: str | None = None
+        self._line = 0  # characters of the physical line in progress
+        self._in_header = True
 
     def feed(self, data: bytes) -> None:
         if self.problem is None:
             try:
-                self._decoder.decode(data)
+                self._measure(self._decoder.decode(data))
             except UnicodeDecodeError as e:
                 self.problem = f"InvalidBatch : Invalid UTF-8 byte sequence at byte offset {self.size + e.start}"
         self.quotes += data.count(b'"')
         self.size += len(data)
+
+    def _measure(self, text: str) -> None:
+        lines = text.split("\n")
+        first = self._line + len(lines[0])
+        if len(lines) == 1:
+            self._line = first
+        else:
+            self._check_line(first)
+            if len(lines) > 2:
+                self._check_line(max(map(len, lines[1:-1])))
+            self._line = len(lines[-1])
+        # a line still in progress is checked as it grows, so nothing waits for its end
+        if self.problem is None and self._line:
+            self._check_line(self._line, finished=False)
+
+    def _check_line(self, chars: int, finished: bool = True) -> None:
+        if self.problem is not None:
+            return
+        if self._in_header:
+            if chars - 1 > MAX_HEADER_CHARS:  # its line ending or BOM may be counted
+                self.problem = (
+                    f"InvalidBatch : The header row exceeds the limit of "
+                    f"{MAX_HEADER_CHARS:,} characters"
+                )
+            self._in_header = not finished
+        elif chars - 1 > MAX_RECORD_CHARS:
+            self.problem = (
+                f"InvalidBatch : A record exceeds the limit of {MAX_RECORD_CHARS:,} characters"
+            )
 
     def finish(self) -> str | None:
         if self.problem is None:
