@@ -12,11 +12,11 @@ from typing import IO
 
 from bulkforce.auth import crypto
 from bulkforce.engine import ids
-from bulkforce.engine.schema import ObjectDef, SObject, build_schema, builtin_definitions, load_file
+from bulkforce.engine.schema import ObjectDef, build_schema, builtin_definitions, load_file
 from bulkforce.jobs.service import Context, Settings
 from bulkforce.model import iso, utcnow
 from bulkforce.store import Store, open_store
-from bulkforce.store.base import RecordTable, UniqueViolation
+from bulkforce.store.base import UniqueViolation
 from bulkforce.store.pool import DEFAULT_POOL_SIZE
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
@@ -72,33 +72,48 @@ def _identity(store: Store) -> tuple[str, str]:
     return org, user
 
 
-def _ensure_user(ctx: Context) -> None:
-    """The org's one user must exist as a User record: OwnerId and CreatedById point at it."""
-    user_obj = ctx.schema.get("User")
-    if user_obj is None:
+def _ensure_record(ctx: Context, name: str, values: dict[str, object]) -> None:
+    """Insert one built-in record (by Id) unless it exists; every process may try at once."""
+    obj = ctx.schema.get(name)
+    if obj is None:
         return
     uid = ctx.settings.user_id
+    now = iso(utcnow())
+    values = values | {
+        "CreatedDate": now, "CreatedById": uid, "LastModifiedDate": now,
+        "LastModifiedById": uid, "SystemModstamp": now,
+    }  # fmt: skip
     try:
         with ctx.store.transaction() as tx:
-            _insert_admin(tx.records(user_obj), user_obj, uid)
+            table = tx.records(obj)
+            if table.lookup("Id", [values["Id"]]):
+                return
+            cols = [c for c in values if obj.field(c) is not None]
+            table.insert(cols, [tuple(values[c] for c in cols)])
     except UniqueViolation:
         pass  # another process starting at the same moment created it
 
 
-def _insert_admin(table: RecordTable, user_obj: SObject, uid: str) -> None:
-    if table.lookup("Id", [uid]):
-        return
-    now = iso(utcnow())
-    values = {
-        "Id": uid, "Username": "admin@bulkforce.local", "LastName": "Admin",
-        "FirstName": "Bulkforce", "Email": "admin@bulkforce.local", "Alias": "admin",
-        "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
+def _ensure_user(ctx: Context) -> None:
+    """The org's one user must exist as a User record: OwnerId and CreatedById point at it."""
+    _ensure_record(ctx, "User", {
+        "Id": ctx.settings.user_id, "Username": "admin@bulkforce.local", "LastName": "Admin",
+        "FirstName": "Bulkforce", "Name": "Bulkforce Admin", "Email": "admin@bulkforce.local",
+        "Alias": "admin", "TimeZoneSidKey": "America/Los_Angeles", "LocaleSidKey": "en_US",
         "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US", "IsActive": True,
-        "CreatedDate": now, "CreatedById": uid, "LastModifiedDate": now,
-        "LastModifiedById": uid, "SystemModstamp": now,
-    }  # fmt: skip
-    cols = [c for c in values if user_obj.field(c) is not None]
-    table.insert(cols, [tuple(values[c] for c in cols)])
+    })  # fmt: skip
+
+
+def _ensure_org(ctx: Context) -> None:
+    """The Organization record clients read before they start (query.md §1.1: simple-salesforce
+    `is_sandbox()`, @salesforce/core's org check)."""
+    _ensure_record(ctx, "Organization", {
+        "Id": ctx.settings.org_id, "Name": ctx.store.get_meta("org_name") or "Bulkforce",
+        "InstanceName": "BF1", "OrganizationType": "Developer Edition", "IsSandbox": False,
+        "IsReadOnly": False, "NamespacePrefix": None, "TrialExpirationDate": None,
+        "TimeZoneSidKey": "America/Los_Angeles", "DefaultLocaleSidKey": "en_US",
+        "LanguageLocaleKey": "en_US", "FiscalYearStartMonth": 1,
+    })  # fmt: skip
 
 
 TOKEN_FILE = "token"
@@ -216,4 +231,5 @@ def build_context(
         ),
     )
     _ensure_user(ctx)
+    _ensure_org(ctx)
     return ctx

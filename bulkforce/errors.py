@@ -43,10 +43,17 @@ class Kind(StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"
     MALFORMED_ID = "malformed_id"
     INVALID_INPUT = "invalid_input"
+    # queries (issue #10): bad SOQL carries the soql engine's own errorCode
+    QUERY = "query"
+    INVALID_LOCATOR = "invalid_locator"
+    JOB_NOT_COMPLETE = "job_not_complete"
+    VERSION_CONFLICT = "version_conflict"
 
 
 class ServiceError(Exception):
-    def __init__(self, kind: Kind, message: str) -> None:
+    def __init__(self, kind: Kind, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        # an exact errorCode that overrides the kind's (SOQL errors: MALFORMED_QUERY, ...)
+        self.code = code

@@ -27,6 +27,12 @@ class Operation(StrEnum):
     UPSERT = "upsert"
     DELETE = "delete"
     HARD_DELETE = "hardDelete"
+    QUERY = "query"
+    QUERY_ALL = "queryAll"
+
+    @property
+    def is_query(self) -> bool:
+        return self in (Operation.QUERY, Operation.QUERY_ALL)
 
 
 COLUMN_DELIMITERS: dict[str, str] = {
@@ -86,6 +92,8 @@ class Job:
     header: list[str] | None = field(default=None)
     # Bulk 1.0 transformation spec: Salesforce field -> (CSV header or None, default value)
     spec: dict[str, tuple[str | None, str | None]] | None = None
+    # A query job's SOQL (Bulk 2.0 query jobs)
+    query: str | None = None
 
     @property
     def delimiter(self) -> str:
@@ -144,9 +152,24 @@ class BatchStats:
         return self.queued + self.in_progress + self.completed + self.failed + self.not_processed
 
 
+@dataclass
+class QueryCursor:
+    """A REST query's server-side state: what `nextRecordsUrl` locators resume. Kept in the
+    database so any API process of a deployment can serve the next page."""
+
+    id: str
+    query: str
+    all_rows: bool
+    total: int
+    batch_size: int
+    created_date: dt.datetime
+
+
 @dataclass(frozen=True)
 class JobFilter:
     job_type: str | None = None
     created_by: str | None = None  # only this user's jobs
+    # the jobTypes a list answers (`/jobs/ingest` lists ingest jobs, `/jobs/query` query jobs)
+    job_types: tuple[str, ...] = ()
     concurrency_mode: str | None = None
     pk_chunking: bool | None = None

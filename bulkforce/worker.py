@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, make_plan
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
+from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
+from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
@@ -195,6 +197,9 @@ class Worker:
             self._fail(
                 job, f"InternalServerError : retried {job.retries - 1} times without finishing"
             )
+            return
+        if job.job_type == QUERY_JOB:
+            run_query_job(ctx, job, self.owner)
             return
         if job.upload_problem:
             self._fail(job, job.upload_problem)

@@ -22,12 +22,15 @@ from bulkforce.http.bulk1 import Bulk1Routes
 from bulkforce.http.bulk2 import Bulk2Routes, error_response
 from bulkforce.http.composite import CompositeRoutes
 from bulkforce.http.login import OAuthRoutes, SoapRoutes, VersionRoutes
+from bulkforce.http.query import QueryJobRoutes, RestQueryRoutes
 from bulkforce.http.records import RecordRoutes
 from bulkforce.http.rest import RestRoutes
 from bulkforce.http.routing import Api, Router
 from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.org import OrgService
+from bulkforce.jobs.query import QueryJobService
 from bulkforce.jobs.records import RecordService
+from bulkforce.jobs.rest_query import RestQueryService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
@@ -79,6 +82,8 @@ def create_app(
     record_routes = RecordRoutes(RecordService(ctx), org_service)
     record_routes.register(router)
     CompositeRoutes(record_routes, router).register(router)
+    RestQueryRoutes(RestQueryService(ctx)).register(router)
+    QueryJobRoutes(QueryJobService(ctx)).register(router)
 
     def api_for(path: str) -> Api:
         return bulk1 if path.lower().startswith("/services/async/") else bulk2

@@ -29,7 +29,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(err: ServiceError) -> Response:
-    status, payload = bulk2.error_body(err.kind, err.message)
+    status, payload = bulk2.error_body(err.kind, err.message, err.code)
     return json_response(payload, status)
 
 
@@ -96,6 +96,7 @@ class Bulk2Routes:
             raise ServiceError(Kind.INVALID_JOB, f"Invalid jobType: {job_type}")
         flt = JobFilter(
             job_type=job_type,
+            job_types=("V2Ingest", "Classic", "BigObjectIngest"),
             concurrency_mode=q.get("concurrencyMode"),
             pk_chunking=None if pk is None else pk.lower() == "true",
         )

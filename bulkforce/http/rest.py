@@ -30,7 +30,7 @@ class RestRoutes:
         self.service = service
 
     def error(self, request: Request, err: ServiceError) -> Response:
-        status, payload = rest.error_body(err.kind, err.message)
+        status, payload = rest.error_body(err.kind, err.message, err.code)
         return json_response(payload, status)
 
     def register(self, router: Router) -> None:

@@ -89,11 +89,14 @@ class OrgService:
 
     def reset(self, name: str | None) -> dict[str, int]:
         """Delete the records of one object, or of every object. Schema, key prefixes, jobs
-        and the org's own User record stay: they are the org, not its data."""
+        and the org's own User and Organization records stay: they are the org, not its data."""
         objects = [self.sobject(name)] if name else self.sobjects()
         out = {}
         for obj in objects:
-            keep = [self.ctx.settings.user_id] if obj.name == "User" else []
+            keep = {
+                "User": [self.ctx.settings.user_id],
+                "Organization": [self.ctx.settings.org_id],
+            }.get(obj.name, [])
             out[obj.name] = self.ctx.store.delete_records(obj, keep)
         return out
 

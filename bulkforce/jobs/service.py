@@ -151,6 +151,8 @@ class IngestService:
             raise ServiceError(Kind.INVALID_JOB, "InvalidJob : Operation is required")
         try:
             op = Operation(operation)
+            if op.is_query:  # query jobs are created at /jobs/query
+                raise ValueError(operation)
         except ValueError:
             raise ServiceError(
                 Kind.INVALID_JOB, f"InvalidJob : Invalid operation: {operation}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import Schema, SObject
-from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState
+from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, QueryCursor
 from bulkforce.store.blobs import Blobs
 from bulkforce.store.wakeup import Wakeup
 
@@ -89,6 +89,8 @@ class Tx(abc.ABC):
 
 
 class Store(abc.ABC):
+    dialect: str  # "sqlite" or "postgres": which SQL the query compiler generates
+
     @abc.abstractmethod
     def migrate(self) -> None: ...
 
@@ -148,7 +150,27 @@ class Store(abc.ABC):
     def claim_job(self, owner: str, lease_seconds: float) -> Job | None: ...
 
     @abc.abstractmethod
+    def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a running job's lease; False if the job is no longer ours and InProgress."""
+
+    @abc.abstractmethod
     def clear_leases(self) -> None: ...
+
+    # ---- REST query cursors (issue #10) ------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_cursor(self, cursor: QueryCursor) -> None:
+        """Store a new cursor (and forget expired ones)."""
+
+    @abc.abstractmethod
+    def get_cursor(self, cursor_id: str) -> QueryCursor | None: ...
+
+    @abc.abstractmethod
+    def put_page(self, cursor_id: str, pos: int, after_key: str) -> None:
+        """Remember where the page starting at row `pos` resumes (first writer wins)."""
+
+    @abc.abstractmethod
+    def get_page(self, cursor_id: str, pos: int) -> str | None: ...
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...

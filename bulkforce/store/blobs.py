@@ -38,6 +38,17 @@ class UploadWriter(abc.ABC):
     def discard(self) -> None: ...
 
 
+class ResultWriter(abc.ABC):
+    """A query result written once, front to back; readable by byte range once committed."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self, index: bytes) -> None:
+        """Make the data and its (small) row index the key's query result."""
+
+
 class Blobs(abc.ABC):
     @abc.abstractmethod
     def upload_writer(self, key: str) -> UploadWriter: ...
@@ -54,6 +65,18 @@ class Blobs(abc.ABC):
     @abc.abstractmethod
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
         """The first `batches` chunks of one kind ("ok" or "err"), in order."""
+
+    @abc.abstractmethod
+    def result_writer(self, key: str) -> ResultWriter:
+        """Where a query job or batch writes its result (deleted with the key)."""
+
+    @abc.abstractmethod
+    def result_index(self, key: str) -> bytes | None:
+        """The committed result's index, or None if there is no committed result."""
+
+    @abc.abstractmethod
+    def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of the committed result, in blocks of at most 1 MiB."""
 
     @abc.abstractmethod
     def put(self, name: str, data: bytes) -> None:
@@ -94,6 +117,24 @@ class _FileUpload(UploadWriter):
         self.tmp.unlink(missing_ok=True)
 
 
+class _FileResult(ResultWriter):
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.tmp = folder / f"query.{uuid.uuid4().hex}.part"
+        self.file = self.tmp.open("wb")
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+
+    def commit(self, index: bytes) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.folder / "query.csv")
+        tmp = self.folder / f"query.{uuid.uuid4().hex}.idx.part"
+        tmp.write_bytes(index)
+        os.replace(tmp, self.folder / "query.idx")
+
+
 class FileBlobs(Blobs):
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -130,6 +171,30 @@ class FileBlobs(Blobs):
                         yield block
             except FileNotFoundError:
                 raise BlobGone(f"results of {key} were deleted while being read") from None
+
+    def result_writer(self, key: str) -> ResultWriter:
+        return _FileResult(self._results(key))
+
+    def result_index(self, key: str) -> bytes | None:
+        try:
+            return (self._results(key) / "query.idx").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        try:
+            f = (self._results(key) / "query.csv").open("rb")
+        except FileNotFoundError:
+            raise BlobGone(f"the query result of {key} was deleted") from None
+        with f:
+            f.seek(start)
+            left = end - start
+            while left > 0:
+                block = f.read(min(left, 1 << 20))
+                if not block:
+                    raise BlobGone(f"the query result of {key} is shorter than its index")
+                left -= len(block)
+                yield block
 
     def put(self, name: str, data: bytes) -> None:
         tmp = self.root / f"{name}.{uuid.uuid4().hex}.tmp"

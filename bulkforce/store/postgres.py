@@ -31,9 +31,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
 from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
-from bulkforce.store.blobs import BlobGone, Blobs, UploadWriter
+from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
+from bulkforce.store.pgblobs import CHUNK, PgResultWriter
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
 from bulkforce.store.queries import load
+from bulkforce.store.records import date_indexes
 from bulkforce.store.rows import RowLike, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
@@ -50,7 +52,6 @@ def _from_sqlite(text: str) -> str:
 # Queries PostgreSQL spells differently live in postgres.sql; the rest are translated.
 Q = {name: _from_sqlite(text) for name, text in load("sqlite").items()} | load("postgres")
 CHANNEL = "bulkforce_work"
-CHUNK = 1 << 20
 
 _JOB_COLUMNS = frozenset(
     {"error_message", "records_processed", "records_failed", "retries", "header",
@@ -331,6 +332,22 @@ class PgBlobs(Blobs):
             if row["data"]:
                 yield bytes(row["data"])
 
+    def result_writer(self, key: str) -> ResultWriter:
+        return PgResultWriter(self, key)
+
+    def result_index(self, key: str) -> bytes | None:
+        return self.get(f"results:{key}:query:idx")
+
+    def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        name = f"results:{key}:query"
+        for seq in range(start // CHUNK, (end - 1) // CHUNK + 1 if end > start else 0):
+            row = self.store._one(Q["blob_chunk"], (name, seq))
+            if row is None:
+                raise BlobGone(f"{name} was deleted while being read")
+            data = bytes(row["data"])
+            base = seq * CHUNK
+            yield data[max(start - base, 0) : end - base]
+
     def put(self, name: str, data: bytes) -> None:
         self.put_chunk(name, 0, data)
 
@@ -354,6 +371,7 @@ class PgBlobs(Blobs):
 
 class PostgresStore(SqlStore):
     Q = Q
+    dialect = "postgres"
 
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
@@ -507,6 +525,15 @@ class PostgresStore(SqlStore):
                                 ident(obj.table), column_def(f)
                             )
                         )
+                for name, col in date_indexes(obj):
+                    conn.execute(
+                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, {})").format(
+                            sql.Identifier(name.lower()[:63]),
+                            ident(obj.table),
+                            ident(col),
+                            ident("Id"),
+                        )
+                    )
                 for f in obj.fields.values():
                     if f.name == "Id" or not f.indexed_key:
                         continue

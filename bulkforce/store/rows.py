@@ -50,6 +50,7 @@ def job_from_row(row: RowLike) -> Job:
         batches_done=row["batches_done"],
         header=json.loads(row["header"]) if row["header"] else None,
         spec={k: (v[0], v[1]) for k, v in json.loads(row["spec"]).items()} if row["spec"] else None,
+        query=row["query"],
     )
 
 

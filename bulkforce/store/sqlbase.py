@@ -5,6 +5,7 @@ query with these parameters". Each dialect supplies its connection handling (`_w
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
@@ -13,9 +14,13 @@ from typing import Any
 
 from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET
-from bulkforce.model import Batch, BatchStats, Job, JobFilter, iso, utcnow
+from bulkforce.model import Batch, BatchStats, Job, JobFilter, QueryCursor, iso, utcnow
 from bulkforce.store.base import Store, StoreError
-from bulkforce.store.rows import RowLike, batch_from_row, job_from_row, user_from_row
+from bulkforce.store.rows import RowLike, batch_from_row, job_from_row, parse_iso, user_from_row
+
+# REST query locators live this long (Salesforce's expire after 15 idle minutes; a slow
+# reader of a large result here is not cut off).
+CURSOR_HOURS = 24
 
 
 def now_iso() -> str:
@@ -101,6 +106,7 @@ class SqlStore(Store):
             "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
             "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
             "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
+            "query": job.query,
         })  # fmt: skip
 
     def get_job(self, job_id: str) -> Job | None:
@@ -109,8 +115,8 @@ class SqlStore(Store):
 
     def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]:
         rows = self._all(self.Q["list_jobs"], {
-            "job_type": flt.job_type, "concurrency_mode": flt.concurrency_mode,
-            "created_by": flt.created_by,
+            "job_type": flt.job_type, "job_types": ",".join(flt.job_types),
+            "concurrency_mode": flt.concurrency_mode, "created_by": flt.created_by,
             "pk_chunking": None if flt.pk_chunking is None else int(flt.pk_chunking),
             "after": after, "limit": limit,
         })  # fmt: skip
@@ -140,6 +146,40 @@ class SqlStore(Store):
             return None
         row = self._returning(self.Q["claim_job"], self._lease(owner, lease_seconds))
         return None if row is None else job_from_row(row)
+
+    def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        params = {"id": job_id, "owner": owner, "expires": time.time() + lease_seconds}
+        return self._run(self.Q["renew_lease"], params) == 1
+
+    # ---- REST query cursors ------------------------------------------------------------------
+
+    def add_cursor(self, cursor: QueryCursor) -> None:
+        with self._write() as conn:
+            before = iso(cursor.created_date - dt.timedelta(hours=CURSOR_HOURS))
+            conn.execute(self.Q["expire_pages"], {"before": before})
+            conn.execute(self.Q["expire_cursors"], {"before": before})
+            conn.execute(self.Q["add_cursor"], {
+                "id": cursor.id, "query": cursor.query, "all_rows": int(cursor.all_rows),
+                "total": cursor.total, "batch_size": cursor.batch_size,
+                "created_date": iso(cursor.created_date),
+            })  # fmt: skip
+
+    def get_cursor(self, cursor_id: str) -> QueryCursor | None:
+        row = self._one(self.Q["get_cursor"], {"id": cursor_id})
+        if row is None:
+            return None
+        return QueryCursor(
+            id=row["id"], query=row["query"], all_rows=bool(row["all_rows"]),
+            total=int(row["total"]), batch_size=int(row["batch_size"]),
+            created_date=parse_iso(row["created_date"]),
+        )  # fmt: skip
+
+    def put_page(self, cursor_id: str, pos: int, after_key: str) -> None:
+        self._run(self.Q["put_page"], {"id": cursor_id, "pos": pos, "after_key": after_key})
+
+    def get_page(self, cursor_id: str, pos: int) -> str | None:
+        row = self._one(self.Q["get_page"], {"id": cursor_id, "pos": pos})
+        return None if row is None else str(row["after_key"])
 
     def clear_leases(self) -> None:
         with self._write() as conn:

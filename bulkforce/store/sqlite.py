@@ -149,6 +149,7 @@ def _reusable(conn: sqlite3.Connection) -> bool:
 
 class SQLiteStore(SqlStore):
     Q = Q
+    dialect = "sqlite"
 
     def __init__(self, path: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.path = path

@@ -30,11 +30,18 @@ ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.UNSUPPORTED_CONTENT_TYPE: (415, "UNSUPPORTED_MEDIA_TYPE"),
     Kind.UNKNOWN: (500, "UNKNOWN_EXCEPTION"),
     Kind.UNAVAILABLE: (503, "SERVER_UNAVAILABLE"),
+    Kind.QUERY: (400, "MALFORMED_QUERY"),
+    Kind.INVALID_LOCATOR: (400, "INVALIDLOCATOR"),
+    Kind.JOB_NOT_COMPLETE: (412, "JOB_NOT_COMPLETE"),
+    Kind.VERSION_CONFLICT: (409, "INVALIDVERSION"),
 }
 
 
-def error_body(kind: Kind, message: str) -> tuple[int, list[dict[str, str]]]:
-    status, code = ERRORS[kind]
+def error_body(
+    kind: Kind, message: str, code: str | None = None
+) -> tuple[int, list[dict[str, str]]]:
+    status, default = ERRORS[kind]
+    code = code or default
     if kind is Kind.INVALID_SESSION:  # jsforce matches this body's text to refresh tokens
         return status, [{"message": message, "errorCode": code}]
     return status, [{"errorCode": code, "message": message}]

@@ -19,6 +19,8 @@ REST_ERRORS: dict[Kind, tuple[int, str]] = {
     Kind.INVALID_FIELD: (400, "INVALID_FIELD"),
     Kind.INVALID_ENTITY: (400, "INVALID_TYPE"),
     Kind.CLIENT_INPUT: (400, "INVALID_FIELD"),
+    Kind.QUERY: (400, "MALFORMED_QUERY"),
+    Kind.INVALID_LOCATOR: (400, "INVALID_QUERY_LOCATOR"),
 }
 
 # What the SOAP API calls each type: clients that build SOAP or type records read it.
@@ -33,11 +35,16 @@ _SOAP_TYPES = {
 _API = "/services/data/v{ver}"
 
 
-def error_body(kind: Kind, message: str) -> tuple[int, list[dict[str, Any]]]:
+def error_body(
+    kind: Kind, message: str, code: str | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    if kind in (Kind.QUERY, Kind.INVALID_LOCATOR):  # the query resource's shape (query.md §4.1)
+        status, default = REST_ERRORS[kind]
+        return status, [{"message": message, "errorCode": code or default}]
     if kind in REST_ERRORS:
-        status, code = REST_ERRORS[kind]
-        return status, [{"errorCode": code, "message": message, "fields": []}]
-    return bulk2.error_body(kind, message)
+        status, default = REST_ERRORS[kind]
+        return status, [{"errorCode": code or default, "message": message, "fields": []}]
+    return bulk2.error_body(kind, message, code)
 
 
 def _urls(obj: SObject, ver: str) -> dict[str, str]:

@@ -94,11 +94,11 @@ INSERT INTO bf_key_prefix (object, prefix) VALUES (%s, %s) ON CONFLICT DO NOTHIN
 -- name: insert_job
 INSERT INTO bf_job (id, job_type, object, operation, state, created_by, created_date,
     system_modstamp, api_version, external_id_field, assignment_rule_id, content_type,
-    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem)
+    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query)
 VALUES (%(id)s, %(job_type)s, %(object)s, %(operation)s, %(state)s, %(created_by)s,
     %(created_date)s, %(system_modstamp)s, %(api_version)s, %(external_id_field)s,
     %(assignment_rule_id)s, %(content_type)s, %(line_ending)s, %(column_delimiter)s,
-    %(concurrency_mode)s, %(upload_count)s, %(upload_bytes)s, %(upload_problem)s);
+    %(concurrency_mode)s, %(upload_count)s, %(upload_bytes)s, %(upload_problem)s, %(query)s);
 
 -- name: get_job
 SELECT * FROM bf_job WHERE id = %s;
@@ -109,6 +109,7 @@ WHERE (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
   AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
   AND (%(concurrency_mode)s::text IS NULL OR lower(concurrency_mode) = lower(%(concurrency_mode)s))
   AND (%(pk_chunking)s::int IS NULL OR %(pk_chunking)s::int = 0)
+  AND (%(job_types)s = '' OR job_type = ANY(string_to_array(%(job_types)s, ',')))
   AND id > %(after)s
 ORDER BY id
 LIMIT %(limit)s;
@@ -224,7 +225,7 @@ UPDATE bf_job SET spec = %(spec)s, system_modstamp = %(now)s WHERE id = %(id)s A
 
 -- name: expired_jobs
 SELECT id FROM bf_job
-WHERE (job_type = 'V2Ingest' AND state IN ('JobComplete', 'Failed', 'Aborted')
+WHERE (job_type IN ('V2Ingest', 'V2Query') AND state IN ('JobComplete', 'Failed', 'Aborted')
        AND system_modstamp < %(before)s)
    OR (job_type = 'Classic' AND created_date < %(before)s);
 
@@ -271,3 +272,49 @@ SELECT 1 FROM bf_job WHERE id = %s AND state = 'Open' FOR UPDATE;
 
 -- name: lock_prefixes
 SELECT pg_advisory_xact_lock(4242003);
+
+-- name: migrate_5
+-- Query (issue #10): a Bulk 2.0 query job's SOQL, and REST query cursors: one row per query
+-- whose results span several pages, one per page served (the keyset position it starts
+-- after), so a locator can be fetched again and any API process can serve the next page.
+ALTER TABLE bf_job ADD COLUMN IF NOT EXISTS query TEXT;
+CREATE TABLE IF NOT EXISTS bf_query_cursor (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    all_rows INTEGER NOT NULL,
+    total BIGINT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    created_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bf_query_page (
+    cursor_id TEXT NOT NULL,
+    pos BIGINT NOT NULL,
+    after_key TEXT NOT NULL,
+    PRIMARY KEY (cursor_id, pos)
+);
+CREATE INDEX IF NOT EXISTS bf_query_cursor_created ON bf_query_cursor (created_date);
+
+-- name: add_cursor
+INSERT INTO bf_query_cursor (id, query, all_rows, total, batch_size, created_date)
+VALUES (%(id)s, %(query)s, %(all_rows)s, %(total)s, %(batch_size)s, %(created_date)s);
+
+-- name: get_cursor
+SELECT * FROM bf_query_cursor WHERE id = %(id)s;
+
+-- name: put_page
+INSERT INTO bf_query_page (cursor_id, pos, after_key) VALUES (%(id)s, %(pos)s, %(after_key)s)
+ON CONFLICT (cursor_id, pos) DO NOTHING;
+
+-- name: get_page
+SELECT after_key FROM bf_query_page WHERE cursor_id = %(id)s AND pos = %(pos)s;
+
+-- name: expire_pages
+DELETE FROM bf_query_page
+WHERE cursor_id IN (SELECT id FROM bf_query_cursor WHERE created_date < %(before)s);
+
+-- name: expire_cursors
+DELETE FROM bf_query_cursor WHERE created_date < %(before)s;
+
+-- name: renew_lease
+UPDATE bf_job SET lease_expires = %(expires)s
+WHERE id = %(id)s AND state = 'InProgress' AND lease_owner = %(owner)s;

@@ -65,11 +65,11 @@ INSERT INTO bf_key_prefix (object, prefix) VALUES (?, ?);
 -- name: insert_job
 INSERT INTO bf_job (id, job_type, object, operation, state, created_by, created_date,
     system_modstamp, api_version, external_id_field, assignment_rule_id, content_type,
-    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem)
+    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query)
 VALUES (:id, :job_type, :object, :operation, :state, :created_by, :created_date,
     :system_modstamp, :api_version, :external_id_field, :assignment_rule_id, :content_type,
     :line_ending, :column_delimiter, :concurrency_mode, :upload_count, :upload_bytes,
-    :upload_problem);
+    :upload_problem, :query);
 
 -- name: get_job
 SELECT * FROM bf_job WHERE id = ?;
@@ -80,6 +80,7 @@ WHERE (:job_type IS NULL OR job_type = :job_type)
   AND (:created_by IS NULL OR created_by = :created_by)
   AND (:concurrency_mode IS NULL OR lower(concurrency_mode) = lower(:concurrency_mode))
   AND (:pk_chunking IS NULL OR :pk_chunking = 0)
+  AND (:job_types = '' OR instr(',' || :job_types || ',', ',' || job_type || ',') > 0)
   AND id > :after
 ORDER BY id
 LIMIT :limit;
@@ -228,7 +229,7 @@ SELECT job_type, count(*) AS n FROM bf_job WHERE created_date >= :since GROUP BY
 -- name: expired_jobs
 -- Salesforce deletes 2.0 jobs 7 days after they end and 1.0 jobs 7 days after creation.
 SELECT id FROM bf_job
-WHERE (job_type = 'V2Ingest' AND state IN ('JobComplete', 'Failed', 'Aborted')
+WHERE (job_type IN ('V2Ingest', 'V2Query') AND state IN ('JobComplete', 'Failed', 'Aborted')
        AND system_modstamp < :before)
    OR (job_type = 'Classic' AND created_date < :before);
 
@@ -367,3 +368,49 @@ ALTER TABLE bf_user ADD COLUMN manage_data_integrations INTEGER NOT NULL DEFAULT
 -- name: set_user_roles
 UPDATE bf_user SET is_admin = :is_admin, manage_data_integrations = :manage_data_integrations
 WHERE id = :id;
+
+-- name: migrate_5
+-- Query (issue #10): a Bulk 2.0 query job's SOQL, and REST query cursors: one row per query
+-- whose results span several pages, one per page served (the keyset position it starts
+-- after), so a locator can be fetched again and any API process can serve the next page.
+ALTER TABLE bf_job ADD COLUMN query TEXT;
+CREATE TABLE IF NOT EXISTS bf_query_cursor (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    all_rows INTEGER NOT NULL,
+    total BIGINT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    created_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bf_query_page (
+    cursor_id TEXT NOT NULL,
+    pos BIGINT NOT NULL,
+    after_key TEXT NOT NULL,
+    PRIMARY KEY (cursor_id, pos)
+);
+CREATE INDEX IF NOT EXISTS bf_query_cursor_created ON bf_query_cursor (created_date);
+
+-- name: add_cursor
+INSERT INTO bf_query_cursor (id, query, all_rows, total, batch_size, created_date)
+VALUES (:id, :query, :all_rows, :total, :batch_size, :created_date);
+
+-- name: get_cursor
+SELECT * FROM bf_query_cursor WHERE id = :id;
+
+-- name: put_page
+INSERT INTO bf_query_page (cursor_id, pos, after_key) VALUES (:id, :pos, :after_key)
+ON CONFLICT (cursor_id, pos) DO NOTHING;
+
+-- name: get_page
+SELECT after_key FROM bf_query_page WHERE cursor_id = :id AND pos = :pos;
+
+-- name: expire_pages
+DELETE FROM bf_query_page
+WHERE cursor_id IN (SELECT id FROM bf_query_cursor WHERE created_date < :before);
+
+-- name: expire_cursors
+DELETE FROM bf_query_cursor WHERE created_date < :before;
+
+-- name: renew_lease
+UPDATE bf_job SET lease_expires = :expires
+WHERE id = :id AND state = 'InProgress' AND lease_owner = :owner;

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""Query benchmark: reading N Contacts back through bulkforce against a raw baseline.
+
+Loads N Contact-like rows with a Bulk 2.0 insert job through a real `bulkforce serve`, then:
+
+1. extract: a Bulk 2.0 query job of every row (the loaded columns plus Id), timed from create
+   to the last byte of the last results page (default pages, streamed to a file), against the
+   raw baseline in the same run: a SELECT of the same columns straight from the server's
+   database + csv.writer(quoting=QUOTE_ALL) to a file. Target: server/raw rate >= 0.5.
+2. REST: 2,000-record pages of `SELECT Id, <columns> FROM Contact` (first pages, and pages
+   reached through nextRecordsUrl locators); median ms. Target <= 50 ms.
+3. incremental: a Bulk 2.0 query of a `SystemModstamp >= … AND SystemModstamp < …` window
+   holding ~1% of the rows, timed the same way as the extract. Target >= 20x faster.
+4. peak server RSS throughout (target <= 300 MB).
+
+    python -m bench.query                       # 1M rows on SQLite
+    python -m bench.query --rows 100000 --keep
+    python -m bench.query --database postgresql://postgres@127.0.0.1:5432/test
+
+It is a measurement, not a test: it exits 0 whatever the numbers are, and non-zero only when
+the run could not be measured. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.bulk2 import check, plan_parts, run_job, wait_complete
+from bench.common import API_VERSION, COLUMNS, DEFAULT_SCHEMA, OBJECT, TOKEN
+from bench.data import insert_numbers, write_contacts
+from bench.pg import PgDatabases, is_postgres, pg_connect
+from bench.procs import BenchError, Server
+from bench.raw_sqlite import qi, sqlite_path
+from bench.report import mb, rate, say
+
+TARGETS = {"extract_ratio": 0.5, "rest_page_ms": 50.0, "window_speedup": 20.0, "rss_mb": 300.0}
+FIELDS = ("Id", *COLUMNS)
+SOQL = f"SELECT {', '.join(FIELDS)} FROM {OBJECT}"
+
+
+@dataclass
+class QueryReport:
+    backend: str = "sqlite"
+    rows: int = 0
+    load_seconds: float = 0.0
+    extract_seconds: float = 0.0
+    extract_pages: int = 0
+    extract_bytes: int = 0
+    raw_seconds: float = 0.0
+    raw_bytes: int = 0
+    rest_first_ms: list[float] = field(default_factory=list)
+    rest_next_ms: list[float] = field(default_factory=list)
+    window_rows: int = 0
+    window_seconds: float = 0.0
+    peak_rss: int = 0
+    phase_rss: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        if not self.extract_seconds or not self.raw_seconds:
+            return 0.0
+        return rate(self.rows, self.extract_seconds) / rate(self.rows, self.raw_seconds)
+
+    @property
+    def speedup(self) -> float:
+        return self.extract_seconds / self.window_seconds if self.window_seconds else 0.0
+
+    def note(self, msg: str) -> None:
+        self.notes.append(msg)
+        say(f"NOTE: {msg}")
+
+
+def bulk_query(
+    client: httpx.Client, soql: str, dest: Path, poll: float, timeout: float
+) -> tuple[float, int, int, int]:
+    """Create a query job, wait, read every results page into `dest`:
+    (seconds, rows, pages, bytes)."""
+    t0 = time.perf_counter()
+    r = client.post("", json={"operation": "query", "query": soql})
+    check(r, 200, "create query job")
+    job_id = r.json()["id"]
+    info = wait_complete(client, f"{job_id}", poll, timeout)
+    rows = pages = size = 0
+    locator = ""
+    with dest.open("wb") as out:
+        while True:
+            params = {"locator": locator} if locator else {}
+            with client.stream("GET", f"/{job_id}/results", params=params) as resp:
+                check(resp, 200, f"results page {pages + 1}")
+                for block in resp.iter_bytes(1 << 20):
+                    out.write(block)
+                    size += len(block)
+                rows += int(resp.headers["Sforce-NumberOfRecords"])
+                locator = resp.headers["Sforce-Locator"]
+            pages += 1
+            if locator == "null":
+                break
+    seconds = time.perf_counter() - t0
+    if rows != int(info["numberRecordsProcessed"]):
+        raise BenchError(f"read {rows} rows, the job says {info['numberRecordsProcessed']}")
+    client.delete(f"/{job_id}")
+    return seconds, rows, pages, size
+
+
+def raw_extract(
+    report: QueryReport, server_db: Path | None, db_url: str | None, dest: Path
+) -> None:
+    """The baseline: the same columns straight from the database, csv.writer QUOTE_ALL."""
+    t0 = time.perf_counter()
+    with dest.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        w.writerow(FIELDS)
+        if db_url is not None:
+            cols = ", ".join(c.lower() for c in FIELDS)
+            with pg_connect(db_url, autocommit=False) as conn, conn.cursor(name="raw") as cur:
+                cur.itersize = 2000
+                cur.execute(f"SELECT {cols} FROM {OBJECT.lower()}")
+                for batch in iter(lambda: cur.fetchmany(2000), []):
+                    w.writerows(batch)
+        else:
+            assert server_db is not None
+            con = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
+            try:
+                cur = con.execute(f"SELECT {', '.join(map(qi, FIELDS))} FROM {qi(OBJECT)}")
+                for batch in iter(lambda: cur.fetchmany(2000), []):
+                    w.writerows(batch)
+            finally:
+                con.close()
+    report.raw_seconds = time.perf_counter() - t0
+    report.raw_bytes = dest.stat().st_size
+
+
+def rest_pages(client: httpx.Client, report: QueryReport, samples: int) -> None:
+    """First pages of the query, and pages reached through nextRecordsUrl."""
+    url = f"/services/data/v{API_VERSION}/query"
+    next_url = None
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        r = client.get(url, params={"q": SOQL})
+        report.rest_first_ms.append((time.perf_counter() - t0) * 1000)
+        check(r, 200, "REST query")
+        page = r.json()
+        if len(page["records"]) != min(2000, report.rows):
+            raise BenchError(f"REST page of {len(page['records'])} records")
+        next_url = page.get("nextRecordsUrl")
+    for _ in range(samples):
+        if not next_url:
+            break
+        t0 = time.perf_counter()
+        r = client.get(next_url)
+        report.rest_next_ms.append((time.perf_counter() - t0) * 1000)
+        check(r, 200, "REST queryMore")
+        next_url = r.json().get("nextRecordsUrl")
+
+
+def modstamp_window(server_db: Path | None, db_url: str | None, rows: int) -> tuple[str, str, int]:
+    """[lo, hi) on SystemModstamp holding about 1% of the rows (untimed; from the database)."""
+    if db_url is not None:
+        with pg_connect(db_url) as conn:
+            stamps = conn.execute(
+                "SELECT systemmodstamp, count(*) FROM contact GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        pairs = [(s.strftime("%Y-%m-%dT%H:%M:%S.") + f"{s.microsecond // 1000:03d}Z", n)
+                 for s, n in stamps]  # fmt: skip
+    else:
+        assert server_db is not None
+        with sqlite3.connect(f"file:{server_db}?mode=ro", uri=True) as con:
+            pairs = con.execute(
+                'SELECT "SystemModstamp", count(*) FROM "Contact" GROUP BY 1 ORDER BY 1'
+            ).fetchall()
+    want = max(rows // 100, 1)
+    mid = len(pairs) // 2
+    got = 0
+    end = mid
+    while end < len(pairs) and got < want:
+        got += pairs[end][1]
+        end += 1
+    hi = pairs[end][0] if end < len(pairs) else "9999-12-31T00:00:00.000Z"
+    return pairs[mid][0], hi, got
+
+
+def run_bench(
+    args: argparse.Namespace, work: Path, report: QueryReport, dbs: PgDatabases | None
+) -> None:
+    n: int = args.rows
+    say(f"generating {n} Contact rows")
+    data = write_contacts(work / "contacts.csv", insert_numbers(n, args.seed, False), args.seed)
+    db_url: str | None = None
+    database = args.database
+    if dbs is not None:
+        _, db_url = dbs.create()
+        database = db_url
+        report.backend = "postgresql"
+    server = Server(work / "data", args.schema, database, args.server_arg, work / "server.log")
+    server_db = None if db_url else sqlite_path(database, work / "data")
+    timeout = httpx.Timeout(connect=10, read=args.http_timeout, write=args.http_timeout, pool=10)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    server.start(args.startup_timeout)
+    sampler = server.sampler
+    assert sampler is not None
+    try:
+        with httpx.Client(base_url=server.ingest_url, headers=headers, timeout=timeout) as ingest:
+            sampler.set_phase("load")
+            say(f"loading {n} rows ({mb(data.size):.0f} MB) through a Bulk 2.0 insert")
+            run = run_job(ingest, "insert", data, plan_parts(data, 100 << 20), work, 0.05, 7200)
+            if run.processed != n or run.failed:
+                raise BenchError(f"load: {run.processed} processed, {run.failed} failed")
+            report.load_seconds = run.seconds
+            report.rows = n
+            say(f"loaded in {run.seconds:.1f}s ({rate(n, run.seconds):,.0f} rec/s)")
+        if dbs is not None:
+            dbs.settle(db_url, report)  # type: ignore[arg-type]  # only .note() is used
+        qbase = f"{server.url}/services/data/v{API_VERSION}/jobs/query"
+        with httpx.Client(base_url=qbase, headers=headers, timeout=timeout) as q:
+            sampler.set_phase("extract")
+            say("Bulk 2.0 query of every row")
+            secs, rows, pages, size = bulk_query(
+                q, SOQL, work / "extract.csv", args.poll_interval, 7200
+            )
+            if rows != n:
+                raise BenchError(f"extract returned {rows} rows, expected {n}")
+            report.extract_seconds, report.extract_pages, report.extract_bytes = secs, pages, size
+            say(
+                f"extract: {secs:.2f}s, {rate(n, secs):,.0f} rows/s, {pages} pages, {mb(size):.0f} MB"
+            )
+            sampler.set_phase("raw")
+            raw_extract(report, server_db, db_url, work / "raw.csv")
+            say(f"raw: {report.raw_seconds:.2f}s, {rate(n, report.raw_seconds):,.0f} rows/s, "
+                f"{mb(report.raw_bytes):.0f} MB; ratio {report.ratio:.2f}")  # fmt: skip
+            lo, hi, expect = modstamp_window(server_db, db_url, n)
+            sampler.set_phase("window")
+            soql = f"{SOQL} WHERE SystemModstamp >= {lo} AND SystemModstamp < {hi}"
+            secs, rows, _, _ = bulk_query(q, soql, work / "window.csv", args.poll_interval, 600)
+            if rows != expect:
+                raise BenchError(f"window returned {rows} rows, expected {expect}")
+            report.window_rows, report.window_seconds = rows, secs
+            say(f"window of {rows} rows: {secs * 1000:.0f} ms, {report.speedup:.0f}x the extract")
+        with httpx.Client(base_url=server.url, headers=headers, timeout=timeout) as rest:
+            sampler.set_phase("rest")
+            rest_pages(rest, report, args.rest_samples)
+            say(f"REST 2,000-record pages: first median {statistics.median(report.rest_first_ms):.1f} ms, "
+                f"next median {statistics.median(report.rest_next_ms or [0]):.1f} ms")  # fmt: skip
+    finally:
+        how = server.stop()
+        report.peak_rss = sampler.peak
+        report.phase_rss = dict(sampler.phase_peaks)
+        say(f"server {how}; log: {server.log_path}")
+
+
+def summary(r: QueryReport) -> str:
+    first = statistics.median(r.rest_first_ms) if r.rest_first_ms else 0.0
+    nxt = statistics.median(r.rest_next_ms) if r.rest_next_ms else 0.0
+    rss = mb(r.peak_rss * 1.0) if r.peak_rss else 0.0
+
+    def ok(good: bool) -> str:
+        return "ok" if good else "BELOW TARGET"
+
+    lines = [
+        f"== bulkforce query bench ({r.backend}, {r.rows:,} Contacts) ==",
+        f"load (Bulk 2.0 insert)   {r.load_seconds:8.2f} s  {rate(r.rows, r.load_seconds):>10,.0f} rec/s",
+        f"extract (Bulk 2.0 query) {r.extract_seconds:8.2f} s  {rate(r.rows, r.extract_seconds):>10,.0f} rows/s"
+        f"  ({r.extract_pages} pages, {mb(r.extract_bytes):.0f} MB)",
+        f"raw SELECT + csv.writer  {r.raw_seconds:8.2f} s  {rate(r.rows, r.raw_seconds):>10,.0f} rows/s"
+        f"  ({mb(r.raw_bytes):.0f} MB)",
+        f"extract / raw            {r.ratio:8.2f}    target >= {TARGETS['extract_ratio']}  "
+        f"{ok(r.ratio >= TARGETS['extract_ratio'])}",
+        f"REST 2,000-record page   {first:8.1f} ms first page median, {nxt:.1f} ms next page median"
+        f"  target <= {TARGETS['rest_page_ms']:.0f}  {ok(max(first, nxt) <= TARGETS['rest_page_ms'])}",
+        f"1% SystemModstamp window {r.window_seconds * 1000:8.0f} ms ({r.window_rows:,} rows), "
+        f"{r.speedup:.0f}x faster  target >= {TARGETS['window_speedup']:.0f}x  "
+        f"{ok(r.speedup >= TARGETS['window_speedup'])}",
+        f"peak server RSS          {rss:8.0f} MB  target <= {TARGETS['rss_mb']:.0f}  "
+        f"{ok(rss <= TARGETS['rss_mb'])}   by phase: "
+        + ", ".join(f"{k} {mb(v):.0f}" for k, v in r.phase_rss.items()),
+    ]  # fmt: skip
+    lines += [f"note: {x}" for x in r.notes]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Query benchmark: bulkforce reads vs. a raw SELECT.")
+    p.add_argument("--rows", type=int, default=1_000_000, help="Contacts loaded (default 1M)")
+    p.add_argument(
+        "--database",
+        help="sqlite:///FILE: passed to the server; postgresql://.../ADMIN_DB: the bench creates "
+        "(and drops) its own bench_<random> database through ADMIN_DB (default: SQLite)",
+    )
+    p.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="server --schema file")
+    p.add_argument("--server-arg", action="append", default=[], help="extra server argument")
+    p.add_argument("--rest-samples", type=int, default=20, help="REST pages timed (default 20)")
+    p.add_argument("--poll-interval", type=float, default=0.02, help="job poll interval, s")
+    p.add_argument("--http-timeout", type=float, default=1800, help="HTTP read/write timeout, s")
+    p.add_argument("--startup-timeout", type=float, default=60, help="server readiness wait, s")
+    p.add_argument("--seed", type=int, default=20240501, help="data generator seed")
+    p.add_argument("--work-dir", type=Path, help="parent of the temp dir (default: system tmp)")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (CSV, DB, log)")
+    p.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    args = p.parse_args(argv)
+    if args.rows < 200:
+        p.error("--rows must be >= 200")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bulkforce-qbench-", dir=args.work_dir))
+    report = QueryReport()
+    dbs = PgDatabases(args.database) if is_postgres(args.database) else None
+    status = 0
+    try:
+        run_bench(args, work, report, dbs)
+    except (BenchError, httpx.HTTPError) as exc:
+        say(f"ERROR: {exc!r}")
+        log = work / "server.log"
+        if log.exists():
+            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), flush=True)
+        status = 1
+    except KeyboardInterrupt:
+        status = 130
+    finally:
+        if dbs is not None and dbs.created and not args.keep:
+            dbs.drop_all()
+    print(summary(report), flush=True)
+    if args.json:
+        data: dict[str, Any] = asdict(report)
+        data.update(ratio=report.ratio, speedup=report.speedup, status=status)
+        args.json.write_text(json.dumps(data, indent=2))
+    if args.keep:
+        say(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
