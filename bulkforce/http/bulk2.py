@@ -38,6 +38,40 @@ def version_of(params: dict[str, str]) -> str:
     return rest_version(params["ver"], minimum=41)
 
 
+def job_filter(request: Request, job_types: tuple[str, ...]) -> JobFilter:
+    """A job list's filters (`jobType` one of `job_types`, the kinds the resource lists)."""
+    q = request.query_params
+    pk = q.get("isPkChunkingEnabled")
+    job_type = q.get("jobType")
+    if job_type is not None and job_type not in job_types:
+        raise ServiceError(Kind.INVALID_JOB, f"Invalid jobType: {job_type}")
+    return JobFilter(
+        job_type=job_type,
+        job_types=job_types,
+        concurrency_mode=q.get("concurrencyMode"),
+        pk_chunking=None if pk is None else pk.lower() == "true",
+    )
+
+
+def next_list_url(request: Request, path: str, locator: str | None) -> str | None:
+    """The next page of a job list: the same filters and `queryLocator`."""
+    if locator is None:
+        return None
+    q = request.query_params
+    rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
+    return f"{path}?queryLocator={locator}{rest}"
+
+
+async def json_spec(request: Request) -> Any:
+    """A JSON request body; another media type is 415 as Salesforce answers it."""
+    mt = body.media_type(request)
+    if mt not in ("application/json", ""):
+        raise ServiceError(
+            Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
+        )
+    return await body.read_json(request)
+
+
 class Bulk2Routes:
     def __init__(self, service: IngestService) -> None:
         self.service = service
@@ -89,24 +123,12 @@ class Bulk2Routes:
 
     async def list_jobs(self, request: Request, params: dict[str, str]) -> Response:
         version = version_of(params)
-        q = request.query_params
-        pk = q.get("isPkChunkingEnabled")
-        job_type = q.get("jobType")
-        if job_type is not None and job_type not in ("BigObjectIngest", "Classic", "V2Ingest"):
-            raise ServiceError(Kind.INVALID_JOB, f"Invalid jobType: {job_type}")
-        flt = JobFilter(
-            job_type=job_type,
-            job_types=("V2Ingest", "Classic", "BigObjectIngest"),
-            concurrency_mode=q.get("concurrencyMode"),
-            pk_chunking=None if pk is None else pk.lower() == "true",
-        )
+        flt = job_filter(request, ("V2Ingest", "Classic", "BigObjectIngest"))
         jobs, locator = await run_in_threadpool(
-            self.service.list_jobs, flt, q.get("queryLocator"), caller_of(request)
-        )
-        next_url = None
-        if locator is not None:
-            rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
-            next_url = f"/services/data/v{version}/jobs/ingest?queryLocator={locator}{rest}"
+            self.service.list_jobs, flt, request.query_params.get("queryLocator"),
+            caller_of(request),
+        )  # fmt: skip
+        next_url = next_list_url(request, f"/services/data/v{version}/jobs/ingest", locator)
         return json_response(bulk2.job_list(jobs, next_url))
 
     async def get(self, request: Request, params: dict[str, str]) -> Response:
@@ -116,12 +138,7 @@ class Bulk2Routes:
 
     async def patch(self, request: Request, params: dict[str, str]) -> Response:
         version_of(params)
-        mt = body.media_type(request)
-        if mt not in ("application/json", ""):
-            raise ServiceError(
-                Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
-            )
-        spec = await body.read_json(request)
+        spec = await json_spec(request)
         state = spec.get("state") if isinstance(spec, dict) else None
         if state == JobState.UPLOAD_COMPLETE:
             job = await run_in_threadpool(self.service.close, params["job"], caller_of(request))

@@ -12,16 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from bulkforce.errors import Kind, ServiceError
-from bulkforce.http import body
 from bulkforce.http.auth import caller_id, caller_of
-from bulkforce.http.bulk2 import error_response, json_response
+from bulkforce.http.bulk2 import error_response, job_filter, json_response, json_spec, next_list_url
 from bulkforce.http.rest import version_of as rest_version
 from bulkforce.http.routing import Router
 from bulkforce.jobs.query import QueryJobService
 from bulkforce.jobs.rest_query import RestQueryService, batch_size
-from bulkforce.model import JobFilter, JobState
+from bulkforce.model import JobState
+from bulkforce.wire import bulk2, rest
 from bulkforce.wire import query as wire
-from bulkforce.wire import rest
 
 REST = "/services/data/v{ver}"
 JOBS = "/services/data/v{ver}/jobs/query"
@@ -110,42 +109,19 @@ class QueryJobRoutes:
     async def create(self, request: Request, params: dict[str, str]) -> Response:
         # `Accept: text/csv` (simple-salesforce) still gets JSON: the job info is JSON only.
         version = jobs_version(params)
-        mt = body.media_type(request)
-        if mt not in ("application/json", ""):
-            raise ServiceError(
-                Kind.UNSUPPORTED_MEDIA, f"MediaType of '{mt}' is not supported by this resource"
-            )
-        spec = await body.read_json(request)
+        spec = await json_spec(request)
         job = await run_in_threadpool(self.service.create, version, spec, caller_id(request))
         return json_response(wire.job_info(job, created=True))
 
     async def list_jobs(self, request: Request, params: dict[str, str]) -> Response:
         version = jobs_version(params)
-        q = request.query_params
-        pk = q.get("isPkChunkingEnabled")
-        job_type = q.get("jobType")
-        if job_type is not None and job_type not in ("V2Query", "Classic", "BigObjectIngest"):
-            raise ServiceError(Kind.INVALID_JOB, f"Invalid jobType: {job_type}")
-        flt = JobFilter(
-            job_type=job_type,
-            job_types=("V2Query",),
-            concurrency_mode=q.get("concurrencyMode"),
-            pk_chunking=None if pk is None else pk.lower() == "true",
-        )
+        flt = job_filter(request, ("V2Query",))
         jobs, locator = await run_in_threadpool(
-            self.service.list_jobs, flt, q.get("queryLocator"), caller_of(request)
-        )
-        next_url = None
-        if locator is not None:
-            rest = "".join(f"&{k}={v}" for k, v in q.items() if k != "queryLocator")
-            next_url = f"/services/data/v{version}/jobs/query?queryLocator={locator}{rest}"
-        return json_response(
-            {
-                "done": next_url is None,
-                "records": [wire.job_info(j) for j in jobs],
-                "nextRecordsUrl": next_url,
-            }
-        )
+            self.service.list_jobs, flt, request.query_params.get("queryLocator"),
+            caller_of(request),
+        )  # fmt: skip
+        next_url = next_list_url(request, f"/services/data/v{version}/jobs/query", locator)
+        return json_response(bulk2.job_list(jobs, next_url, wire.job_info))
 
     async def get(self, request: Request, params: dict[str, str]) -> Response:
         jobs_version(params)
@@ -157,7 +133,7 @@ class QueryJobRoutes:
 
     async def patch(self, request: Request, params: dict[str, str]) -> Response:
         jobs_version(params)
-        spec = await body.read_json(request)
+        spec = await json_spec(request)
         state = spec.get("state") if isinstance(spec, dict) else None
         if state != JobState.ABORTED:
             await run_in_threadpool(

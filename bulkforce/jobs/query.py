@@ -6,7 +6,6 @@ States as for ingest: UploadComplete → InProgress → JobComplete / Failed, or
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -15,9 +14,9 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
-from bulkforce.jobs.access import Caller, owner_filter, visible_job
+from bulkforce.jobs.access import Caller
 from bulkforce.jobs.results import compile_for, page_bytes, result_index, write_csv_result
-from bulkforce.jobs.service import Context, job_id_from_path
+from bulkforce.jobs.service import Context, page_of_jobs, visible_job_of_type
 from bulkforce.model import (
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
@@ -38,7 +37,6 @@ DEFAULT_PAGE_ROWS = 100_000
 MAX_PAGE_ROWS = 1_000_000
 # resultPages answers this many result URLs at a time (the documented "up to five").
 RESULT_PAGE_URLS = 5
-NOT_FOUND = "The requested resource does not exist"
 _RUNNING = (JobState.UPLOAD_COMPLETE, JobState.IN_PROGRESS)
 
 
@@ -56,11 +54,7 @@ class QueryJobService:
         self.store = ctx.store
 
     def get(self, raw_id: str, caller: Caller) -> Job:
-        """The query job `caller` may see, else 404 as for a job that does not exist."""
-        job = visible_job(caller, self.store.get_job(job_id_from_path(raw_id)))
-        if job is None or job.job_type != JOB_TYPE:
-            raise ServiceError(Kind.NOT_FOUND, NOT_FOUND)
-        return job
+        return visible_job_of_type(self.store, raw_id, caller, JOB_TYPE)
 
     def create(self, version: str, spec: Any, created_by: str | None = None) -> Job:
         if not isinstance(spec, dict):
@@ -112,17 +106,7 @@ class QueryJobService:
     def list_jobs(
         self, flt: JobFilter, locator: str | None, caller: Caller
     ) -> tuple[list[Job], str | None]:
-        flt = dataclasses.replace(flt, created_by=owner_filter(caller))
-        after = ""
-        if locator:
-            after = ids.normalize(locator) or ""
-            if not after:
-                raise ServiceError(Kind.INVALID_JOB, f"Invalid queryLocator: {locator}")
-        size = self.ctx.settings.list_page_size
-        jobs = self.store.list_jobs(flt, after, size + 1)
-        if len(jobs) > size:
-            return jobs[:size], jobs[size - 1].id
-        return jobs, None
+        return page_of_jobs(self.ctx, flt, locator, caller)
 
     def abort(self, raw_id: str, caller: Caller) -> Job:
         job = self.get(raw_id, caller)

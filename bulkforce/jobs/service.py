@@ -125,6 +125,33 @@ class UploadSink:
             )
 
 
+def visible_job_of_type(store: Store, raw_id: str, caller: Caller, job_type: str) -> Job:
+    """The job of `job_type` that `caller` may see, else 404 as for a job that does not exist
+    (a Bulk 2.0 resource never answers for a job of another kind)."""
+    job = visible_job(caller, store.get_job(job_id_from_path(raw_id)))
+    if job is None or job.job_type != job_type:
+        raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+    return job
+
+
+def page_of_jobs(
+    ctx: Context, flt: JobFilter, locator: str | None, caller: Caller
+) -> tuple[list[Job], str | None]:
+    """One page of the jobs `caller` may see matching `flt` (`queryLocator` paging: the last Id
+    of the page before) and the next page's locator, None on the last page."""
+    flt = dataclasses.replace(flt, created_by=owner_filter(caller))
+    after = ""
+    if locator:
+        after = ids.normalize(locator) or ""
+        if not after:
+            raise ServiceError(Kind.INVALID_JOB, f"Invalid queryLocator: {locator}")
+    size = ctx.settings.list_page_size
+    jobs = ctx.store.list_jobs(flt, after, size + 1)
+    if len(jobs) > size:
+        return jobs[:size], jobs[size - 1].id
+    return jobs, None
+
+
 class IngestService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -133,11 +160,7 @@ class IngestService:
     # ---- jobs --------------------------------------------------------------------------------
 
     def get(self, raw_id: str, caller: Caller) -> Job:
-        """The ingest job `caller` may see, else 404 as for a job that does not exist."""
-        job = visible_job(caller, self.store.get_job(job_id_from_path(raw_id)))
-        if job is None or job.job_type != "V2Ingest":
-            raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
-        return job
+        return visible_job_of_type(self.store, raw_id, caller, "V2Ingest")
 
     def create(
         self, version: str, spec: Any, state: JobState = OPEN, created_by: str | None = None
@@ -303,15 +326,8 @@ class IngestService:
     ) -> tuple[list[Job], str | None]:
         """One page of the jobs `caller` may see and the locator of the next page (None on the
         last page)."""
-        flt = dataclasses.replace(flt, created_by=owner_filter(caller))
-        after = ""
-        if locator:
-            after = ids.normalize(locator) or ""
-            if not after:
-                raise ServiceError(Kind.INVALID_JOB, f"Invalid queryLocator: {locator}")
-        size = self.ctx.settings.list_page_size
-        jobs = self.store.list_jobs(flt, after, size + 1)
-        for job in jobs[:size]:
+        jobs, next_locator = page_of_jobs(self.ctx, flt, locator, caller)
+        for job in jobs:
             if job.job_type == "Classic":  # a 1.0 job's counts live in its batches
                 stats = self.store.batch_stats(job.id)
                 job.records_processed, job.records_failed = (
@@ -319,9 +335,7 @@ class IngestService:
                     stats.records_failed,
                 )
                 job.retries, job.total_processing_time = stats.retries, stats.total_processing_time
-        if len(jobs) > size:
-            return jobs[:size], jobs[size - 1].id
-        return jobs, None
+        return jobs, next_locator
 
     # ---- results -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from bulkforce.errors import Kind
@@ -85,9 +86,13 @@ def job_info(job: Job) -> dict[str, Any]:
     return info
 
 
-def job_list(jobs: list[Job], next_url: str | None) -> dict[str, Any]:
+def job_list(
+    jobs: list[Job], next_url: str | None, info: Callable[[Job], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A page of a job list; `info` renders each job (default: the ingest job info)."""
+    info = info or job_info
     return {
         "done": next_url is None,
-        "records": [job_info(j) for j in jobs],
+        "records": [info(j) for j in jobs],
         "nextRecordsUrl": next_url,
     }
