@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from soql_data import (
     A1,
@@ -227,3 +229,16 @@ def test_relative_dates_follow_the_configured_time_zone(loaded: tuple[Store, Dia
     tomorrow = "SELECT Id FROM Gadget__c WHERE Seen__c = TOMORROW"
     assert [r[0] for r in rows(loaded, tomorrow, tz="Pacific/Honolulu")] == []
     assert [r[0] for r in rows(loaded, tomorrow)] == [G2]
+
+
+def test_a_read_connection_the_server_dropped_is_replaced(tmp_path: Path) -> None:
+    with open_loaded("postgresql", tmp_path) as (store, dialect):
+        p = compile_query("SELECT Id FROM Account", SCHEMA, api=Api.REST, dialect=dialect)
+        assert len(list(store.query_rows(*p.sql()))) == 4
+        url = store.url  # type: ignore[attr-defined]
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert len(list(store.query_rows(*p.sql()))) == 4

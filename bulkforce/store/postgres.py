@@ -421,8 +421,13 @@ class PostgresStore(SqlStore):
                 conn = self._readers.get_nowait()
             except queue.Empty:
                 break
-            if not conn.closed:
+            try:
+                # one the server dropped while it sat idle (restart, terminated backend) is
+                # replaced rather than failing the next query
+                ConnectionPool.check_connection(conn)
                 return conn
+            except psycopg.Error:
+                conn.close()
         try:
             conn = psycopg.connect(self.url, row_factory=tuple_row)
             conn.read_only = True
