@@ -67,6 +67,10 @@ def test_create_update_get_delete_record(sf: SfCli, server: Server) -> None:
     got = sf.run("data", "get", "record", "-s", "Contact", "-i", rid, "-o", "bf")
     assert (got["FirstName"], got["LastName"], got["External_Id__c"]) == ("Grace", tag, tag)
     assert db_one(server, "Contact", rid)["FirstName"] == "Grace"
+    # -w finds the record by a SOQL query, then reads it
+    found = sf.run("data", "get", "record", "-s", "Contact", "-w", f"External_Id__c={tag}",
+                   "-o", "bf")  # fmt: skip
+    assert found["Id"] == rid and found["FirstName"] == "Grace"
     sf.run("data", "delete", "record", "-s", "Contact", "-i", rid, "-o", "bf")
     assert db_one(server, "Contact", rid)["IsDeleted"] == 1
     err = sf.run("data", "create", "record", "-s", "Contact", "-v", "FirstName=x", "-o", "bf",

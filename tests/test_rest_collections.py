@@ -329,3 +329,22 @@ def test_composite_reference_into_a_list_of_a_result(http: httpx.Client, server:
     assert [o["httpStatusCode"] for o in out] == [201, 201, 200, 400]
     assert out[2]["body"]["AccountId"] == out[0]["body"]["results"][0]["id"]
     assert out[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+
+
+def test_composite_query_subrequests(http: httpx.Client, server: Server) -> None:
+    tag = unique("compq")
+    subs = [
+        {"method": "POST", "url": f"{D}/sobjects/Account", "referenceId": "acc",
+         "body": {"Name": tag}},
+        {"method": "GET", "referenceId": "q",
+         "url": f"{D}/query?q=SELECT+Id,+Name+FROM+Account+WHERE+Name+=+'{tag}'"},
+        {"method": "PATCH", "url": f"{D}/sobjects/Account/@{{q.records[0].Id}}",
+         "referenceId": "upd", "body": {"Description": "found by query"}},
+        {"method": "GET", "url": f"{D}/query?q=SELECT+Nope+FROM+Account", "referenceId": "bad"},
+    ]  # fmt: skip
+    out = http.post(f"{D}/composite", json={"compositeRequest": subs}).json()["compositeResponse"]
+    assert [o["httpStatusCode"] for o in out] == [201, 200, 204, 400]
+    acc = out[0]["body"]["id"]
+    assert out[1]["body"]["totalSize"] == 1 and out[1]["body"]["records"][0]["Id"] == acc
+    assert db_one(server, "Account", acc)["Description"] == "found by query"
+    assert out[3]["body"][0]["errorCode"] == "INVALID_FIELD"
