@@ -76,6 +76,21 @@ def _wrapped() -> Iterator[None]:
         ) from None
 
 
+def _api_values(obj: SObject, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row by API names, with values as the SQLite store returns them (text dates)."""
+    out: dict[str, Any] = {}
+    for f in obj.fields.values():
+        value = row.get(f.name.lower())
+        if isinstance(value, dt.datetime):
+            value = iso(value)
+        elif isinstance(value, dt.date | dt.time):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = float(value)
+        out[f.name] = value
+    return out
+
+
 def ident(name: str) -> sql.Identifier:
     return sql.Identifier(name.lower())
 
@@ -609,20 +624,23 @@ class PostgresStore(SqlStore):
         row = self._one(
             sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(obj.table)), (record_id,)
         )
-        if row is None:
-            return None
-        # API names, and values as the SQLite store returns them (text dates)
-        out: dict[str, Any] = {}
-        for f in obj.fields.values():
-            value = row.get(f.name.lower())
-            if isinstance(value, dt.datetime):
-                value = iso(value)
-            elif isinstance(value, dt.date | dt.time):
-                value = value.isoformat()
-            elif isinstance(value, Decimal):
-                value = float(value)
-            out[f.name] = value
-        return out
+        return None if row is None else _api_values(obj, row)
+
+    def count_records(self, obj: SObject) -> int:
+        row = self._one(sql.SQL("SELECT count(*) AS n FROM {}").format(ident(obj.table)))
+        return 0 if row is None else int(row["n"])
+
+    def page_records(
+        self, obj: SObject, order_by: str, descending: bool, offset: int, limit: int,
+        match: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        where = sql.SQL(" WHERE {} = %s").format(ident(match[0])) if match else sql.SQL("")
+        way = sql.SQL("DESC" if descending else "ASC")
+        stmt = sql.SQL("SELECT * FROM {t}{w} ORDER BY {o} {d}, id {d} LIMIT %s OFFSET %s").format(
+            t=ident(obj.table), w=where, o=ident(order_by), d=way
+        )
+        params = [*([match[1]] if match else []), limit, offset]
+        return [_api_values(obj, dict(r)) for r in self._all(stmt, params)]  # type: ignore[call-overload]
 
     def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
         stmt = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s::text[])").format(ident(obj.table))

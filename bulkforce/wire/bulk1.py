@@ -163,6 +163,15 @@ BATCH_SHAPE: Shape = [
 ]
 
 
+def job_fields(view: JobView) -> dict[str, Any]:
+    """JobInfo's fields in the documented order, as JSON values (the web console shows them)."""
+    return _json_fields(JOB_SHAPE, view)
+
+
+def batch_fields(batch: Batch) -> dict[str, Any]:
+    return _json_fields(BATCH_SHAPE, batch)
+
+
 def job_info(view: JobView, as_json: bool) -> bytes:
     if as_json:  # Salesforce's JSON examples list keys alphabetically
         return json_doc(dict(sorted(_json_fields(JOB_SHAPE, view).items())))
