@@ -468,9 +468,11 @@ def unique(prefix: str = "x") -> str:
 # ---- the console's browser tests (tests/test_console.py) ------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium through Playwright; skips, saying why, where it cannot run."""
+    """Debian's Chromium through Playwright; skips, saying why, where it cannot run. Module
+    scope: Playwright's sync API holds an event loop in this thread while it runs, which
+    other modules' `asyncio.run` would trip over."""
     from console_helpers import CHROMIUM, FLAGS, browser_problem
 
     problem = browser_problem()

@@ -198,6 +198,11 @@ def test_bulk1_job_page_lists_batches(page: Any, server: Server) -> None:
     row = page.locator(f"tr[data-batch='{batch['id']}']")
     expect(row.locator(".state")).to_have_text(re.compile("Completed|Failed"), timeout=30_000)
     expect(page.locator("#fields")).to_contain_text("numberBatchesTotal")
+    group = page.locator("#failures details.failure")  # from the batch's result and request
+    expect(group).to_have_count(1)
+    assert group.get_attribute("data-code") == "REQUIRED_FIELD_MISSING"
+    expect(group.locator(".count")).to_have_text("1")
+    expect(group.locator("tbody tr")).to_contain_text("nolast")
     with page.expect_download() as dl:
         row.get_by_text("request").click()
     assert Path(dl.value.path()).read_bytes() == body

@@ -95,6 +95,8 @@ class JobPages:
             ended = stats.completed + stats.failed + stats.not_processed
             out["percent"] = 100 * ended // stats.total if stats.total else None
             out["running"] = job.state is JobState.OPEN or stats.queued + stats.in_progress > 0
+            if stats.records_failed:
+                out["failure_header"], out["failures"] = self.classic.failures(job)
             out["can_abort"] = job.state in (JobState.OPEN, JobState.CLOSED)
             out["can_delete"] = False
         else:

@@ -46,23 +46,37 @@ def error_code(error: str) -> str:
     return code.strip() if sep and code.strip() else error.strip() or "(no error text)"
 
 
+class Grouper:
+    """Failed rows by error code: a count per code and the first `keep` rows of each."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.groups: dict[str, FailureGroup] = {}
+
+    def add(self, error: str, row: list[str]) -> None:
+        code = error_code(error)
+        group = self.groups.setdefault(code, FailureGroup(code))
+        group.count += 1
+        if len(group.rows) < self.keep:
+            group.rows.append(row)
+
+    def result(self) -> list[FailureGroup]:
+        return sorted(self.groups.values(), key=lambda g: (-g.count, g.code))
+
+
 def group_failures(
     chunks: Iterable[bytes], delimiter: str, keep: int = 5
 ) -> tuple[list[str], list[FailureGroup]]:
     """(header, groups by descending count) of a failed-results CSV (`sf__Error` column)."""
     reader = RowReader(io.BufferedReader(_ChunkStream(chunks)), delimiter)
+    grouper = Grouper(keep)
     try:
         header = next(reader, None)
         if header is None:
             return [], []
         col = next((i for i, h in enumerate(header) if h == "sf__Error"), 1)
-        groups: dict[str, FailureGroup] = {}
         for row in reader:
-            code = error_code(row[col] if col < len(row) else "")
-            group = groups.setdefault(code, FailureGroup(code))
-            group.count += 1
-            if len(group.rows) < keep:
-                group.rows.append(row)
+            grouper.add(row[col] if col < len(row) else "", row)
     except CsvFormatError:
         return [], []
-    return header, sorted(groups.values(), key=lambda g: (-g.count, g.code))
+    return header, grouper.result()
