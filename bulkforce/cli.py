@@ -25,6 +25,7 @@ from bulkforce.cli_jobs import job, jobs, load_progress
 from bulkforce.cli_options import F, env, store_options
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
+from bulkforce.soql.dates import zone
 from bulkforce.store import StoreError
 from bulkforce.store.pool import DEFAULT_POOL_SIZE
 
@@ -33,6 +34,14 @@ from bulkforce.store.pool import DEFAULT_POOL_SIZE
 def main() -> None:
     """A self-hosted server that speaks the Salesforce Bulk API."""
     private_files()
+
+
+def _time_zone(value: str) -> str:
+    try:
+        zone(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 # Processing settings shared by `serve` and `worker`: every process working on one database
@@ -54,6 +63,10 @@ _TUNING = [
                  help="Ended jobs and their data are deleted after this long (Salesforce: 7 days)."),
     click.option("--open-job-hours", default=24.0, show_default=True, type=click.FloatRange(0),
                  envvar=env("open-job-hours"), help="Jobs left Open this long are aborted."),
+    click.option("--timezone", default="UTC", show_default=True, envvar=env("timezone"),
+                 callback=lambda _ctx, _param, value: _time_zone(value),
+                 help="IANA time zone whose days SOQL date literals such as TODAY and "
+                 "LAST_N_DAYS:n count (Salesforce: the querying user's)."),
     click.option("--pool-size", default=DEFAULT_POOL_SIZE, show_default=True,
                  type=click.IntRange(1, 200), envvar=env("pool-size"),
                  help="Database connections the process's request threads share (each worker "

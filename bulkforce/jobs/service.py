@@ -57,6 +57,8 @@ class Settings:
     retention_hours: float = 7 * 24
     open_job_hours: float = 24
     sweep_seconds: float = 60
+    # The time zone whose days SOQL's relative date literals (TODAY, LAST_N_DAYS:n…) count.
+    timezone: str = "UTC"
 
 
 @dataclass
