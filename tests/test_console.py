@@ -288,3 +288,28 @@ def test_user_sign_in_and_only_admins_reset(page: Any, make_server: Any, backend
     expect(page.locator("nav a", has_text="Admin")).to_have_count(0)
     page.goto(srv.url + "/admin")
     expect(page.locator("#error")).to_contain_text("needs an admin user")
+
+
+def test_soql_box_runs_the_rest_query_resource(page: Any, server: Server) -> None:
+    tag = unique("q")
+    with server.client() as c:
+        rows = "".join(f"{tag}-{i:03d}\n" for i in range(250))
+        assert run_job(c, "Widget__c", "insert", "Name\n" + rows)["numberRecordsFailed"] == 0
+        run_job(c, "Widget__c", "insert", f"Name\n<b>{tag}</b>\n")
+    sign_in(page, server)
+    page.goto(server.url + "/objects")
+    page.fill("#soql-text", f"SELECT Name FROM Widget__c WHERE Name LIKE '{tag}%' ORDER BY Name")
+    page.click("#soql-run")
+    expect(page.locator("#query-total")).to_contain_text("250 records")
+    expect(page.locator("#query-results tbody tr")).to_have_count(200)  # one REST page
+    expect(page.locator("#query-results tbody tr").first).to_have_text(f"{tag}-000")
+    shot(page, "query", server)
+    page.click("#query-next")
+    expect(page.locator("#query-results tbody tr")).to_have_count(50)
+    expect(page.locator("#query-results tbody tr").last).to_have_text(f"{tag}-249")
+    page.fill("#soql-text", f"SELECT Name FROM Widget__c WHERE Name = '<b>{tag}</b>'")
+    page.click("#soql-run")
+    expect(page.locator("#query-results td")).to_have_text(f"<b>{tag}</b>")  # as text
+    page.fill("#soql-text", "SELEC Name FROM Widget__c")
+    page.click("#soql-run")
+    expect(page.locator("#query-error")).to_contain_text("MALFORMED_QUERY")

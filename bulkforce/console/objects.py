@@ -3,6 +3,7 @@ reset. Each handler calls the org service the REST resources call."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -16,8 +17,24 @@ from bulkforce.engine.show import render_object
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.access import require_admin
 from bulkforce.jobs.org import OrgService
+from bulkforce.jobs.rest_query import RestQueryService
 
 PAGE_SIZE = 50
+QUERY_PAGE = 200  # the smallest REST query batch
+QUERY_VERSION = "66.0"
+
+
+def _cell(value: Any) -> str:
+    """A query value as table text: nested records and child lists as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        if isinstance(value, dict) and "records" in value:  # a child subquery's answer
+            value = value["records"]
+        strip = [{k: v for k, v in r.items() if k != "attributes"} if isinstance(r, dict) else r
+                 for r in (value if isinstance(value, list) else [value])]  # fmt: skip
+        return json.dumps(strip if isinstance(value, list) else strip[0], ensure_ascii=False)
+    return str(value)
 
 
 def _int(text: str | None, default: int) -> int:
@@ -28,6 +45,7 @@ class ObjectPages:
     def __init__(self, base: ConsoleBase) -> None:
         self.base = base
         self.org = OrgService(base.ctx)
+        self.queries = RestQueryService(base.ctx)
 
     def routes(self) -> list[BaseRoute]:
         g = self.base.guard
@@ -35,6 +53,7 @@ class ObjectPages:
             Route("/objects", g(self.objects_page), methods=["GET"]),
             Route("/objects/{name}", g(self.object_page), methods=["GET"]),
             Route("/admin", g(self.admin_page), methods=["GET", "POST"]),
+            Route("/query", g(self.query_page), methods=["GET"]),
         ]
 
     def _counts(self) -> list[tuple[Any, int]]:
@@ -64,6 +83,32 @@ class ObjectPages:
         q = dict(request.query_params)
         view = await run_in_threadpool(self._object, request.path_params["name"], q)
         return self.base.render("object.html", session, nav="objects", **view)
+
+    async def query_page(self, request: Request, session: ConsoleSession) -> Response:
+        """The SOQL box: one page of the REST query resource's answer, as a table."""
+        q = request.query_params
+        text, locator, all_rows = q.get("q", ""), q.get("locator"), q.get("all") == "1"
+        page: dict[str, Any] | None = None
+        error = None
+        try:
+            if locator:
+                page = await run_in_threadpool(self.queries.more, QUERY_VERSION, locator)
+            elif text.strip():
+                page = await run_in_threadpool(
+                    self.queries.query, QUERY_VERSION, text, all_rows, QUERY_PAGE
+                )
+        except ServiceError as e:
+            error = f"{e.code or e.kind.value.upper()}: {e.message}"
+        records = page["records"] if page else []
+        columns = list(dict.fromkeys(k for r in records for k in r if k != "attributes"))
+        next_locator = None
+        if page and page.get("nextRecordsUrl"):
+            next_locator = str(page["nextRecordsUrl"]).rsplit("/", 1)[1]
+        return self.base.render(
+            "query.html", session, nav="objects", q=text, all_rows=all_rows, error=error,
+            page=page, columns=columns, rows=[[_cell(r.get(c)) for c in columns] for r in records],
+            next_locator=next_locator,
+        )  # fmt: skip
 
     async def admin_page(self, request: Request, session: ConsoleSession) -> Response:
         require_admin(session.caller, "reset the org's records")
