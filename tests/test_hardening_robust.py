@@ -356,3 +356,20 @@ def test_huge_header_or_row_fails_the_job_without_ballooning(
         assert info["state"] == "Failed" and message in str(info["errorMessage"]), info
         assert grew < 150 << 20, f"RSS grew {grew >> 20} MB"
         assert_serving(c)
+
+
+def test_small_pool_never_deadlocks_on_id_allocation(make_server: Callable[..., Server]) -> None:
+    """A request thread writing records holds a connection and takes a second one for Ids;
+    with every pooled connection held that way, the second must still come (PostgreSQL)."""
+    srv = make_server("--pool-size", "2", backend="postgresql")
+    with httpx.Client(base_url=srv.url, headers=srv.headers(), timeout=60) as c:
+
+        def one(i: int) -> int:
+            r = c.post("/services/data/v59.0/sobjects/Contact", json={"LastName": f"pool{i}"})
+            return r.status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(one, range(48)))
+    assert set(codes) == {201}, codes
+    assert time.monotonic() - started < 20

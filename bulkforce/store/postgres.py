@@ -9,6 +9,7 @@ psql as users expect.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import queue
@@ -391,11 +392,12 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self.pool_size = pool_size
-        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pools: dict[str, ConnectionPool[psycopg.Connection[Any]]] = {}
         self._pool_lock = threading.Lock()
         self._conns: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
-            self._pooled, self._connect, psycopg.Connection.close, lambda c: c.closed
-        )
+            functools.partial(self._pooled, "main"), self._connect, psycopg.Connection.close,
+            lambda c: c.closed, side_pooled=functools.partial(self._pooled, "side"),
+        )  # fmt: skip
         # Connections for query_rows: a stream holds one (and its read transaction) until it
         # ends, then gives it back for the next.
         self._readers: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
@@ -407,22 +409,27 @@ class PostgresStore(SqlStore):
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
 
-    @contextmanager
-    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
-        if self._pool is None:
+    def _pool(self, name: str) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool = self._pools.get(name)
+        if pool is None:
             with self._pool_lock:
-                if self._pool is None:
+                pool = self._pools.get(name)
+                if pool is None:
                     self._connect().close()  # a bad URL or a down server fails now, with its reason
                     # `check` tests each connection as it is handed out: one the server
                     # terminated is replaced instead of failing the request that gets it
-                    self._pool = ConnectionPool(
-                        self.url, min_size=1, max_size=self.pool_size, open=True,
-                        kwargs={"autocommit": True, "row_factory": dict_row},
+                    pool = self._pools[name] = ConnectionPool(
+                        self.url, min_size=1 if name == "main" else 0, max_size=self.pool_size,
+                        kwargs={"autocommit": True, "row_factory": dict_row}, open=True,
                         check=ConnectionPool.check_connection, timeout=POOL_TIMEOUT,
-                        max_idle=300, name="bulkforce",
+                        max_idle=300, name=f"bulkforce-{name}",
                     )  # fmt: skip
+        return pool
+
+    @contextmanager
+    def _pooled(self, name: str) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self._pool.connection() as conn:
+            with self._pool(name).connection() as conn:
                 yield conn
         except PoolTimeout:
             raise StoreError(
@@ -483,9 +490,10 @@ class PostgresStore(SqlStore):
         self._conns.release_thread()
         while not self._readers.empty():
             self._readers.get_nowait().close()
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._pool_lock:
+            pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
