@@ -24,8 +24,9 @@ class SfCli:
         self.server = server
         env = {k: v for k, v in os.environ.items() if k.lower() not in NodeScript.NO_PROXY_ENV}
         self.env = {
+            # no telemetry, no update checks, no background `sf update` processes
             **env, "HOME": str(home), "SF_DISABLE_TELEMETRY": "true",
-            "SF_AUTOUPDATE_DISABLE": "true", "SF_SKIP_NEW_VERSION_CHECK": "true",
+            "SF_DISABLE_AUTOUPDATE": "true", "SF_SKIP_NEW_VERSION_CHECK": "true",
             "PATH": f"{SF.parent}{os.pathsep}{env.get('PATH', '')}",
         }  # fmt: skip
 
