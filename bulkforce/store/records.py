@@ -45,8 +45,10 @@ def create_table(obj: SObject) -> str:
 
 # Incremental extracts filter on these (`WHERE SystemModstamp >= … AND SystemModstamp < …`);
 # with Id second the index also serves their keyset pages. Bulk inserts stamp every row of a
-# batch alike, so these indexes grow at their right edge and cost little.
-DATE_INDEXES = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
+# batch alike, so these indexes grow at their right edge and cost little. IsDeleted lets the
+# totalSize of a REST query (`COUNT(*) … WHERE IsDeleted = false`) read a narrow index instead
+# of every row of the table.
+DATE_INDEXES = ("SystemModstamp", "LastModifiedDate", "CreatedDate", "IsDeleted")
 
 
 def date_indexes(obj: SObject) -> list[tuple[str, str]]:
