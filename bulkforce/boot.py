@@ -26,21 +26,33 @@ class BootError(Exception):
     """Start-up cannot continue; the message says why."""
 
 
-def _lock(path: Path, what: str) -> IO[str]:
-    handle = path.open("w")
+def _lock(path: Path, what: str, port: int | None) -> IO[str]:
+    """An exclusive lock file that names its holder (PID and port) for whoever comes next."""
+    handle = path.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = path.read_text().split()
         handle.close()
-        raise BootError(f"another bulkforce server is using {what}") from None
+        who = ""
+        if holder:
+            who = f" (PID {holder[0]}" + (f", port {holder[1]})" if len(holder) > 1 else ")")
+        raise BootError(
+            f"another bulkforce server{who} is using {what}; stop it, or give this one its own "
+            "--data-dir (or --database)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}" + (f" {port}" if port is not None else "") + "\n")
+    handle.flush()
     return handle
 
 
-def lock_data_dir(data_dir: Path) -> IO[str]:
+def lock_data_dir(data_dir: Path, port: int | None = None) -> IO[str]:
     """Exclusive lock on the data dir: one server per directory (its upload files are named
     by job id, which every database counts from the same start)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    return _lock(data_dir / "bulkforce.lock", str(data_dir))
+    return _lock(data_dir / "bulkforce.lock", str(data_dir), port)
 
 
 def sqlite_path(data_dir: Path, database: str | None) -> Path | None:
@@ -50,14 +62,14 @@ def sqlite_path(data_dir: Path, database: str | None) -> Path | None:
     return Path(database.removeprefix("sqlite:///")) if database.startswith("sqlite:///") else None
 
 
-def lock_sqlite(path: Path) -> IO[str]:
+def lock_sqlite(path: Path, port: int | None = None) -> IO[str]:
     """Exclusive lock on a SQLite database, whatever data dir it is named from: one server
     per database, so the leases left in it by a killed process can be cleared at start. The
     lock is a sibling file (flock on the database itself would share the file with SQLite's
     own POSIX locks, which any close of another descriptor of it drops)."""
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _lock(path.with_name(path.name + ".lock"), f"the SQLite database {path}")
+    return _lock(path.with_name(path.name + ".lock"), f"the SQLite database {path}", port)
 
 
 def _new_id(prefix: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -21,8 +21,11 @@ from bulkforce.boot import (
     read_token,
     sqlite_path,
 )
+from bulkforce.cli_jobs import job, jobs, load_progress
+from bulkforce.cli_options import F, env, store_options
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
+from bulkforce.soql.dates import zone
 from bulkforce.store import StoreError
 from bulkforce.store.pool import DEFAULT_POOL_SIZE
 
@@ -33,12 +36,13 @@ def main() -> None:
     private_files()
 
 
-def env(name: str) -> str:
-    """Every option is also an environment variable: --data-dir is BULKFORCE_DATA_DIR."""
-    return "BULKFORCE_" + name.upper().replace("-", "_")
+def _time_zone(value: str) -> str:
+    try:
+        zone(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Processing settings shared by `serve` and `worker`: every process working on one database
 # should be started with the same values (and the same --schema files).
@@ -59,6 +63,10 @@ _TUNING = [
                  help="Ended jobs and their data are deleted after this long (Salesforce: 7 days)."),
     click.option("--open-job-hours", default=24.0, show_default=True, type=click.FloatRange(0),
                  envvar=env("open-job-hours"), help="Jobs left Open this long are aborted."),
+    click.option("--timezone", default="UTC", show_default=True, envvar=env("timezone"),
+                 callback=lambda _ctx, _param, value: _time_zone(value),
+                 help="IANA time zone whose days SOQL date literals such as TODAY and "
+                 "LAST_N_DAYS:n count (Salesforce: the querying user's)."),
     click.option("--pool-size", default=DEFAULT_POOL_SIZE, show_default=True,
                  type=click.IntRange(1, 200), envvar=env("pool-size"),
                  help="Database connections the process's request threads share (each worker "
@@ -97,6 +105,47 @@ def setup_logging(tuning: dict[str, Any]) -> None:
         level=str(tuning["log_level"]).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise BootError(
+            f"cannot listen on {host}:{port} ({e.strerror}); another program may be using the "
+            "port: choose another with --port N or BULKFORCE_PORT=N (make serve PORT=N)"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def setup_access_log(enabled: bool) -> None:
+    """Requests are logged whatever --log-level says (it is about the server's own warnings)."""
+    log = logging.getLogger("bulkforce.access")
+    log.propagate = False
+    if not enabled:
+        log.disabled = True
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+def explain_tls_on_http(record: logging.LogRecord) -> bool:
+    """uvicorn's bare "Invalid HTTP request received." is most often https sent to http."""
+    if str(record.msg).startswith("Invalid HTTP request received"):
+        record.msg = (
+            "Invalid HTTP request received: if the client spoke https, this server speaks "
+            "plain http here; use an http:// URL, or start the server with --tls"
+        )
+        record.args = ()
+    return True
 
 
 @main.command()
@@ -163,10 +212,15 @@ def setup_logging(tuning: dict[str, Any]) -> None:
     envvar=env("hard-delete"),
     help="Whether the user has the Bulk API Hard Delete permission.",
 )
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True, envvar=env("access-log"),
+    help="Log each request: method, path, status, milliseconds, job id (never a token).",
+)  # fmt: skip
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
-    login: LoginOptions, head_timeout: float, body_timeout: float, **tuning: Any,
+    login: LoginOptions, head_timeout: float, body_timeout: float, access_log: bool,
+    **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
@@ -176,14 +230,17 @@ def serve(
     from bulkforce.worker import sweep_orphans
 
     setup_logging(tuning)
+    setup_access_log(access_log)
     try:
+        # Bound before anything is printed: a taken port must not look like a running server.
+        listener = bind(host, port)
         sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
         # SQLite: one server per data dir; holding the lock, any lease is a dead process's.
         # PostgreSQL: many processes share the database and dead workers' leases expire.
         db_file = sqlite_path(data_dir, database)
-        locks = [lock_data_dir(data_dir)] if sqlite else []
+        locks = [lock_data_dir(data_dir, port)] if sqlite else []
         if db_file is not None:
-            locks.append(lock_sqlite(db_file))
+            locks.append(lock_sqlite(db_file, port))
         ctx = build_context(
             data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024),
             pool_size=tuning["pool_size"],
@@ -201,7 +258,11 @@ def serve(
         sys.exit(2)
     scheme = "https" if tls else "http"
     asgi = create_app(
-        ctx, access.digest, workers=0 if no_worker else workers, auth_settings=login.auth_settings()
+        ctx,
+        access.digest,
+        workers=0 if no_worker else workers,
+        auth_settings=login.auth_settings(),
+        tls=bool(tls),
     )
     click.echo(f"bulkforce listening on {scheme}://{host}:{port}")
     click.echo(f"instance URL: {scheme}://{host}:{port}")
@@ -214,11 +275,15 @@ def serve(
     if tls and tls.ca:
         click.echo(f"CA certificate: {tls.ca.resolve()} (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)")
     sys.stdout.flush()
-    uvicorn.run(
+    if not tls:
+        logging.getLogger("uvicorn.error").addFilter(explain_tls_on_http)
+    config = uvicorn.Config(
         asgi, host=host, port=port, log_level=tuning["log_level"], access_log=False,
         http=guarded_protocol(head_timeout, body_timeout),
         ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
     )  # fmt: skip
+    uvicorn.Server(config).run(sockets=[listener])
+    listener.close()
     for lock in locks:
         lock.close()
 
@@ -316,22 +381,6 @@ def worker(
 # ---- schema inspection, fixtures and reset (issue #5) ----------------------------------------
 
 
-def _store_options(func: F) -> F:
-    """--data-dir, --database and --schema as `serve` takes them: the same org's data."""
-    func = click.option(
-        "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
-        envvar=env("schema"), help="The --schema files or folders the server is started with.",
-    )(func)  # fmt: skip
-    func = click.option(
-        "--database", default=None, envvar=env("database"),
-        help="Database URL (default: SQLite in the data dir).",
-    )(func)  # fmt: skip
-    return click.option(
-        "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
-        envvar=env("data-dir"),
-    )(func)  # fmt: skip
-
-
 @main.group()
 def schema() -> None:
     """Inspect the schema the server enforces."""
@@ -374,7 +423,7 @@ def schema_show(object_name: str, schemas: tuple[Path, ...]) -> None:
 @main.command("load-records")
 @click.argument("object_name", metavar="OBJECT")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False))
-@_store_options
+@store_options
 def load_records(
     object_name: str, csv_file: Path, data_dir: Path, database: str | None,
     schemas: tuple[Path, ...],
@@ -389,7 +438,8 @@ def load_records(
 
     try:
         ctx = build_context(data_dir, database, list(schemas), 0)
-        report = OrgService(ctx).load_records(object_name, csv_file)
+        with load_progress(csv_file) as progress:
+            report = OrgService(ctx).load_records(object_name, csv_file, progress)
     except (BootError, SchemaError, StoreError) as e:
         click.echo(f"bulkforce: {e}", err=True)
         sys.exit(2)
@@ -406,7 +456,7 @@ def load_records(
 @main.command("reset")
 @click.argument("object_name", metavar="[OBJECT]", required=False)
 @click.option("--all", "everything", is_flag=True, help="Delete the records of every object.")
-@_store_options
+@store_options
 def reset(
     object_name: str | None, everything: bool, data_dir: Path, database: str | None,
     schemas: tuple[Path, ...],
@@ -429,7 +479,7 @@ def reset(
         click.echo(f"bulkforce: {e}", err=True)
         sys.exit(2)
     except ServiceError as e:
-        click.echo(f"bulkforce: {e.message}: {object_name}", err=True)
+        click.echo(f"bulkforce: {e.message}", err=True)
         sys.exit(2)
     for name, n in deleted.items():
         if n or object_name:
@@ -439,3 +489,5 @@ def reset(
 
 main.add_command(user)
 main.add_command(app)
+main.add_command(jobs)
+main.add_command(job)

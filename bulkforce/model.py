@@ -88,6 +88,9 @@ class Job:
     # Set at upload time by a cheap streaming scan: a job whose upload cannot be valid CSV
     # fails before any record is applied.
     upload_problem: str | None = None
+    # the upload's data lines, counted as it streams in: a progress estimate (a quoted value
+    # holding a line break counts twice)
+    upload_rows: int | None = None
     batches_done: int = 0
     header: list[str] | None = field(default=None)
     # Bulk 1.0 transformation spec: Salesforce field -> (CSV header or None, default value)
@@ -173,3 +176,7 @@ class JobFilter:
     job_types: tuple[str, ...] = ()
     concurrency_mode: str | None = None
     pk_chunking: bool | None = None
+    # the console's filters (the API's job list has none of these)
+    state: str | None = None
+    object: str | None = None
+    operation: str | None = None

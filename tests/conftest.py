@@ -463,3 +463,42 @@ def wait_for_job(c: httpx.Client, job_id: str, timeout: float = 60) -> dict[str,
 
 def unique(prefix: str = "x") -> str:
     return f"{prefix}{time.time_ns()}{os.getpid()}"
+
+
+# ---- the console's browser tests (tests/test_console.py) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright; skips, saying why, where it cannot run. Module
+    scope: Playwright's sync API holds an event loop in this thread while it runs, which
+    other modules' `asyncio.run` would trip over."""
+    from console_helpers import CHROMIUM, FLAGS, browser_problem
+
+    problem = browser_problem()
+    if problem:
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+
+    dialogs: list[str] = []  # an alert() would mean injected script ran
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    yield pg
+    context.close()
+    assert not dialogs, f"a page opened dialogs: {dialogs}"

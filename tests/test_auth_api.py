@@ -337,6 +337,10 @@ def test_userinfo_and_identity_url(srv: Server, acc: Accounts, org_id: str) -> N
     assert info["sub"] == body["id"]
     r = httpx.get(body["id"], headers=auth, timeout=30)  # the identity URL itself
     assert r.status_code == 200 and r.json()["user_id"] == acc.alice_id
+    assert {"partner", "rest", "sobjects", "limits"} <= info["urls"].keys()
+    for name, url in info["urls"].items():  # every advertised URL answers (issue #13)
+        if name != "partner":  # SOAP login answers POST only
+            assert httpx.get(url, headers=auth, timeout=30).status_code != 404, (name, url)
     r = httpx.get(f"{srv.url}/services/oauth2/userinfo", timeout=30)
     assert (r.status_code, r.json()) == (401, INVALID_SESSION_2)
 
@@ -398,8 +402,16 @@ def test_resource_map(srv: Server, acc: Accounts, org_id: str) -> None:
         assert r.status_code == 200, r.text
         res = r.json()
         assert res["sobjects"] == f"/services/data/v{API}/sobjects"
-        assert res["jobs"] == f"/services/data/v{API}/jobs"
         assert res["identity"] == f"{srv.url}/id/{org_id}/{acc.alice_id}"
+        assert res["jobs"] == f"/services/data/v{API}/jobs"
+        # only what answers: no advertised resource is a 404 (issue #13); `jobs` is the root
+        # of the Bulk 2.0 resources, as in Salesforce's map
+        assert "tooling" not in res
+        for name, url in res.items():
+            target = url if url.startswith("http") else srv.url + url
+            target += "/ingest" if name == "jobs" else ""
+            got = httpx.get(target, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert got.status_code != 404, (name, url, got.text)
     r = httpx.get(f"{srv.url}/services/data/v{API}/", timeout=30)
     assert (r.status_code, r.json()) == (401, INVALID_SESSION_2)
     r = httpx.get(f"{srv.url}/services/data/v12.0/", headers=srv.headers(), timeout=30)

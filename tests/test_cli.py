@@ -109,7 +109,13 @@ def test_second_server_on_same_data_dir_refuses(make_server: Callable[..., Serve
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert f"another bulkforce server is using {srv.data_dir}" in proc.stderr
+    assert srv.proc is not None
+    # names the holder and the way out (issue #13)
+    assert (
+        f"another bulkforce server (PID {srv.proc.pid}, port {srv.port}) is using {srv.data_dir}"
+        in proc.stderr
+    ), proc.stderr
+    assert "--data-dir" in proc.stderr
 
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "sqlite://relative.db"])

@@ -24,8 +24,9 @@ class SfCli:
         self.server = server
         env = {k: v for k, v in os.environ.items() if k.lower() not in NodeScript.NO_PROXY_ENV}
         self.env = {
+            # no telemetry, no update checks, no background `sf update` processes
             **env, "HOME": str(home), "SF_DISABLE_TELEMETRY": "true",
-            "SF_AUTOUPDATE_DISABLE": "true", "SF_SKIP_NEW_VERSION_CHECK": "true",
+            "SF_DISABLE_AUTOUPDATE": "true", "SF_SKIP_NEW_VERSION_CHECK": "true",
             "PATH": f"{SF.parent}{os.pathsep}{env.get('PATH', '')}",
         }  # fmt: skip
 
@@ -67,6 +68,10 @@ def test_create_update_get_delete_record(sf: SfCli, server: Server) -> None:
     got = sf.run("data", "get", "record", "-s", "Contact", "-i", rid, "-o", "bf")
     assert (got["FirstName"], got["LastName"], got["External_Id__c"]) == ("Grace", tag, tag)
     assert db_one(server, "Contact", rid)["FirstName"] == "Grace"
+    # -w finds the record by a SOQL query, then reads it
+    found = sf.run("data", "get", "record", "-s", "Contact", "-w", f"External_Id__c={tag}",
+                   "-o", "bf")  # fmt: skip
+    assert found["Id"] == rid and found["FirstName"] == "Grace"
     sf.run("data", "delete", "record", "-s", "Contact", "-i", rid, "-o", "bf")
     assert db_one(server, "Contact", rid)["IsDeleted"] == 1
     err = sf.run("data", "create", "record", "-s", "Contact", "-v", "FirstName=x", "-o", "bf",

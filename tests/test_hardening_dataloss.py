@@ -193,7 +193,8 @@ def test_second_server_on_the_same_sqlite_database_refuses(
             capture_output=True, text=True, timeout=60, cwd=tmp_path,
         )  # fmt: skip
         assert proc.returncode == 2, proc.stderr
-        assert f"another bulkforce server is using the SQLite database {db}" in proc.stderr
+        assert "another bulkforce server (PID" in proc.stderr  # names its holder (issue #13)
+        assert f"is using the SQLite database {db}" in proc.stderr
     with first.client() as c:
         assert c.get(f"{BASE}/{job['id']}").json()["state"] == "Open"
     first.stop()

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from bulk2_helpers import BASE, assert_error, assert_serving, create, put, run_job
 from conftest import Server, unique, wait_for_job
+from rss_helpers import peak_rss
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -48,22 +49,18 @@ def test_admin_reset_body_over_limit_is_refused_unread(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     """The 1 MB limit applies while the body streams in: 200 MB are never held whole."""
-    import psutil
-
     srv = make_server(backend=backend)
-    assert srv.proc is not None
-    proc = psutil.Process(srv.proc.pid)
-    before = proc.memory_info().rss
 
-    def body() -> object:
+    def body() -> Iterator[bytes]:
         yield b'{"object": "'
         for _ in range(200):
             yield b"x" * (1 << 20)
 
     with srv.client() as c:
-        r = c.post("/bulkforce/admin/reset", content=body())  # type: ignore[arg-type]
+        with peak_rss(srv) as rss:
+            r = c.post("/bulkforce/admin/reset", content=body())
         assert_error(r, 400, "INVALIDJOB")
-        assert proc.memory_info().rss - before < 100 << 20
+        assert rss.growth < 100 << 20, rss
         assert_serving(c)
 
 
@@ -332,32 +329,6 @@ def test_scanner_header_limit_is_32000_characters(header: int, limit: str | None
     assert (problem is None) if limit is None else (limit in (problem or "")), problem
 
 
-def _peak_rss_during(srv: Server, action: Callable[[], None]) -> int:
-    import threading
-
-    import psutil
-
-    assert srv.proc is not None
-    proc = psutil.Process(srv.proc.pid)
-    base = proc.memory_info().rss
-    peak = [base]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        action()
-    finally:
-        stop.set()
-        sampler.join()
-    return peak[0] - base
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     ("body", "message"),
@@ -375,14 +346,30 @@ def test_huge_header_or_row_fails_the_job_without_ballooning(
         job = create(c, "Contact", "insert")["id"]
         info: dict[str, object] = {}
 
-        def load() -> None:
+        with peak_rss(srv) as rss:
             assert put(c, job, body).status_code == 201
             assert c.patch(f"{BASE}/{job}", json={"state": "UploadComplete"}).status_code == 200
             info.update(wait_for_job(c, job))
             for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
                 assert c.get(f"{BASE}/{job}/{kind}").status_code == 200
-
-        grew = _peak_rss_during(srv, load)
+        grew = rss.growth
         assert info["state"] == "Failed" and message in str(info["errorMessage"]), info
         assert grew < 150 << 20, f"RSS grew {grew >> 20} MB"
         assert_serving(c)
+
+
+def test_small_pool_never_deadlocks_on_id_allocation(make_server: Callable[..., Server]) -> None:
+    """A request thread writing records holds a connection and takes a second one for Ids;
+    with every pooled connection held that way, the second must still come (PostgreSQL)."""
+    srv = make_server("--pool-size", "2", backend="postgresql")
+    with httpx.Client(base_url=srv.url, headers=srv.headers(), timeout=60) as c:
+
+        def one(i: int) -> int:
+            r = c.post("/services/data/v59.0/sobjects/Contact", json={"LastName": f"pool{i}"})
+            return r.status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(one, range(48)))
+    assert set(codes) == {201}, codes
+    assert time.monotonic() - started < 20

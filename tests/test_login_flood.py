@@ -4,17 +4,16 @@ checked with real argon2id here (no fast-hash option): the cost is what is under
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
 import pytest
 from auth_helpers import bulkforce, soap_login
 from bulk2_helpers import create, patch, put
 from conftest import Server, unique, wait_for_job
+from rss_helpers import peak_rss
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -55,38 +54,22 @@ def test_fifty_bad_logins_do_not_stall_a_job(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     srv = _server_with_user(make_server, backend)
-    assert srv.proc is not None
-    proc = psutil.Process(srv.proc.pid)
-    peak = [proc.memory_info().rss]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        with srv.client() as c, ThreadPoolExecutor(50) as pool:
-            job = create(c, "Contact", "insert")["id"]
-            flood = [
-                pool.submit(soap_login, srv, f"nobody{i}@example.com" if i % 2 else
-                            "ada@example.com", f"bad{i}")
-                for i in range(50)
-            ]  # fmt: skip
-            time.sleep(0.2)  # the flood is in
-            started = time.monotonic()
-            assert put(c, job, f"LastName\n{unique('fl')}\n").status_code == 201
-            assert patch(c, job, "UploadComplete").status_code == 200
-            info = wait_for_job(c, job)
-            elapsed = time.monotonic() - started
-            answers = [f.result() for f in flood]
-    finally:
-        stop.set()
-        sampler.join()
+    with peak_rss(srv, every=0.02) as rss, srv.client() as c, ThreadPoolExecutor(50) as pool:
+        job = create(c, "Contact", "insert")["id"]
+        flood = [
+            pool.submit(soap_login, srv, f"nobody{i}@example.com" if i % 2 else
+                        "ada@example.com", f"bad{i}")
+            for i in range(50)
+        ]  # fmt: skip
+        time.sleep(0.2)  # the flood is in
+        started = time.monotonic()
+        assert put(c, job, f"LastName\n{unique('fl')}\n").status_code == 201
+        assert patch(c, job, "UploadComplete").status_code == 200
+        info = wait_for_job(c, job)
+        elapsed = time.monotonic() - started
+        answers = [f.result() for f in flood]
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1, info
-    print(f"1-row job under the flood: {elapsed:.2f} s, peak RSS {peak[0] >> 20} MB")
+    print(f"1-row job under the flood: {elapsed:.2f} s, peak RSS {rss.peak >> 20} MB")
     assert elapsed < 2.0, f"a 1-row job took {elapsed:.2f} s under a login flood"
-    assert peak[0] < 400 << 20, f"peak RSS {peak[0] >> 20} MB"
+    assert rss.peak < 400 << 20, f"peak RSS {rss.peak >> 20} MB"
     assert all(r.status_code == 500 and "INVALID_LOGIN" in r.text for r in answers)

@@ -234,7 +234,8 @@ def test_load_records_and_reset(make_server: Callable[..., Server], tmp_path: Pa
         r = httpx.post(f"{srv.url}/bulkforce/admin/reset", json={"object": "Project__c"})
         assert r.status_code == 401
         r = c.post("/bulkforce/admin/reset", json={"object": "Nope__c"})
-        assert (r.status_code, r.json()) == (404, NOT_FOUND)
+        assert r.status_code == 404 and r.json()[0]["errorCode"] == "NOT_FOUND"
+        assert r.json()[0]["message"].startswith("No object named Nope__c in the schema")
         r = c.post("/bulkforce/admin/reset", json={"object": "project__c"})
         assert (r.status_code, r.json()) == (200, {"deleted": {"Project__c": 1}})
         assert c.get(f"{SOBJECTS}/Project__c/{pid}").status_code == 404

@@ -329,3 +329,47 @@ def test_composite_reference_into_a_list_of_a_result(http: httpx.Client, server:
     assert [o["httpStatusCode"] for o in out] == [201, 201, 200, 400]
     assert out[2]["body"]["AccountId"] == out[0]["body"]["results"][0]["id"]
     assert out[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+
+
+def test_composite_query_subrequests(http: httpx.Client, server: Server) -> None:
+    tag = unique("compq")
+    subs = [
+        {"method": "POST", "url": f"{D}/sobjects/Account", "referenceId": "acc",
+         "body": {"Name": tag}},
+        {"method": "GET", "referenceId": "q",
+         "url": f"{D}/query?q=SELECT+Id,+Name+FROM+Account+WHERE+Name+=+'{tag}'"},
+        {"method": "PATCH", "url": f"{D}/sobjects/Account/@{{q.records[0].Id}}",
+         "referenceId": "upd", "body": {"Description": "found by query"}},
+        {"method": "GET", "url": f"{D}/query?q=SELECT+Nope+FROM+Account", "referenceId": "bad"},
+    ]  # fmt: skip
+    out = http.post(f"{D}/composite", json={"compositeRequest": subs}).json()["compositeResponse"]
+    assert [o["httpStatusCode"] for o in out] == [201, 200, 204, 400]
+    acc = out[0]["body"]["id"]
+    assert out[1]["body"]["totalSize"] == 1 and out[1]["body"]["records"][0]["Id"] == acc
+    assert db_one(server, "Account", acc)["Description"] == "found by query"
+    assert out[3]["body"][0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_composite_all_or_none_overrides_a_collections(http: httpx.Client, server: Server) -> None:
+    tag = unique("compcoll")
+    before = {t: table(server, t) for t in ("Account", "Contact")}
+    subs = [
+        {"method": "POST", "url": f"{D}/sobjects/Contact", "referenceId": "first",
+         "body": {"LastName": tag}},
+        {"method": "POST", "url": COLL, "referenceId": "coll", "body": {"allOrNone": False,
+         "records": [rec("Account", Name=tag), rec("Account", Name="x" * 300)]}},
+        {"method": "POST", "url": f"{D}/sobjects/Contact", "referenceId": "last",
+         "body": {"LastName": tag}},
+    ]  # fmt: skip
+    out = http.post(f"{D}/composite", json={"allOrNone": True, "compositeRequest": subs}).json()
+    res = out["compositeResponse"]
+    assert [o["httpStatusCode"] for o in res] == [400, 200, 400]
+    assert res[0]["body"] == HALTED and res[2]["body"] == HALTED
+    assert res[1]["body"][0] == {"success": False, "errors": [ROLLED_BACK]}
+    assert res[1]["body"][1]["errors"][0]["statusCode"] == "STRING_TOO_LONG"
+    assert {t: table(server, t) for t in ("Account", "Contact")} == before
+    # without the outer allOrNone the collection's own (false) applies: one Account is written
+    res = http.post(f"{D}/composite", json={"compositeRequest": subs}).json()["compositeResponse"]
+    assert [o["httpStatusCode"] for o in res] == [201, 200, 201]
+    assert [r["success"] for r in res[1]["body"]] == [True, False]
+    assert db_one(server, "Account", res[1]["body"][0]["id"])["Name"] == tag

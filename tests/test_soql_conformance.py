@@ -752,6 +752,11 @@ CASES: list[Case] = [
         "includes or excludes operator only valid on multipicklist field: Name",
     ),
     E("SELECT Name n FROM Account", "MALFORMED_QUERY", "unexpected token: n"),
+    R(
+        "SELECT toLabel(StageName), FORMAT(Amount) revenue, convertCurrency(Account.Name) "
+        "FROM Opportunity WHERE Id = '" + O1 + "'",
+        ["Closed Won", 5000.0, "Acme"],
+    ),
     I("SELECT Id FROM Opportunity ORDER BY StageName", O2, O3, O1),
     I("SELECT Id FROM Opportunity ORDER BY StageName DESC, Name", O1, O3, O2),
     I("SELECT Id FROM Account ORDER BY Type", A3, A2, A1, A5),

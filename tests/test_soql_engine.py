@@ -211,6 +211,14 @@ def test_aggregate_records_and_paging(loaded: tuple[Store, Dialect]) -> None:
     assert n == 3
 
 
+def test_aliased_functions_name_their_values(loaded: tuple[Store, Dialect]) -> None:
+    p = plan(loaded, "SELECT toLabel(StageName), FORMAT(Amount) revenue, "
+                     "convertCurrency(Account.Name) acct FROM Opportunity ORDER BY Name")  # fmt: skip
+    assert [c.name for c in p.columns] == ["StageName", "revenue", "acct"]
+    rec = p.record(next(loaded[0].query_rows(*p.sql())))
+    assert rec.fields == {"StageName": "Closed Won", "revenue": 5000.0, "acct": "Acme"}
+
+
 def test_fields_standard_expands_in_describe_order(loaded: tuple[Store, Dialect]) -> None:
     p = plan(loaded, "SELECT FIELDS(STANDARD) FROM Gadget__c", api=Api.BULK2)
     names = [c.name for c in p.columns]

@@ -29,7 +29,15 @@ def _tokenizes(text: str) -> bool:
     return len(text) < 2000
 
 
-SEEDS = [c.soql for c in CASES if _tokenizes(c.soql)]
+SEEDS = [c.soql for c in CASES if _tokenizes(c.soql)] + [
+    "SELECT Name, (SELECT LastName, Account.Name FROM Contacts WHERE LastName != null "
+    "ORDER BY LastName DESC LIMIT 2) FROM Account WHERE Name LIKE 'a%' ORDER BY Name",
+    "SELECT Subject, TYPEOF What WHEN Account THEN Name, Industry WHEN Opportunity THEN Amount "
+    "ELSE Name END, Who.Name FROM Task ORDER BY Subject",
+    "SELECT Industry, COUNT(Id) c, MAX(AnnualRevenue) FROM Account WHERE Name != null GROUP BY "
+    "Industry HAVING COUNT(Id) > 0 ORDER BY COUNT(Id) DESC LIMIT 3",
+    "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE Email != null)",
+]
 VOCAB = ["SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "(", ")", ",", ".", ":", "=", "!=", "<",
          "IN", "LIKE", "INCLUDES", "ORDER", "BY", "GROUP", "HAVING", "LIMIT", "OFFSET", "NULLS",
          "LAST", "DESC", "COUNT", "TYPEOF", "WHEN", "THEN", "ELSE", "END", "FIELDS", "ALL",

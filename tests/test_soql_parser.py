@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_soql_differential import queries
+from test_soql_differential import aggregate_queries, queries
 
 from bulkforce.soql import SoqlError, ast, parse
 from bulkforce.soql.errors import caret_block
@@ -226,3 +226,67 @@ def test_keyword_case_and_whitespace_do_not_change_the_tree(soql: str, data: st.
         + data.draw(st.sampled_from(["", "  ", " \n"]))
     )
     assert strip_positions(parse(varied)) == strip_positions(parse(soql))
+
+
+# ---- round trip: tree → SOQL text → the same tree -------------------------------------------
+
+
+def _expr(e: ast.Expr) -> str:
+    if isinstance(e, ast.FieldPath):
+        return e.text
+    return f"{e.name}({', '.join(_expr(a) for a in e.args)})"
+
+
+def _value(v: ast.Literal) -> str:
+    return v.text
+
+
+def _cond(c: ast.Cond) -> str:
+    if isinstance(c, ast.And | ast.Or):
+        word = " AND " if isinstance(c, ast.And) else " OR "
+        return "(" + word.join(_cond(i) for i in c.items) + ")"
+    if isinstance(c, ast.Not):
+        return f"(NOT {_cond(c.item)})"
+    if isinstance(c, ast.Compare):
+        return f"{_expr(c.left)} {c.op} {_value(c.right)}"
+    if isinstance(c, ast.InList | ast.Includes):
+        word = ("NOT IN" if c.negated else "IN") if isinstance(c, ast.InList) else \
+            ("EXCLUDES" if c.excludes else "INCLUDES")  # fmt: skip
+        return f"{_expr(c.left)} {word} ({', '.join(_value(v) for v in c.values)})"
+    return f"{_expr(c.left)} {'NOT IN' if c.negated else 'IN'} ({to_soql(c.query)})"
+
+
+def to_soql(q: ast.Query) -> str:
+    items = []
+    for i in q.select:
+        assert isinstance(i, ast.SelectField)
+        items.append(_expr(i.expr) + (f" {i.alias}" if i.alias else ""))
+    out = f"SELECT {', '.join(items)} FROM {q.object}" + (f" {q.alias}" if q.alias else "")
+    if q.where is not None:
+        out += f" WHERE {_cond(q.where)}"
+    if q.group_by:
+        out += " GROUP BY " + ", ".join(_expr(g) for g in q.group_by)
+    if q.having is not None:
+        out += f" HAVING {_cond(q.having)}"
+    if q.order_by:
+        keys = []
+        for o in q.order_by:
+            nulls = (
+                "" if o.nulls_last is None else (" NULLS LAST" if o.nulls_last else " NULLS FIRST")
+            )
+            keys.append(_expr(o.expr) + (" DESC" if o.descending else "") + nulls)
+        out += " ORDER BY " + ", ".join(keys)
+    if q.limit is not None:
+        out += f" LIMIT {q.limit}"
+    if q.offset is not None:
+        out += f" OFFSET {q.offset}"
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(soql=queries() | aggregate_queries())
+def test_round_trip_through_text(soql: str) -> None:
+    tree = parse(soql)
+    again = parse(to_soql(tree))
+    assert strip_positions(again) == strip_positions(tree)
+    assert to_soql(again) == to_soql(tree)

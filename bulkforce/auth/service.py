@@ -111,6 +111,12 @@ class AuthService:
 
     def login_password(self, username: str, password: str, client_id: str | None = None) -> Issued:
         """`password` is the password with the security token appended (if the user has one)."""
+        user = self.check_password(username, password)
+        log.info("login: %s", user.username)
+        return self._issue(user, client_id, None)
+
+    def check_password(self, username: str, password: str) -> User:
+        """The user whose password this is (lockout rules apply); no token is issued."""
         now = time.time()
         user = self.store.get_user_by_name(username) if username else None
         if user is None:
@@ -131,8 +137,14 @@ class AuthService:
             log.warning("login failed: wrong password for %s", user.username)
             raise _invalid_login()
         self.store.login_ok(user.id)
-        log.info("login: %s", user.username)
-        return self._issue(user, client_id, None)
+        return user
+
+    def principal_for(self, user_id: str) -> Principal | None:
+        """The caller a console session stands for: the org's admin or a current user."""
+        if user_id == self.admin.user_id:
+            return self.admin
+        user = self.store.get_user(user_id)
+        return None if user is None else _principal(user, None)
 
     def check_client(self, client_id: str, secret: str | None) -> App:
         """A connected app by client id; its secret is checked when one is presented."""

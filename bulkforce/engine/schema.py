@@ -303,6 +303,16 @@ def _objects_of(doc: Any, where: str) -> list[Any]:
         doc = doc["result"]
     if isinstance(doc, Mapping) and "sobjects" in doc:
         doc = doc["sobjects"]
+    errors = doc if isinstance(doc, list) else [doc]
+    if errors and all(
+        isinstance(e, Mapping) and "errorCode" in e and "name" not in e for e in errors
+    ):
+        # what `curl …/describe` saves when the call failed (e.g. no Authorization header)
+        said = "; ".join(f"{e.get('errorCode')}: {e.get('message', '')}" for e in errors)
+        raise SchemaError(
+            f"{where}: holds an API error, not a describe ({said}); fetch it again with an "
+            "Authorization header, or use `sf sobject describe --sobject X --json`"
+        )
     if isinstance(doc, Mapping):
         return [doc]
     if isinstance(doc, list):

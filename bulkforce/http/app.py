@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,7 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bulkforce.auth.service import AuthService, AuthSettings
 from bulkforce.auth.throttle import LoginThrottle
+from bulkforce.console.routes import console_routes
 from bulkforce.errors import Kind, ServiceError
+from bulkforce.http.accesslog import AccessLog
 from bulkforce.http.auth import authenticate
 from bulkforce.http.bulk1 import Bulk1Routes
 from bulkforce.http.bulk2 import Bulk2Routes, error_response
@@ -36,6 +39,13 @@ from bulkforce.store.base import StoreError
 from bulkforce.worker import Worker
 
 log = logging.getLogger("bulkforce.http")
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# A write to a read-only resource: say where writes go
+WRITE_HINT = (
+    ". This resource is read-only here; load records with Bulk API 2.0 "
+    "(POST /services/data/vXX.X/jobs/ingest) or Bulk API 1.0 (POST /services/async/XX.X/job)"
+)
 
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -61,9 +71,11 @@ class _Asgi:
 
 
 def create_app(
-    ctx: Context, admin_digest: str, workers: int = 1, auth_settings: AuthSettings | None = None
-) -> Starlette:
-    """`admin_digest`: the SHA-256 (hex) of the admin access token."""
+    ctx: Context, admin_digest: str, workers: int = 1, auth_settings: AuthSettings | None = None,
+    tls: bool = False,
+) -> Starlette:  # fmt: skip
+    """`admin_digest`: the SHA-256 (hex) of the admin access token; `tls`: served over https
+    (the console's cookie is then Secure)."""
     router = Router()
     org = ctx.settings.org_id
     auth = AuthService(
@@ -103,10 +115,10 @@ def create_app(
             route, params = found
             handler = route.methods.get(request.method)
             if handler is None:
-                raise ServiceError(
-                    Kind.METHOD_NOT_ALLOWED,
-                    f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(route.methods)}",
-                )
+                message = f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(route.methods)}"
+                if request.method in _WRITES and not _WRITES & route.methods.keys():
+                    message += WRITE_HINT
+                raise ServiceError(Kind.METHOD_NOT_ALLOWED, message)
             return await handler(request, params)
         except ServiceError as e:
             return api.error(request, e)
@@ -154,10 +166,15 @@ def create_app(
 
     # A plain ASGI endpoint takes every method, so PROPFIND, TRACE and the like reach `dispatch`
     # and get the API's own 405 (a function endpoint would get Starlette's plain-text one).
+    # The console's pages come first; everything else is the APIs'.
     app = Starlette(
-        routes=[Route("/{path:path}", _Asgi(every_method))],
+        routes=[
+            *console_routes(ctx, auth, throttle, secure=tls),
+            Route("/{path:path}", _Asgi(every_method)),
+        ],
         lifespan=lifespan,
         exception_handlers={Exception: last_resort},
+        middleware=[Middleware(AccessLog)],
     )
     app.state.router = router  # what answers without a token is checked route by route
     return app

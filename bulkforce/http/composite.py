@@ -118,23 +118,23 @@ class CompositeRoutes:
         replies: list[Reply] = []
         with self.records.service.unit():
             replies = self._run(subs, True, user)
-            if any(r.status >= 400 for r in replies):
+            if any(r.status >= 400 for r in replies) or self.records.service.unit_failed():
                 raise Rollback
         return replies
 
     def _run(self, subs: list[wire.Subrequest], all_or_none: bool, user: Caller) -> list[Reply]:
+        """With allOrNone, the first failure stops the run: it keeps its own answer (a
+        collection's is a 200 listing its records' errors), every other subrequest halts."""
         results: dict[str, Any] = {}
         replies: list[Reply] = []
-        for sub in subs:
-            if all_or_none and any(r.status >= 400 for r in replies):
-                replies.append(Reply(400, wire.halted()))
-                continue
+        for n, sub in enumerate(subs):
             reply = self._one(sub, results, user)
+            if all_or_none and (reply.status >= 400 or self.records.service.unit_failed()):
+                halted = Reply(400, wire.halted())
+                return [halted] * n + [reply] + [halted] * (len(subs) - n - 1)
             if reply.status < 400:
                 results[sub.reference_id] = reply.body
             replies.append(reply)
-        if all_or_none and any(r.status >= 400 for r in replies):
-            replies = [r if r.status >= 400 else Reply(400, wire.halted()) for r in replies]
         return replies
 
     def _one(self, sub: wire.Subrequest, results: dict[str, Any], user: Caller) -> Reply:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -74,6 +74,7 @@ class OAuthRoutes:
         return error_response(err)
 
     def register(self, router: Router) -> None:
+        self.router = router
         router.add("/services/oauth2/token", self, public=True, post=self.token)
         router.add("/services/oauth2/revoke", self, public=True, post=self.revoke, get=self.revoke)
         router.add("/services/oauth2/userinfo", self, get=self.userinfo, post=self.userinfo)
@@ -147,9 +148,13 @@ class OAuthRoutes:
 
     def _userinfo(self, request: Request, version: str = "59.0") -> dict[str, Any]:
         p = principal_of(request)
-        return oauth.userinfo(
+        info = oauth.userinfo(
             base_url(request), self.org_id, p.user_id, p.username, p.email, p.full_name, version
         )
+        # only the URLs this server answers
+        urls = info["urls"]
+        info["urls"] = {k: u for k, u in urls.items() if self.router.exists(urlsplit(u).path)}
+        return info
 
     async def userinfo(self, request: Request, params: dict[str, str]) -> Response:
         return json_response(self._userinfo(request))

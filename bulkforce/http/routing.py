@@ -69,6 +69,10 @@ class Router:
                     out.append(head)
         return out
 
+    def exists(self, path: str) -> bool:
+        """Whether some route answers `path` (what resource maps may advertise)."""
+        return self.match(path) is not None
+
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         # jsforce joins an instance URL that ends in "/" into "//services/async/…"; inner
         # empty segments stay unmatched (404)

@@ -10,6 +10,7 @@ from typing import Any
 from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.access import Caller, visible_job
+from bulkforce.jobs.failures import FailureGroup, Grouper
 from bulkforce.jobs.service import Context, check_hard_delete
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobState, Operation, utcnow
 from bulkforce.wire import bulk1
@@ -298,6 +299,34 @@ class ClassicService:
         if batch is None or batch.job_id != job.id:
             raise ServiceError(Kind.INVALID_BATCH, f"Unable to find object: {raw_id}")
         return batch
+
+    def failures(self, job: Job, keep: int = 5) -> tuple[list[str], list[FailureGroup]]:
+        """Failed rows of every completed batch grouped by error code, each shown as the
+        batch, the error and the request row it came from (one batch in memory at a time)."""
+        grouper = Grouper(keep)
+        header: list[str] = []
+        for batch in self.store.list_batches(job.id):
+            doc = self.ctx.blobs.get(f"{batch.id}.result") if batch.records_failed else None
+            if doc is None:
+                continue
+            errors = bulk1.result_errors(doc, job.content_type)
+            try:
+                names, rows = self._request_rows(job.content_type, self.request(batch))
+            except (bulk1.PayloadError, CsvFormatError):
+                names, rows = [], []
+            header = header or ["batch", "error", *names]
+            for n, error in enumerate(errors):
+                if error is not None:
+                    grouper.add(error, [batch.id, error, *(rows[n] if n < len(rows) else [])])
+        return header, grouper.result()
+
+    @staticmethod
+    def _request_rows(content_type: str, payload: bytes) -> tuple[list[str], list[list[str]]]:
+        if content_type == "CSV":
+            reader = RowReader(io.BytesIO(payload), ",")
+            return next(reader, []), list(reader)
+        parse = bulk1.parse_json_records if content_type == "JSON" else bulk1.parse_xml_records
+        return parse(payload)
 
     def list_batches(self, job: Job) -> list[Batch]:
         return self.store.list_batches(job.id)

@@ -4,7 +4,7 @@ fixtures loaded through the ingest engine, and resetting records between test ru
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,35 @@ class OrgService:
             raise ServiceError(Kind.ENTITY_IS_DELETED, "entity is deleted")
         return {f.name: row.get(f.name) for f in wanted}
 
+    def record_count(self, name: str) -> int:
+        return self.ctx.store.count_records(self.sobject(name))
+
+    def browse(
+        self, name: str, sort: str | None, descending: bool, page: int, size: int,
+        find: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """One page of an object's records (deleted ones too), sorted on a field; `find` is
+        (field, value) for a look-up by Id or an external id."""
+        obj = self.sobject(name)
+        order = obj.field(sort or "Id")
+        if order is None:
+            raise ServiceError(Kind.INVALID_FIELD, f"No such field '{sort}' on {obj.name}")
+        match = None
+        if find is not None:
+            key = obj.field(find[0])
+            if key is None or not (key.name == "Id" or key.external_id or key.id_lookup):
+                raise ServiceError(
+                    Kind.INVALID_FIELD, f"{find[0]} is not the Id or an external id of {obj.name}"
+                )
+            value = find[1].strip()
+            if key.name == "Id":
+                value = ids.normalize(value) or value
+            match = (key.name, value)
+        rows = self.ctx.store.page_records(
+            obj, order.name, descending, max(page, 0) * size, size, match
+        )
+        return [{f.name: r.get(f.name) for f in obj.fields.values()} for r in rows]
+
     # ---- limits ------------------------------------------------------------------------------
 
     def usage(self) -> dict[str, int]:
@@ -90,6 +119,13 @@ class OrgService:
     def reset(self, name: str | None) -> dict[str, int]:
         """Delete the records of one object, or of every object. Schema, key prefixes, jobs
         and the org's own User and Organization records stay: they are the org, not its data."""
+        if name and self.ctx.schema.get(name) is None:
+            known = ", ".join(o.name for o in self.sobjects())
+            raise ServiceError(
+                Kind.NOT_FOUND,
+                f"No object named {name} in the schema (objects: {known}); custom objects come "
+                "from the --schema files the server is started with",
+            )
         objects = [self.sobject(name)] if name else self.sobjects()
         out = {}
         for obj in objects:
@@ -100,8 +136,11 @@ class OrgService:
             out[obj.name] = self.ctx.store.delete_records(obj, keep)
         return out
 
-    def load_records(self, name: str, path: Path) -> LoadReport:
-        """Insert a CSV file's rows through the ingest engine, 10,000 rows per transaction."""
+    def load_records(
+        self, name: str, path: Path, progress: Callable[[int], None] | None = None
+    ) -> LoadReport:
+        """Insert a CSV file's rows through the ingest engine, 10,000 rows per transaction;
+        `progress` hears the bytes read so far after each transaction."""
         obj = self.ctx.schema.get(name)
         if obj is None:
             raise ServiceError(Kind.INVALID_ENTITY, f"Entity '{name}' is not defined")
@@ -127,6 +166,8 @@ class OrgService:
                             report.failed += 1
                             report.errors.append((n, err.render()))
                     done += len(chunk)
+                    if progress is not None:
+                        progress(f.tell())
         except OSError as e:
             raise ServiceError(Kind.CLIENT_INPUT, f"{path}: {e.strerror}") from None
         except (CsvFormatError, HeaderError) as e:

@@ -69,17 +69,24 @@ class RecordService:
 
     @contextmanager
     def unit(self) -> Iterator[None]:
-        """Calls made inside (in this thread) share one transaction; raise Rollback to undo
-        all of them."""
+        """Calls made inside (in this thread) share one transaction and are all-or-none
+        whatever they ask (a composite's allOrNone overrides its collections'); raise Rollback
+        to undo all of them."""
         try:
             with self.ctx.store.transaction() as tx:
                 self._local.tx = tx
+                self._local.failed = False
                 try:
                     yield
                 finally:
                     self._local.tx = None
         except Rollback:
             pass
+
+    def unit_failed(self) -> bool:
+        """Whether a call inside the current unit had a record fail (even one whose answer is
+        200, such as a collection's)."""
+        return bool(getattr(self._local, "failed", False))
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -97,12 +104,15 @@ class RecordService:
         """Apply `writes` in one transaction (or a savepoint of the unit's); with all-or-none
         any failure rolls all of them back, and `undo` rolls them back regardless: the results
         they would have had."""
+        in_unit = getattr(self._local, "tx", None) is not None
         try:
             with self.transaction() as tx:
                 results = apply_writes(self.ctx.schema, tx, writes, user_id, iso(utcnow()))
-                if undo or (all_or_none and not all(r.ok for r in results)):
+                if undo or ((all_or_none or in_unit) and not all(r.ok for r in results)):
                     raise _Failed(results)
         except _Failed as f:
+            if in_unit:
+                self._local.failed = True
             return Outcome(f.results, rolled_back=True)
         return Outcome(results)
 

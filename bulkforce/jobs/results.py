@@ -37,7 +37,7 @@ def compile_for(
     try:
         return compile_query(
             text, ctx.schema, api=api, dialect=Dialect(ctx.store.dialect), all_rows=all_rows,
-            now=now,
+            tz=ctx.settings.timezone, now=now,
         )  # fmt: skip
     except SoqlError as e:
         raise ServiceError(Kind.QUERY, e.message, code=e.code) from None

@@ -11,6 +11,7 @@ from bulkforce.engine import ids
 from bulkforce.engine.schema import Schema
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.access import Caller, owner_filter, visible_job
+from bulkforce.jobs.failures import FailureGroup, group_failures
 from bulkforce.model import (
     BATCH_SIZE,
     COLUMN_DELIMITERS,
@@ -56,6 +57,8 @@ class Settings:
     retention_hours: float = 7 * 24
     open_job_hours: float = 24
     sweep_seconds: float = 60
+    # The time zone whose days SOQL's relative date literals (TODAY, LAST_N_DAYS:n…) count.
+    timezone: str = "UTC"
 
 
 @dataclass
@@ -112,7 +115,7 @@ class UploadSink:
         try:
             self.writer.close()
             accepted = self.ctx.store.record_upload(
-                self.job.id, self.scanner.size, problem, self.writer.swap
+                self.job.id, self.scanner.size, problem, self.writer.swap, self.scanner.data_rows
             )
         except BaseException:
             self.discard()
@@ -321,12 +324,22 @@ class IngestService:
         self.store.delete_job(job.id)
         self.ctx.blobs.delete(job.id)
 
-    def list_jobs(
-        self, flt: JobFilter, locator: str | None, caller: Caller
-    ) -> tuple[list[Job], str | None]:
-        """One page of the jobs `caller` may see and the locator of the next page (None on the
-        last page)."""
-        jobs, next_locator = page_of_jobs(self.ctx, flt, locator, caller)
+    def find(self, raw_id: str, caller: Caller) -> Job:
+        """A job of any API that `caller` may see, by its id (the console shows them all)."""
+        job = visible_job(caller, self.store.get_job(job_id_from_path(raw_id)))
+        if job is None:
+            raise ServiceError(Kind.NOT_FOUND, "The requested resource does not exist")
+        return job
+
+    def history(self, job_id: str) -> list[tuple[str, str]]:
+        return self.store.job_history(job_id)
+
+    def recent(self, flt: JobFilter, caller: Caller, limit: int = 200) -> list[Job]:
+        """The newest jobs of every API that `caller` may see, newest first."""
+        flt = dataclasses.replace(flt, created_by=owner_filter(caller))
+        return self._with_batch_counts(self.store.recent_jobs(flt, limit))
+
+    def _with_batch_counts(self, jobs: list[Job]) -> list[Job]:
         for job in jobs:
             if job.job_type == "Classic":  # a 1.0 job's counts live in its batches
                 stats = self.store.batch_stats(job.id)
@@ -335,7 +348,22 @@ class IngestService:
                     stats.records_failed,
                 )
                 job.retries, job.total_processing_time = stats.retries, stats.total_processing_time
-        return jobs, next_locator
+        return jobs
+
+    def failures(
+        self, raw_id: str, caller: Caller, keep: int = 5
+    ) -> tuple[list[str], list[FailureGroup]]:
+        """The job's failed rows grouped by error code, with the first `keep` of each."""
+        job, chunks = self.results(raw_id, "failed", caller)
+        return group_failures(chunks, job.delimiter, keep)
+
+    def list_jobs(
+        self, flt: JobFilter, locator: str | None, caller: Caller
+    ) -> tuple[list[Job], str | None]:
+        """One page of the jobs `caller` may see and the locator of the next page (None on the
+        last page)."""
+        jobs, next_locator = page_of_jobs(self.ctx, flt, locator, caller)
+        return self._with_batch_counts(jobs), next_locator
 
     # ---- results -----------------------------------------------------------------------------
 

@@ -196,6 +196,8 @@ class Compiler:
                 continue
             assert isinstance(item, ast.SelectField)
             col = self.select_col(scope, item)
+            if item.alias is not None:  # the alias names a top-level value
+                col = replace(col, hops=(), names_override=(item.alias,), id_sqls=())
             key = tuple(n.lower() for n in col.names)
             if key in seen:
                 raise at(
@@ -229,7 +231,11 @@ class Compiler:
                         path = ast.FieldPath(item.pos, (f.name,), (item.pos,))
                         out.append((ast.SelectField(path), item.pos))
                 continue
-            if isinstance(item, ast.SelectField) and item.alias is not None:
+            if (
+                isinstance(item, ast.SelectField)
+                and item.alias is not None
+                and not (isinstance(item.expr, ast.Call) and item.expr.name in PASSTHROUGH)
+            ):  # only toLabel(), FORMAT() and convertCurrency() take an alias here
                 raise unexpected(self.text, item.alias_pos, item.alias, quoted=False)
             pos = item.expr.pos if isinstance(item, ast.SelectField) else item.pos
             out.append((item, pos))

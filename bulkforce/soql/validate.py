@@ -35,10 +35,11 @@ class Col:
     field: Field
     sql: str  # the expression selecting it
     id_sqls: tuple[str, ...]  # per hop: the parent record's Id (NULL when there is none)
+    names_override: tuple[str, ...] = ()  # an alias (toLabel(Status) label)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (*(h.name for h in self.hops), self.field.name)
+        return self.names_override or (*(h.name for h in self.hops), self.field.name)
 
     @property
     def type(self) -> str:

@@ -131,6 +131,10 @@ class Store(abc.ABC):
     def list_jobs(self, flt: JobFilter, after: str, limit: int) -> list[Job]: ...
 
     @abc.abstractmethod
+    def recent_jobs(self, flt: JobFilter, limit: int) -> list[Job]:
+        """The newest `limit` jobs matching every filter set (state, object, operation...)."""
+
+    @abc.abstractmethod
     def transition(
         self, job_id: str, from_states: Iterable[JobState], to_state: JobState, **changes: Any
     ) -> Job | None:
@@ -138,10 +142,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def record_upload(
-        self, job_id: str, size: int, problem: str | None, swap: Callable[[], None]
+        self,
+        job_id: str,
+        size: int,
+        problem: str | None,
+        swap: Callable[[], None],
+        rows: int | None = None,
     ) -> bool:
         """If the job is Open, count the upload and call `swap` (which makes it the job's
-        data) in the same transaction; False, with nothing changed, if it is not."""
+        data) in the same transaction; False, with nothing changed, if it is not. `rows`: its
+        data lines, an estimate for progress."""
+
+    @abc.abstractmethod
+    def job_history(self, job_id: str) -> list[tuple[str, str]]:
+        """(state, ISO time) of each state the job entered, oldest first."""
 
     @abc.abstractmethod
     def delete_job(self, job_id: str) -> None: ...
@@ -239,6 +253,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
         """One record's stored columns by name (IsDeleted included), or None."""
+
+    @abc.abstractmethod
+    def count_records(self, obj: SObject) -> int:
+        """Rows in the object's table, soft-deleted ones included."""
+
+    @abc.abstractmethod
+    def page_records(
+        self, obj: SObject, order_by: str, descending: bool, offset: int, limit: int,
+        match: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Records by API field name, sorted on the field `order_by` (then Id); `match` keeps
+        only those whose field equals the value."""
 
     @abc.abstractmethod
     def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:

@@ -70,9 +70,13 @@ class ThreadConnections(Generic[C]):
     def __init__(
         self, pooled: Callable[[], AbstractContextManager[C]], connect: Callable[[], C],
         close: Callable[[C], None], broken: Callable[[C], bool] = lambda conn: False,
+        side_pooled: Callable[[], AbstractContextManager[C]] | None = None,
     ) -> None:  # fmt: skip
         self._pooled, self._connect, self._close = pooled, connect, close
         self._broken = broken
+        # Side connections come from a pool of their own: a thread that holds a connection
+        # and asks for a second must never wait for threads that are doing the same.
+        self._side_pooled = side_pooled or pooled
         self._local = threading.local()
 
     def _pinned(self, slot: str) -> C:
@@ -105,7 +109,7 @@ class ThreadConnections(Generic[C]):
         if getattr(self._local, "pinned", False):
             yield self._pinned("side")
             return
-        with self._pooled() as conn:
+        with self._side_pooled() as conn:
             yield conn
 
     def pin(self) -> C:

@@ -9,6 +9,7 @@ psql as users expect.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import json
 import queue
@@ -24,27 +25,19 @@ from typing import Any, BinaryIO
 
 import psycopg
 import psycopg.errors
-from psycopg import pq, sql
+from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
-from bulkforce.model import Batch, BatchState, Job, JobState, iso
+from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
 from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
 from bulkforce.store.pgblobs import CHUNK, PgResultWriter
-from bulkforce.store.pgcopy import (
-    STAGE,
-    STAGE_MIN_ROWS,
-    CopyPlan,
-    copy_sql,
-    stage_sql,
-    update_from_stage_sql,
-)
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
 from bulkforce.store.queries import load
 from bulkforce.store.records import date_indexes
-from bulkforce.store.rows import RowLike, batch_from_row, job_from_row
+from bulkforce.store.rows import RowLike, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
 
@@ -84,26 +77,19 @@ def _wrapped() -> Iterator[None]:
         ) from None
 
 
-@contextmanager
-def _single(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """Scope of one write statement. Outside a transaction the statement is its own
-    (autocommit): one round trip instead of three (BEGIN, statement, COMMIT), as atomic;
-    inside the caller's transaction it gets a savepoint, as `_write` would."""
-    if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-        yield
-    else:
-        with conn.transaction():
-            yield
-
-
-def lazy_commit(conn: psycopg.Connection[Any], query: str, params: Any) -> psycopg.Cursor[Any]:
-    """One statement in its own transaction that does not wait for the WAL flush, in one
-    round trip (a pipeline). Only for writes that matter once a later commit uses them: that
-    commit's flush covers this one too, since the WAL is written in order."""
-    with conn.pipeline(), conn.transaction():
-        conn.execute("SET LOCAL synchronous_commit = off")
-        cur = conn.execute(query, params)
-    return cur
+def _api_values(obj: SObject, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row by API names, with values as the SQLite store returns them (text dates)."""
+    out: dict[str, Any] = {}
+    for f in obj.fields.values():
+        value = row.get(f.name.lower())
+        if isinstance(value, dt.datetime):
+            value = iso(value)
+        elif isinstance(value, dt.date | dt.time):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = float(value)
+        out[f.name] = value
+    return out
 
 
 def ident(name: str) -> sql.Identifier:
@@ -151,20 +137,17 @@ class PgRecords(RecordTable):
     def insert(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
-        plan = CopyPlan(self.obj, columns, constants)
-        stmt = copy_sql(self.table, [*columns, *constants])
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.table, self._cols([*columns, *constants])
+        )
+        extra = tuple(constants.values())
         with _wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.set_types(plan.types)
-            for row in plan.rows(rows):
-                copy.write_row(row)
+            for row in rows:
+                copy.write_row((*row, *extra) if extra else row)
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
-        rows = list(rows)
-        if len(rows) >= STAGE_MIN_ROWS:
-            self._update_staged(columns, rows, constants)
-            return
         names = [*columns, *constants]
         sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in names)
         stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(self.table, sets)
@@ -173,25 +156,6 @@ class PgRecords(RecordTable):
         params = [(*r[:-1], *extra, r[-1]) for r in rows]
         with _wrapped(), self.conn.cursor() as cur:
             cur.executemany(stmt, params)
-
-    def _update_staged(
-        self, columns: Sequence[str], rows: list[Row], constants: Mapping[str, Any]
-    ) -> None:
-        """COPY the new values into a staging table, then one UPDATE … FROM it."""
-        plan = CopyPlan(self.obj, [*columns, "Id"], {})
-        with _wrapped(), self.conn.cursor() as cur:
-            cur.execute(stage_sql(self.table, columns))
-            try:
-                with cur.copy(copy_sql(STAGE, [*columns, "Id"])) as copy:
-                    copy.set_types(plan.types)
-                    for row in plan.rows(rows):
-                        copy.write_row(row)
-                cur.execute(
-                    update_from_stage_sql(self.table, columns, constants), list(constants.values())
-                )
-            finally:
-                if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-                    cur.execute(sql.SQL("DROP TABLE {}").format(STAGE))
 
     def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
         f = self.obj.field(column)
@@ -234,7 +198,10 @@ class PgTx(Tx):
         # On its own autocommit connection: inside the worker's long transaction the counter
         # row would stay locked and make every other worker wait. A rolled-back batch only
         # leaves a gap in the Ids, which Salesforce's have too.
-        return self.store.allocate(counter, count)
+        with self.store._conns.side() as side, _wrapped():
+            row = side.execute(Q["bump_counter"], (counter, count)).fetchone()
+        assert row is not None
+        return int(row["value"]) - count
 
     def finish_batch(
         self, batch_id: str, owner: str, state: BatchState, message: str | None,
@@ -298,12 +265,10 @@ class _PgUpload(UploadWriter):
         self.seq = 0
 
     def _flush(self) -> None:
-        # Not durable on its own: the upload is acknowledged only after record_upload's
-        # commit, and that commit's WAL flush covers every earlier one, these chunks included.
-        with self.blobs.store._conns.borrow() as conn, _wrapped():
-            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, self.seq, bytes(self.buf)))
-        self.seq += 1
-        self.buf.clear()
+        if self.buf:
+            self.blobs.put_chunk(self.tmp, self.seq, bytes(self.buf))
+            self.seq += 1
+            self.buf.clear()
 
     def write(self, data: bytes) -> None:
         self.buf += data
@@ -311,18 +276,13 @@ class _PgUpload(UploadWriter):
             self._flush()
 
     def close(self) -> None:
-        """The last (for a small upload the only) chunk waits for swap, which commits it
-        together with the job's row: one commit fewer per upload."""
+        self._flush()
 
     def swap(self) -> None:
         # this thread's connection is inside record_upload's transaction: a savepoint of it
-        final = f"upload:{self.key}"
         with self.blobs.store._write() as conn:
-            conn.execute(Q["blob_delete"], (final,))
-            if self.seq:
-                conn.execute(Q["blob_rename"], (final, self.tmp))
-            if self.buf:
-                conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
+            conn.execute(Q["blob_delete"], (f"upload:{self.key}",))
+            conn.execute(Q["blob_rename"], (f"upload:{self.key}", self.tmp))
 
     def discard(self) -> None:
         with self.blobs.store._write() as conn:
@@ -362,7 +322,8 @@ class PgBlobs(Blobs):
         self.store = store
 
     def put_chunk(self, name: str, seq: int, data: bytes) -> None:
-        self.store._run(Q["blob_put_chunk"], (name, seq, data))
+        with self.store._write() as conn:
+            conn.execute(Q["blob_put_chunk"], (name, seq, data))
 
     def upload_writer(self, key: str) -> UploadWriter:
         return _PgUpload(self, key)
@@ -375,8 +336,9 @@ class PgBlobs(Blobs):
         return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
-        prefix = f"results:{key}:{seq}"
-        self.store._run(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
+        with self.store._write() as conn:
+            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:ok", 0, success))
+            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:err", 0, failed))
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
         for seq in range(batches):
@@ -430,11 +392,12 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self.pool_size = pool_size
-        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pools: dict[str, ConnectionPool[psycopg.Connection[Any]]] = {}
         self._pool_lock = threading.Lock()
         self._conns: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
-            self._pooled, self._connect, psycopg.Connection.close, lambda c: c.closed
-        )
+            functools.partial(self._pooled, "main"), self._connect, psycopg.Connection.close,
+            lambda c: c.closed, side_pooled=functools.partial(self._pooled, "side"),
+        )  # fmt: skip
         # Connections for query_rows: a stream holds one (and its read transaction) until it
         # ends, then gives it back for the next.
         self._readers: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
@@ -446,22 +409,27 @@ class PostgresStore(SqlStore):
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise StoreError(f"cannot connect to PostgreSQL: {message}") from None
 
-    @contextmanager
-    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
-        if self._pool is None:
+    def _pool(self, name: str) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool = self._pools.get(name)
+        if pool is None:
             with self._pool_lock:
-                if self._pool is None:
+                pool = self._pools.get(name)
+                if pool is None:
                     self._connect().close()  # a bad URL or a down server fails now, with its reason
                     # `check` tests each connection as it is handed out: one the server
                     # terminated is replaced instead of failing the request that gets it
-                    self._pool = ConnectionPool(
-                        self.url, min_size=1, max_size=self.pool_size, open=True,
-                        kwargs={"autocommit": True, "row_factory": dict_row},
+                    pool = self._pools[name] = ConnectionPool(
+                        self.url, min_size=1 if name == "main" else 0, max_size=self.pool_size,
+                        kwargs={"autocommit": True, "row_factory": dict_row}, open=True,
                         check=ConnectionPool.check_connection, timeout=POOL_TIMEOUT,
-                        max_idle=300, name="bulkforce",
+                        max_idle=300, name=f"bulkforce-{name}",
                     )  # fmt: skip
+        return pool
+
+    @contextmanager
+    def _pooled(self, name: str) -> Iterator[psycopg.Connection[Any]]:
         try:
-            with self._pool.connection() as conn:
+            with self._pool(name).connection() as conn:
                 yield conn
         except PoolTimeout:
             raise StoreError(
@@ -522,9 +490,10 @@ class PostgresStore(SqlStore):
         self._conns.release_thread()
         while not self._readers.empty():
             self._readers.get_nowait().close()
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._pool_lock:
+            pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
@@ -535,34 +504,6 @@ class PostgresStore(SqlStore):
     def transaction(self) -> Iterator[Tx]:
         with self._write() as conn:
             yield PgTx(conn, self)
-
-    def _run(self, query: str, params: Any = ()) -> int:
-        with self._conns.borrow() as conn, _wrapped(), _single(conn):
-            return int(conn.execute(query, params).rowcount)
-
-    def _returning(self, query: Any, params: Any) -> RowLike | None:
-        with self._conns.borrow() as conn, _wrapped(), _single(conn):
-            row: RowLike | None = conn.execute(query, params).fetchone()
-        return row
-
-    # No read-only look first as on SQLite: an UPDATE that finds nothing writes nothing here,
-    # and a worker that has work saves a round trip.
-    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
-        row = self._returning(Q["claim_job"], self._lease(owner, lease_seconds))
-        return None if row is None else job_from_row(row)
-
-    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
-        row = self._returning(Q["claim_batch"], self._lease(owner, lease_seconds))
-        return None if row is None else batch_from_row(row)
-
-    def allocate(self, counter: str, count: int = 1) -> int:
-        # On a connection of its own: inside a worker's long transaction the counter row
-        # would stay locked and make every other worker wait. A rolled-back batch only leaves
-        # a gap in the Ids, which Salesforce's have too.
-        with self._conns.side() as side, _wrapped():
-            row = lazy_commit(side, Q["bump_counter"], (counter, count)).fetchone()
-        assert row is not None
-        return int(row["value"]) - count
 
     def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
         with self._conns.borrow() as conn, _wrapped():
@@ -646,7 +587,8 @@ class PostgresStore(SqlStore):
         stmt = sql.SQL("UPDATE bf_job SET {} WHERE id = %s AND state = ANY(%s) RETURNING *").format(
             sql.SQL(", ").join(sets)
         )
-        row = self._returning(stmt, [*params, job_id, [s.value for s in from_states]])
+        with self._write() as conn:
+            row = conn.execute(stmt, [*params, job_id, [s.value for s in from_states]]).fetchone()
         return None if row is None else job_from_row(row)
 
     def blobs(self, data_dir: Path) -> Blobs:
@@ -690,20 +632,23 @@ class PostgresStore(SqlStore):
         row = self._one(
             sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(obj.table)), (record_id,)
         )
-        if row is None:
-            return None
-        # API names, and values as the SQLite store returns them (text dates)
-        out: dict[str, Any] = {}
-        for f in obj.fields.values():
-            value = row.get(f.name.lower())
-            if isinstance(value, dt.datetime):
-                value = iso(value)
-            elif isinstance(value, dt.date | dt.time):
-                value = value.isoformat()
-            elif isinstance(value, Decimal):
-                value = float(value)
-            out[f.name] = value
-        return out
+        return None if row is None else _api_values(obj, row)
+
+    def count_records(self, obj: SObject) -> int:
+        row = self._one(sql.SQL("SELECT count(*) AS n FROM {}").format(ident(obj.table)))
+        return 0 if row is None else int(row["n"])
+
+    def page_records(
+        self, obj: SObject, order_by: str, descending: bool, offset: int, limit: int,
+        match: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        where = sql.SQL(" WHERE {} = %s").format(ident(match[0])) if match else sql.SQL("")
+        way = sql.SQL("DESC" if descending else "ASC")
+        stmt = sql.SQL("SELECT * FROM {t}{w} ORDER BY {o} {d}, id {d} LIMIT %s OFFSET %s").format(
+            t=ident(obj.table), w=where, o=ident(order_by), d=way
+        )
+        params = [*([match[1]] if match else []), limit, offset]
+        return [_api_values(obj, dict(r)) for r in self._all(stmt, params)]  # type: ignore[call-overload]
 
     def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
         stmt = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s::text[])").format(ident(obj.table))

@@ -45,8 +45,10 @@ def create_table(obj: SObject) -> str:
 
 # Incremental extracts filter on these (`WHERE SystemModstamp >= … AND SystemModstamp < …`);
 # with Id second the index also serves their keyset pages. Bulk inserts stamp every row of a
-# batch alike, so these indexes grow at their right edge and cost little.
-DATE_INDEXES = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
+# batch alike, so these indexes grow at their right edge and cost little. IsDeleted lets the
+# totalSize of a REST query (`COUNT(*) … WHERE IsDeleted = false`) read a narrow index instead
+# of every row of the table.
+DATE_INDEXES = ("SystemModstamp", "LastModifiedDate", "CreatedDate", "IsDeleted")
 
 
 def date_indexes(obj: SObject) -> list[tuple[str, str]]:
@@ -116,3 +118,18 @@ def delete_all_sql(table: str, keep: int) -> str:
         return f"DELETE FROM {q(table)}"
     marks = ", ".join("?" for _ in range(keep))
     return f"DELETE FROM {q(table)} WHERE {q('Id')} NOT IN ({marks})"
+
+
+def count_sql(table: str) -> str:
+    return f"SELECT count(*) AS n FROM {q(table)}"
+
+
+def page_sql(table: str, order_by: str, descending: bool, match: str | None) -> str:
+    """A page of records; `order_by` and `match` are field names the caller has checked
+    against the schema (they are quoted all the same)."""
+    where = f" WHERE {q(match)} = ?" if match else ""
+    way = "DESC" if descending else "ASC"
+    return (
+        f"SELECT * FROM {q(table)}{where} ORDER BY {q(order_by)} {way}, {q('Id')} {way} "
+        "LIMIT ? OFFSET ?"
+    )

@@ -48,6 +48,7 @@ def job_from_row(row: RowLike) -> Job:
         upload_bytes=row["upload_bytes"],
         upload_problem=row["upload_problem"],
         batches_done=row["batches_done"],
+        upload_rows=row["upload_rows"],
         header=json.loads(row["header"]) if row["header"] else None,
         spec={k: (v[0], v[1]) for k, v in json.loads(row["spec"]).items()} if row["spec"] else None,
         query=row["query"],

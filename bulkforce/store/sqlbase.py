@@ -122,10 +122,22 @@ class SqlStore(Store):
         })  # fmt: skip
         return [job_from_row(r) for r in rows]
 
+    def recent_jobs(self, flt: JobFilter, limit: int) -> list[Job]:
+        rows = self._all(self.Q["recent_jobs"], {
+            "job_type": flt.job_type, "state": flt.state, "object": flt.object,
+            "operation": flt.operation, "created_by": flt.created_by, "limit": limit,
+        })  # fmt: skip
+        return [job_from_row(r) for r in rows]
+
     def record_upload(
-        self, job_id: str, size: int, problem: str | None, swap: Callable[[], None]
+        self,
+        job_id: str,
+        size: int,
+        problem: str | None,
+        swap: Callable[[], None],
+        rows: int | None = None,
     ) -> bool:
-        params = {"bytes": size, "problem": problem, "now": now_iso(), "id": job_id}
+        params = {"bytes": size, "problem": problem, "rows": rows, "now": now_iso(), "id": job_id}
         # The row update takes the job's write lock (SQLite: the database's; PostgreSQL: the
         # row's), so no close, abort or delete can slip between the check and the swap.
         with self._write() as conn:
@@ -133,6 +145,9 @@ class SqlStore(Store):
                 return False
             swap()
         return True
+
+    def job_history(self, job_id: str) -> list[tuple[str, str]]:
+        return [(r["state"], r["at"]) for r in self._all(self.Q["job_history"], (job_id,))]
 
     def delete_job(self, job_id: str) -> None:
         self._run(self.Q["delete_job"], (job_id,))

@@ -34,6 +34,19 @@ _JOB_COLUMNS = frozenset(
 )  # fmt: skip
 
 
+def _statements(script: str) -> list[str]:
+    """A script's statements; a trigger's body holds `;` inside one statement."""
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
 @contextmanager
 def _wrapped() -> Iterator[None]:
     try:
@@ -52,18 +65,12 @@ class SQLiteRecords(RecordTable):
     def insert(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
-        # Not sorted by the unique key: measured on 400k random keys, sorting each chunk
-        # cost more CPU (+25%) than the index's locality saved with the page cache we keep.
         with _wrapped():
             self.conn.executemany(sql.insert_sql(self.table, columns, constants), rows)
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
-        # In Id order (the last value): the primary key's pages are then visited once per
-        # chunk, not once per row; an upsert's matches come in the file's random order.
-        # Measured: 200k upsert rows into 200k, 27% less CPU.
-        rows = sorted(rows, key=lambda r: r[-1])
         with _wrapped():
             self.conn.executemany(sql.update_sql(self.table, columns, constants), rows)
 
@@ -312,9 +319,8 @@ class SQLiteStore(SqlStore):
                 continue
             with self._write() as conn:
                 # statement by statement: executescript would COMMIT our transaction
-                for stmt in Q[f"migrate_{step}"].split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
+                for stmt in _statements(Q[f"migrate_{step}"]):
+                    conn.execute(stmt)
                 conn.execute(Q["set_meta"], ("schema_version", str(step)))
 
     def ensure_tables(self, schema: Schema) -> None:
@@ -373,6 +379,18 @@ class SQLiteStore(SqlStore):
     def get_record(self, obj: SObject, record_id: str) -> dict[str, Any] | None:
         row = self._one(sql.select_by_id_sql(obj.table), (record_id,))
         return None if row is None else dict(row)
+
+    def count_records(self, obj: SObject) -> int:
+        row = self._one(sql.count_sql(obj.table))
+        return 0 if row is None else int(row["n"])
+
+    def page_records(
+        self, obj: SObject, order_by: str, descending: bool, offset: int, limit: int,
+        match: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        stmt = sql.page_sql(obj.table, order_by, descending, match[0] if match else None)
+        params = [*([match[1]] if match else []), limit, offset]
+        return [dict(r) for r in self._all(stmt, params)]  # type: ignore[call-overload]
 
     def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
         with self._write() as conn, _wrapped():

@@ -7,7 +7,9 @@ element order (which WSC and Data Loader read strictly) cannot drift between for
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -163,6 +165,15 @@ BATCH_SHAPE: Shape = [
 ]
 
 
+def job_fields(view: JobView) -> dict[str, Any]:
+    """JobInfo's fields in the documented order, as JSON values (the web console shows them)."""
+    return _json_fields(JOB_SHAPE, view)
+
+
+def batch_fields(batch: Batch) -> dict[str, Any]:
+    return _json_fields(BATCH_SHAPE, batch)
+
+
 def job_info(view: JobView, as_json: bool) -> bytes:
     if as_json:  # Salesforce's JSON examples list keys alphabetically
         return json_doc(dict(sorted(_json_fields(JOB_SHAPE, view).items())))
@@ -224,6 +235,38 @@ def results(outcome: Outcome, content_type: str) -> bytes:
         inner += f"<success>{_flag(err is None)}</success><created>{_flag(err is None and created)}</created>"
         parts.append(f"<result>{inner}</result>")
     return xml_doc("results", "".join(parts))
+
+
+def result_errors(doc: bytes, content_type: str) -> list[str | None]:
+    """Each result row's error as `CODE:message:fields --` (None for a success), in input
+    order: the reading of `results` (the console groups failures by code)."""
+    if content_type == "CSV":
+        rows = list(csv.reader(io.StringIO(doc.decode("utf-8"))))[1:]
+        return [None if len(r) < 4 or r[1] == "true" else r[3] for r in rows]
+    if content_type == "JSON":
+        out: list[str | None] = []
+        for item in json.loads(doc):
+            errs = item.get("errors") or []
+            if item.get("success") or not errs:
+                out.append(None)
+                continue
+            e = errs[0]
+            fields = ",".join(e.get("fields") or [])
+            out.append(
+                f"{e.get('statusCode')}:{e.get('message')}:{fields + ' --' if fields else '--'}"
+            )
+        return out
+    results: list[str | None] = []
+    for result in parse_xml(doc):
+        errors = [c for c in result if _local(c.tag)[1] == "errors"]
+        if not errors:
+            results.append(None)
+            continue
+        parts = {_local(c.tag)[1]: c.text or "" for c in errors[0]}
+        fields = ",".join(c.text or "" for c in errors[0] if _local(c.tag)[1] == "fields")
+        tail = fields + " --" if fields else "--"
+        results.append(f"{parts.get('statusCode')}:{parts.get('message')}:{tail}")
+    return results
 
 
 def _flag(value: bool) -> str:

@@ -80,6 +80,8 @@ class UploadScanner:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self.size = 0
         self.quotes = 0
+        self.lines = 0
+        self.last = b""
         self.problem: str | None = None
         self._line = 0  # characters of the physical line in progress
         self._in_header = True
@@ -91,7 +93,16 @@ class UploadScanner:
             except UnicodeDecodeError as e:
                 self.problem = f"InvalidBatch : Invalid UTF-8 byte sequence at byte offset {self.size + e.start}"
         self.quotes += data.count(b'"')
+        self.lines += data.count(b"\n")
         self.size += len(data)
+        if data:
+            self.last = data[-1:]
+
+    @property
+    def data_rows(self) -> int:
+        """Lines after the header (a last line without a line break counts too)."""
+        lines = self.lines + (1 if self.last not in (b"", b"\n") else 0)
+        return max(lines - 1, 0)
 
     def _measure(self, text: str) -> None:
         lines = text.split("\n")

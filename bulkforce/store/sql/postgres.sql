@@ -70,6 +70,29 @@ CREATE TABLE IF NOT EXISTS bf_batch (
 CREATE INDEX IF NOT EXISTS bf_batch_state ON bf_batch (state);
 ALTER TABLE bf_job ADD COLUMN IF NOT EXISTS spec TEXT;
 
+-- name: migrate_6
+-- Web console (issue #13): each job's state changes with their times, recorded by a trigger so
+-- that every code path that moves a job is covered; and the upload's line count, for progress.
+ALTER TABLE bf_job ADD COLUMN IF NOT EXISTS upload_rows BIGINT;
+CREATE TABLE IF NOT EXISTS bf_job_event (
+    seq BIGSERIAL PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES bf_job (id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bf_job_event_job ON bf_job_event (job_id);
+CREATE OR REPLACE FUNCTION bf_job_event_record() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.state IS DISTINCT FROM OLD.state THEN
+        INSERT INTO bf_job_event (job_id, state, at) VALUES (NEW.id, NEW.state,
+            to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS bf_job_event_trigger ON bf_job;
+CREATE TRIGGER bf_job_event_trigger AFTER INSERT OR UPDATE OF state ON bf_job
+FOR EACH ROW EXECUTE FUNCTION bf_job_event_record();
+
 -- name: get_meta
 SELECT value FROM bf_meta WHERE key = %s;
 
@@ -114,13 +137,23 @@ WHERE (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
 ORDER BY id
 LIMIT %(limit)s;
 
+-- name: recent_jobs
+SELECT * FROM bf_job
+WHERE (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
+  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
+  AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(object)s::text IS NULL OR lower(object) = lower(%(object)s))
+  AND (%(operation)s::text IS NULL OR operation = %(operation)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
 -- name: delete_job
 DELETE FROM bf_job WHERE id = %s;
 
 -- name: record_upload
 UPDATE bf_job
 SET upload_count = upload_count + 1, upload_bytes = %(bytes)s, upload_problem = %(problem)s,
-    system_modstamp = %(now)s
+    upload_rows = %(rows)s, system_modstamp = %(now)s
 WHERE id = %(id)s AND state = 'Open';
 
 -- name: claim_job
@@ -240,11 +273,6 @@ WHERE state = 'Queued' AND job_id IN (SELECT id FROM bf_job WHERE state = 'Abort
 
 -- name: blob_put_chunk
 INSERT INTO bf_blob (name, seq, data) VALUES (%s, %s, %s)
-ON CONFLICT (name, seq) DO UPDATE SET data = excluded.data;
-
--- name: blob_put_pair
--- A batch's two result files in one statement (one round trip).
-INSERT INTO bf_blob (name, seq, data) VALUES (%s, 0, %s), (%s, 0, %s)
 ON CONFLICT (name, seq) DO UPDATE SET data = excluded.data;
 
 -- name: blob_chunk

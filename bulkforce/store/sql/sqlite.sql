@@ -85,13 +85,23 @@ WHERE (:job_type IS NULL OR job_type = :job_type)
 ORDER BY id
 LIMIT :limit;
 
+-- name: recent_jobs
+SELECT * FROM bf_job
+WHERE (:job_type IS NULL OR job_type = :job_type)
+  AND (:created_by IS NULL OR created_by = :created_by)
+  AND (:state IS NULL OR state = :state)
+  AND (:object IS NULL OR lower(object) = lower(:object))
+  AND (:operation IS NULL OR operation = :operation)
+ORDER BY id DESC
+LIMIT :limit;
+
 -- name: delete_job
 DELETE FROM bf_job WHERE id = ?;
 
 -- name: record_upload
 UPDATE bf_job
 SET upload_count = upload_count + 1, upload_bytes = :bytes, upload_problem = :problem,
-    system_modstamp = :now
+    upload_rows = :rows, system_modstamp = :now
 WHERE id = :id AND state = 'Open';
 
 -- name: claim_job
@@ -273,6 +283,32 @@ CREATE TABLE IF NOT EXISTS bf_session (
 );
 CREATE INDEX IF NOT EXISTS bf_session_expires ON bf_session (expires);
 CREATE INDEX IF NOT EXISTS bf_session_parent ON bf_session (parent);
+
+-- name: migrate_6
+-- Web console (issue #13): each job's state changes with their times, recorded by triggers so
+-- that every code path that moves a job is covered; and the upload's line count, for progress.
+ALTER TABLE bf_job ADD COLUMN upload_rows INTEGER;
+CREATE TABLE IF NOT EXISTS bf_job_event (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES bf_job (id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bf_job_event_job ON bf_job_event (job_id);
+CREATE TRIGGER IF NOT EXISTS bf_job_event_insert AFTER INSERT ON bf_job
+BEGIN
+    INSERT INTO bf_job_event (job_id, state, at)
+    VALUES (new.id, new.state, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
+CREATE TRIGGER IF NOT EXISTS bf_job_event_update AFTER UPDATE OF state ON bf_job
+WHEN new.state <> old.state
+BEGIN
+    INSERT INTO bf_job_event (job_id, state, at)
+    VALUES (new.id, new.state, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+END;
+
+-- name: job_history
+SELECT state, at FROM bf_job_event WHERE job_id = ? ORDER BY seq;
 
 -- name: add_user
 INSERT INTO bf_user (id, username, email, full_name, credential_hash, created_date, is_admin,
