@@ -286,6 +286,13 @@ def test_user_sign_in_and_only_admins_reset(page: Any, make_server: Any, backend
     sign_in_user(page, srv, user, "s3cret!")
     expect(page.locator("#who")).to_have_text(user)
     expect(page.locator("nav a", has_text="Admin")).to_have_count(0)
+    # a user sees their own jobs only, as in the API (issue #9)
+    with srv.client() as c:
+        admins = create(c, "Contact", "insert")
+    page.goto(srv.url + "/")
+    expect(page.locator(f"tr[data-job='{admins['id']}']")).to_have_count(0)
+    page.goto(f"{srv.url}/jobs/{admins['id']}")
+    expect(page.locator("#error")).to_have_text("The requested resource does not exist")
     page.goto(srv.url + "/admin")
     expect(page.locator("#error")).to_contain_text("needs an admin user")
 
@@ -313,3 +320,55 @@ def test_soql_box_runs_the_rest_query_resource(page: Any, server: Server) -> Non
     page.fill("#soql-text", "SELEC Name FROM Widget__c")
     page.click("#soql-run")
     expect(page.locator("#query-error")).to_contain_text("MALFORMED_QUERY")
+
+
+def test_query_job_page_and_results_download(page: Any, server: Server) -> None:
+    tag = unique("qj")
+    with server.client() as c:
+        run_job(c, "Account", "insert", f"Name\n{tag}-1\n{tag}-2\n")
+        soql = f"SELECT Id, Name FROM Account WHERE Name LIKE '{tag}%' ORDER BY Name"
+        r = c.post(f"/services/data/v{API}/jobs/query", json={"operation": "query", "query": soql})
+        assert r.status_code == 200, r.text
+        job_id = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while c.get(f"/services/data/v{API}/jobs/query/{job_id}").json()["state"] != "JobComplete":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        api_bytes = c.get(f"/services/data/v{API}/jobs/query/{job_id}/results").content
+    sign_in(page, server)
+    page.goto(server.url + "/?api=V2Query")
+    expect(page.locator(f"tr[data-job='{job_id}']")).to_contain_text("Bulk 2.0 query")
+    page.goto(f"{server.url}/jobs/{job_id}")
+    expect(page.locator("#job-state")).to_have_text("JobComplete")
+    expect(page.locator("#job-query")).to_have_text(soql)
+    expect(page.locator("#fields")).to_contain_text("isPkChunkingSupported")
+    shot(page, "job-query", server)
+    with page.expect_download() as dl:
+        page.click("#dl-query")
+    assert Path(dl.value.path()).read_bytes() == api_bytes
+    assert f"{tag}-2".encode() in api_bytes
+
+
+def test_failed_job_shows_its_error_message(page: Any, server: Server) -> None:
+    with server.client() as c:
+        info = run_job(c, "Contact", "insert", "LastName,NoSuchField__c\nx,y\n")
+    assert info["state"] == "Failed"
+    sign_in(page, server)
+    page.goto(f"{server.url}/jobs/{info['id']}")
+    expect(page.locator("#job-state")).to_have_text("Failed")
+    expect(page.locator("#error-message")).to_have_text(info["errorMessage"])
+    assert "NoSuchField__c" in info["errorMessage"]
+
+
+def test_session_cookie_is_secure_under_tls(make_server: Any) -> None:
+    srv = make_server("--tls", start=False)
+    srv.scheme = "https"
+    srv.start()
+    with httpx.Client(base_url=srv.url, verify=srv.verify) as c:
+        form = c.get("/login")
+        csrf = re.search(r'name="csrf" value="(\w+)"', form.text)[1]  # type: ignore[index]
+        r = c.post("/login", data={"csrf": csrf, "token": srv.token})
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("bf_console=") and "Secure" in cookie and "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie

@@ -16,9 +16,11 @@ from bulkforce.console.session import ConsoleSession
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.classic import DATA_MEDIA, ClassicService
+from bulkforce.jobs.query import QueryJobService
 from bulkforce.jobs.service import IngestService
 from bulkforce.model import Job, JobFilter, JobState, Operation
 from bulkforce.wire import bulk1, bulk2
+from bulkforce.wire import query as query_wire
 
 APIS = {"V2Ingest": "Bulk 2.0 ingest", "V2Query": "Bulk 2.0 query", "Classic": "Bulk 1.0"}
 STATES = [s.value for s in JobState]
@@ -36,6 +38,7 @@ class JobPages:
         self.base = base
         self.ingest = IngestService(base.ctx)
         self.classic = ClassicService(base.ctx)
+        self.queries = QueryJobService(base.ctx)
 
     def routes(self) -> list[BaseRoute]:
         g = self.base.guard
@@ -46,6 +49,7 @@ class JobPages:
             Route("/jobs/{job}/live", g(self.job_live, fragment=True), methods=["GET"]),
             Route("/jobs/{job}/abort", g(self.abort), methods=["GET", "POST"]),
             Route("/jobs/{job}/delete", g(self.delete), methods=["GET", "POST"]),
+            Route("/jobs/{job}/query-results", g(self.query_results), methods=["GET"]),
             Route("/jobs/{job}/results/{kind}", g(self.results), methods=["GET"]),
             Route("/jobs/{job}/batches/{batch}/{part}", g(self.batch_data), methods=["GET"]),
         ]
@@ -99,6 +103,12 @@ class JobPages:
                 out["failure_header"], out["failures"] = self.classic.failures(job)
             out["can_abort"] = job.state in (JobState.OPEN, JobState.CLOSED)
             out["can_delete"] = False
+        elif job.job_type == "V2Query":
+            out["fields"] = query_wire.job_info(job)
+            out["batches"], out["processed"], out["total"] = [], job.records_processed, None
+            out["percent"] = 100 if job.state.terminal else None
+            out["can_abort"] = not job.state.terminal
+            out["can_delete"] = job.state.terminal
         else:
             out["fields"] = bulk2.job_info(job)
             out["batches"] = []
@@ -117,6 +127,7 @@ class JobPages:
             if job.job_type == "V2Ingest" and job.state is not JobState.OPEN and job.records_failed:
                 out["failure_header"], out["failures"] = self.ingest.failures(job.id, caller)
         out["downloads"] = job.job_type == "V2Ingest" and job.state is not JobState.OPEN
+        out["query_download"] = job.job_type == "V2Query" and job.state is JobState.JOB_COMPLETE
         out["job"] = job
         return out
 
@@ -134,14 +145,19 @@ class JobPages:
             self.classic.update(job, {"state": "Aborted"})
         elif job.job_type == "V2Ingest":
             self.ingest.abort(job.id, caller)
+        elif job.job_type == "V2Query":
+            self.queries.abort(job.id, caller)
         else:
             raise ServiceError(Kind.INVALID_JOB_STATE, "This kind of job cannot be aborted here")
 
     def _delete(self, raw_id: str, caller: Caller) -> None:
         job = self.ingest.find(raw_id, caller)
-        if job.job_type != "V2Ingest":
+        if job.job_type == "V2Query":
+            self.queries.delete(job.id, caller)
+        elif job.job_type == "V2Ingest":
+            self.ingest.delete(job.id, caller)
+        else:
             raise ServiceError(Kind.INVALID_JOB_STATE, "Only Bulk 2.0 jobs can be deleted")
-        self.ingest.delete(job.id, caller)
 
     async def _confirmed(
         self, request: Request, session: ConsoleSession, verb: str, done: str
@@ -176,6 +192,28 @@ class JobPages:
             self.ingest.results, request.path_params["job"], kind, session.caller
         )
         return _download(chunks, "text/csv; charset=UTF-8", f"{job.id}-{RESULTS[kind]}.csv")
+
+    def _query_results(self, raw_id: str, caller: Caller) -> tuple[Job, Iterator[bytes]]:
+        """A query job's whole result: the header once, then every page the API serves."""
+        job = self.ingest.find(raw_id, caller)
+        first = self.queries.results(job.id, job.api_version, None, None, caller)
+
+        def chunks() -> Iterator[bytes]:
+            page = first
+            yield page.header
+            while True:
+                yield from page.body
+                if page.locator == "null":
+                    return
+                page = self.queries.results(job.id, job.api_version, page.locator, None, caller)
+
+        return job, chunks()
+
+    async def query_results(self, request: Request, session: ConsoleSession) -> Response:
+        job, chunks = await run_in_threadpool(
+            self._query_results, request.path_params["job"], session.caller
+        )
+        return _download(chunks, "text/csv; charset=UTF-8", f"{job.id}-results.csv")
 
     async def batch_data(self, request: Request, session: ConsoleSession) -> Response:
         part = request.path_params["part"]
