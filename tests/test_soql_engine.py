@@ -32,6 +32,7 @@ from soql_data import (
 
 from bulkforce.soql import Api, Dialect, Plan, compile_query
 from bulkforce.store import Store
+from bulkforce.store.base import IDLE_READERS
 
 SCHEMA = schema()
 
@@ -250,3 +251,26 @@ def test_a_read_connection_the_server_dropped_is_replaced(tmp_path: Path) -> Non
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         assert len(list(store.query_rows(*p.sql()))) == 4
+
+
+def test_a_burst_of_streams_leaves_few_idle_connections(tmp_path: Path) -> None:
+    with open_loaded("postgresql", tmp_path) as (store, dialect):
+        p = compile_query("SELECT Id FROM Account", SCHEMA, api=Api.REST, dialect=dialect)
+        url = store.url  # type: ignore[attr-defined]
+
+        def connections() -> int:
+            with psycopg.connect(url, autocommit=True) as admin:
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        before = connections()
+        streams = [store.query_rows(*p.sql()) for _ in range(12)]
+        firsts = [next(s) for s in streams]  # all twelve open at once
+        assert len(firsts) == 12 and connections() >= before + 12
+        for s in streams:
+            s.close()
+        assert connections() <= before + IDLE_READERS

@@ -17,6 +17,11 @@ from bulkforce.store.wakeup import Wakeup
 Row = Sequence[Any]
 
 
+# Read connections of query_rows kept open between streams; a burst beyond this closes its
+# extras when it ends, so idle connections never outgrow the steady load.
+IDLE_READERS = 4
+
+
 class StoreError(Exception):
     """A database failure, wrapped so callers never see driver exceptions."""
 

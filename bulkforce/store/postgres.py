@@ -31,7 +31,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
 from bulkforce.model import BatchState, Job, JobState, iso
-from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
+from bulkforce.store.base import (
+    IDLE_READERS,
+    RecordTable,
+    Row,
+    StoreError,
+    Tx,
+    UniqueViolation,
+)
 from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
 from bulkforce.store.pgblobs import CHUNK, PgResultWriter
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
@@ -475,7 +482,10 @@ class PostgresStore(SqlStore):
         finally:
             try:
                 conn.rollback()
-                self._readers.put(conn)
+                if self._readers.qsize() < IDLE_READERS:
+                    self._readers.put(conn)
+                else:
+                    conn.close()
             except psycopg.Error:
                 conn.close()
 

@@ -16,7 +16,14 @@ from typing import Any
 from bulkforce.engine.schema import Schema, SObject
 from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store import records as sql
-from bulkforce.store.base import RecordTable, Row, StoreError, Tx, UniqueViolation
+from bulkforce.store.base import (
+    IDLE_READERS,
+    RecordTable,
+    Row,
+    StoreError,
+    Tx,
+    UniqueViolation,
+)
 from bulkforce.store.blobs import Blobs, FileBlobs
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, SimplePool, ThreadConnections
 from bulkforce.store.queries import load
@@ -255,7 +262,10 @@ class SQLiteStore(SqlStore):
         finally:
             if cur is not None:
                 cur.close()  # ends the statement's read snapshot
-            self._readers.put(conn)
+            if self._readers.qsize() < IDLE_READERS:
+                self._readers.put(conn)
+            else:
+                conn.close()
 
     def writers_waiting(self) -> int:
         return self._waiting
