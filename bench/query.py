@@ -11,7 +11,11 @@ Loads N Contact-like rows with a Bulk 2.0 insert job through a real `bulkforce s
    reached through nextRecordsUrl locators); median ms. Target <= 50 ms.
 3. incremental: a Bulk 2.0 query of a `SystemModstamp >= … AND SystemModstamp < …` window
    holding ~1% of the rows, timed the same way as the extract. Target >= 20x faster.
-4. peak server RSS throughout (target <= 300 MB).
+4. Bulk 1.0: a CSV query job with PK chunking (`chunkSize=100000`) of the same SOQL, timed
+   from job create to the last byte of the last chunk's results (each chunk read as soon as it
+   completes), against the same raw baseline. Target: its rate within 20% of the Bulk 2.0
+   extract's (ratio >= 0.8).
+5. peak server RSS throughout (target <= 300 MB).
 
     python -m bench.query                       # 1M rows on SQLite
     python -m bench.query --rows 100000 --keep
@@ -34,6 +38,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,14 +47,28 @@ from typing import Any
 import httpx
 
 from bench.bulk2 import check, plan_parts, run_job, wait_complete
-from bench.common import API_VERSION, COLUMNS, DEFAULT_SCHEMA, OBJECT, TOKEN
+from bench.common import (
+    API_VERSION,
+    BULK1_JOB,
+    BULK1_NS,
+    COLUMNS,
+    DEFAULT_SCHEMA,
+    OBJECT,
+    TOKEN,
+)
 from bench.data import insert_numbers, write_contacts
 from bench.pg import PgDatabases, is_postgres, pg_connect
 from bench.procs import BenchError, Server
 from bench.raw_sqlite import qi, sqlite_path
 from bench.report import mb, rate, say
 
-TARGETS = {"extract_ratio": 0.5, "rest_page_ms": 50.0, "window_speedup": 20.0, "rss_mb": 300.0}
+TARGETS = {
+    "extract_ratio": 0.5,
+    "bulk1_vs_bulk2": 0.8,
+    "rest_page_ms": 50.0,
+    "window_speedup": 20.0,
+    "rss_mb": 300.0,
+}
 FIELDS = ("Id", *COLUMNS)
 SOQL = f"SELECT {', '.join(FIELDS)} FROM {OBJECT}"
 
@@ -64,6 +83,9 @@ class QueryReport:
     extract_pages: int = 0
     extract_bytes: int = 0
     raw_seconds: float = 0.0
+    bulk1_seconds: float = 0.0
+    bulk1_chunks: int = 0
+    bulk1_bytes: int = 0
     raw_bytes: int = 0
     rest_first_ms: list[float] = field(default_factory=list)
     rest_next_ms: list[float] = field(default_factory=list)
@@ -78,6 +100,20 @@ class QueryReport:
         if not self.extract_seconds or not self.raw_seconds:
             return 0.0
         return rate(self.rows, self.extract_seconds) / rate(self.rows, self.raw_seconds)
+
+    @property
+    def bulk1_ratio(self) -> float:
+        """Bulk 1.0 (PK-chunked) rows/s over the raw baseline's."""
+        if not self.bulk1_seconds or not self.raw_seconds:
+            return 0.0
+        return self.raw_seconds / self.bulk1_seconds
+
+    @property
+    def bulk1_vs_bulk2(self) -> float:
+        """Bulk 1.0 rows/s over Bulk 2.0's: 1.0 is as fast, 0.8 is 20% slower."""
+        if not self.bulk1_seconds or not self.extract_seconds:
+            return 0.0
+        return self.extract_seconds / self.bulk1_seconds
 
     @property
     def speedup(self) -> float:
@@ -148,6 +184,70 @@ def bulk_query(client: httpx.Client, soql: str, dest: Path, poll: float, timeout
         raise BenchError(f"read {rows} rows, the job says {info['numberRecordsProcessed']}")
     client.delete(f"/{job_id}")
     return Extract(seconds, ready, rows, pages, size)
+
+
+# ---- Bulk 1.0 case (issue #11): a PK-chunked Bulk 1.0 query job, every chunk's results read ----
+
+BULK1_CHUNK = 100_000
+
+
+def _bulk1_batches(client: httpx.Client, job_id: str) -> list[dict[str, str]]:
+    r = client.get(f"/{job_id}/batch")
+    check(r, 200, "Bulk 1.0 batch list")
+    root = ET.fromstring(r.content)
+    return [{c.tag.rsplit("}", 1)[-1]: c.text or "" for c in b} for b in root]
+
+
+def bulk1_query(
+    client: httpx.Client, soql: str, chunk_size: int, dest: Path, poll: float, timeout: float
+) -> tuple[float, int, int, int]:
+    """A Bulk 1.0 CSV query job with `Sforce-Enable-PKChunking: chunkSize=N`, timed from job
+    create to the last byte of the last chunk's results; each chunk's results are read as soon
+    as it completes (as tap-salesforce and ForceCLI do): (seconds, rows, chunks, bytes)."""
+    t0 = time.perf_counter()
+    body = (f'<jobInfo xmlns="{BULK1_NS}"><operation>query</operation><object>{OBJECT}</object>'
+            "<contentType>CSV</contentType></jobInfo>").encode()  # fmt: skip
+    headers = {
+        "Content-Type": "application/xml",
+        "Sforce-Enable-PKChunking": f"chunkSize={chunk_size}",
+    }
+    r = client.post("", content=body, headers=headers)
+    check(r, 201, "create Bulk 1.0 query job")
+    job_id = ET.fromstring(r.content).findtext(f"{{{BULK1_NS}}}id") or ""
+    r = client.post(f"/{job_id}/batch", content=soql.encode(), headers={"Content-Type": "text/csv"})
+    check(r, 201, "add Bulk 1.0 query batch")
+    original = ET.fromstring(r.content).findtext(f"{{{BULK1_NS}}}id") or ""
+    done: set[str] = set()
+    rows = size = 0
+    deadline = time.monotonic() + timeout
+    with dest.open("wb") as out, Fetcher(str(client.base_url)) as fetch:
+        while True:
+            batches = _bulk1_batches(client, job_id)
+            states = {b["id"]: b["state"] for b in batches}
+            if states.get(original) == "Failed":
+                raise BenchError(f"Bulk 1.0 original batch failed: {batches[0]}")
+            for b in batches:
+                if b["id"] in done or b["id"] == original:
+                    continue
+                if b["state"] == "Failed":
+                    raise BenchError(f"Bulk 1.0 chunk failed: {b}")
+                if b["state"] != "Completed":
+                    continue
+                r = client.get(f"/{job_id}/batch/{b['id']}/result")
+                check(r, 200, "Bulk 1.0 result list")
+                for rid in ET.fromstring(r.content):
+                    resp = fetch.get(f"/{job_id}/batch/{b['id']}/result/{rid.text}")
+                    while block := resp.read(1 << 20):
+                        out.write(block)
+                        size += len(block)
+                rows += int(b["numberRecordsProcessed"])
+                done.add(b["id"])
+            if states.get(original) == "NotProcessed" and len(done) == len(batches) - 1:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"Bulk 1.0 query did not finish: {batches}")
+            time.sleep(poll)
+    return time.perf_counter() - t0, rows, len(done), size
 
 
 def raw_extract(
@@ -273,6 +373,19 @@ def run_bench(
             raw_extract(report, server_db, db_url, work / "raw.csv")
             say(f"raw: {report.raw_seconds:.2f}s, {rate(n, report.raw_seconds):,.0f} rows/s, "
                 f"{mb(report.raw_bytes):.0f} MB; ratio {report.ratio:.2f}")  # fmt: skip
+        with httpx.Client(base_url=f"{server.url}{BULK1_JOB}", headers={"X-SFDC-Session": TOKEN},
+                          timeout=timeout) as b1:  # fmt: skip
+            sampler.set_phase("bulk1")
+            say(f"Bulk 1.0 query of every row, PK chunking chunkSize={BULK1_CHUNK}")
+            secs, rows, chunks, size = bulk1_query(
+                b1, SOQL, BULK1_CHUNK, work / "bulk1.csv", args.poll_interval, 7200
+            )
+            if rows != n:
+                raise BenchError(f"Bulk 1.0 extract returned {rows} rows, expected {n}")
+            report.bulk1_seconds, report.bulk1_chunks, report.bulk1_bytes = secs, chunks, size
+            say(f"Bulk 1.0: {secs:.2f}s, {rate(n, secs):,.0f} rows/s, {chunks} chunks; "
+                f"{report.bulk1_vs_bulk2:.2f}x Bulk 2.0's rate")  # fmt: skip
+        with httpx.Client(base_url=qbase, headers=headers, timeout=timeout) as q:
             lo, hi, expect = modstamp_window(server_db, db_url, n)
             sampler.set_phase("window")
             soql = f"{SOQL} WHERE SystemModstamp >= {lo} AND SystemModstamp < {hi}"
@@ -314,6 +427,11 @@ def summary(r: QueryReport) -> str:
         f"  ({mb(r.raw_bytes):.0f} MB)",
         f"extract / raw            {r.ratio:8.2f}    target >= {TARGETS['extract_ratio']}  "
         f"{ok(r.ratio >= TARGETS['extract_ratio'])}",
+        f"extract (Bulk 1.0 PK)    {r.bulk1_seconds:8.2f} s  {rate(r.rows, r.bulk1_seconds):>10,.0f} rows/s"
+        f"  ({r.bulk1_chunks} chunks of {BULK1_CHUNK:,}, {mb(r.bulk1_bytes):.0f} MB)",
+        f"Bulk 1.0 / raw           {r.bulk1_ratio:8.2f}    "
+        f"Bulk 1.0 / Bulk 2.0 rate {r.bulk1_vs_bulk2:.2f}  target >= {TARGETS['bulk1_vs_bulk2']}  "
+        f"{ok(r.bulk1_vs_bulk2 >= TARGETS['bulk1_vs_bulk2'])}",
         f"REST 2,000-record page   {first:8.1f} ms first page median, {nxt:.1f} ms next page median"
         f"  target <= {TARGETS['rest_page_ms']:.0f}  {ok(max(first, nxt) <= TARGETS['rest_page_ms'])}",
         f"1% SystemModstamp window {r.window_seconds * 1000:8.0f} ms ({r.window_rows:,} rows), "
@@ -381,7 +499,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary(report), flush=True)
     if args.json:
         data: dict[str, Any] = asdict(report)
-        data.update(ratio=report.ratio, speedup=report.speedup, status=status)
+        data.update(
+            ratio=report.ratio,
+            speedup=report.speedup,
+            bulk1_ratio=report.bulk1_ratio,
+            bulk1_vs_bulk2=report.bulk1_vs_bulk2,
+            status=status,
+        )
         args.json.write_text(json.dumps(data, indent=2))
     if args.keep:
         say(f"kept {work}")

@@ -71,6 +71,10 @@ _TUNING = [
                  type=click.IntRange(1, 200), envvar=env("pool-size"),
                  help="Database connections the process's request threads share (each worker "
                  "thread has its own besides)."),
+    click.option("--query-result-mb", default=1024.0, show_default=True,
+                 type=click.FloatRange(0, min_open=True), envvar=env("query-result-mb"),
+                 help="Bulk 1.0 query results over this size get several result ids "
+                 "(Salesforce: 1 GB)."),
 ]  # fmt: skip
 
 

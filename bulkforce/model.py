@@ -98,6 +98,9 @@ class Job:
     # A query job's SOQL (Bulk 2.0 query jobs)
     query: str | None = None
 
+    # Bulk 1.0 query jobs: the Sforce-Enable-PKChunking options as JSON (jobs/pkchunk.py)
+    pk_chunking: str | None = None
+
     @property
     def delimiter(self) -> str:
         return COLUMN_DELIMITERS[self.column_delimiter]
@@ -134,6 +137,8 @@ class Batch:
     api_active_processing_time: int = 0
     apex_processing_time: int = 0
     retries: int = 0
+    # A PK-chunking chunk batch: the id of the original batch it was cut from
+    chunk_of: str | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ import uuid
 from contextlib import AbstractContextManager
 
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, make_plan
+from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.query import run_query_job
@@ -50,6 +51,7 @@ class Worker:
         self.ctx = ctx
         self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
+        self.queries = QueryBatches(ctx)
         self._next_sweep = 0.0
         self._next_orphan_sweep = 0.0
 
@@ -156,6 +158,10 @@ class Worker:
             self._finish_batch(
                 batch, BatchState.FAILED, "InvalidBatch : The job's object is no longer defined"
             )
+            return
+        if job.operation.is_query:
+            if not self.queries.run(job, batch, self.owner):
+                raise Stop()
             return
         started = time.perf_counter()
         try:

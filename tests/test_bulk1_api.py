@@ -1,7 +1,7 @@
 """Bulk API 1.0 over raw HTTP: job and batch lifecycle, formats, results and the B1 checklist.
 
 Spec: /work/shared/spec/bulk-api.md §1, §2.1-§2.7, §2.9, §2.11-§2.14, §5, §9 (B1-01...B1-37,
-B1-44...B1-49; the query lines B1-38...B1-43 are out of scope).
+B1-44...B1-49; the query lines B1-26, B1-38...B1-43 are in test_bulk1_query_api.py).
 """
 
 from __future__ import annotations
@@ -602,15 +602,6 @@ def test_c02_batch_content_type_parameters_ignored(
     db_widget(server, name)
 
 
-@pytest.mark.parametrize("operation", ["query", "queryAll"])
-@pytest.mark.parametrize("fmt", ["xml", "json"])
-def test_b1_26_query_operation_not_enabled(b1: httpx.Client, operation: str, fmt: Fmt) -> None:
-    """Bulk 1.0 query is not supported yet (server choice): FeatureNotEnabled on create."""
-    body = {"operation": operation, "object": "Account", "contentType": "CSV"}
-    r = post_job(b1, json.dumps(body) if fmt == "json" else job_xml(body), MEDIA[fmt.upper()])
-    assert_error(r, 400, "FeatureNotEnabled", fmt=fmt)
-
-
 def test_b1_27_counters_and_processing_while_open(b1: httpx.Client, server: Server) -> None:
     job = create_job(b1, "Widget__c", "insert", "CSV")
     a, b, c, d = (unique("c27") for _ in range(4))
@@ -935,7 +926,9 @@ def test_b1_45_exception_codes_are_wsc_enum_members(b1: httpx.Client, server: Se
         post_job(b1, "<jobInfo"),
         post_job(b1, job_xml({"operation": "nope", "object": "Widget__c"})),
         post_job(b1, job_xml({"operation": "insert", "object": "Nope__c"})),
-        post_job(b1, job_xml({"operation": "query", "object": "Account"})),
+        post_job(
+            b1, job_xml({"operation": "insert", "object": "Account", "contentType": "ZIP_CSV"})
+        ),
         b1.get(f"{JOB}/{unknown_id('750')}"),
         b1.get(f"{JOB}/{job['id']}/batch/{unknown_id('751')}"),
         post_batch(b1, job["id"], "x", "application/pdf"),

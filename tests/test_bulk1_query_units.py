@@ -1,5 +1,5 @@
 """Bulk 1.0 query units: PK chunking header parsing and Id-range arithmetic (query.md §5.1,
-bulk-api.md §2.9-§2.10).
+bulk-api.md §2.9-§2.10), and how a result file is cut into result ids (§2.8).
 
 The header variants clients send, and the chunk boundaries, checked against the documented
 example and, with hypothesis, for every start, end and chunk size.
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bulkforce.engine import ids
 from bulkforce.errors import ServiceError
+from bulkforce.jobs.bulk1query import split_points
 from bulkforce.jobs.pkchunk import MAX_CHUNK_SIZE, PkChunking, parse_header, ranges
 
 ID15 = st.text(alphabet=ids.BASE62, min_size=15, max_size=15)
@@ -117,3 +118,19 @@ def test_ranges_never_empty() -> None:
     assert list(ranges("001R00000000100", "001R00000000001", 10)) == [
         ("001R00000000100", "001R0000000010A")
     ]
+
+
+@given(st.lists(st.integers(1, 5000), max_size=60), st.integers(1, 20_000))
+def test_result_parts_cover_the_file_once_within_the_limit(blocks: list[int], limit: int) -> None:
+    """Result ids are byte ranges cut at indexed rows: together exactly the file, in order, each
+    at most `limit` bytes unless one block of rows alone is larger."""
+    offsets = [sum(blocks[:i]) for i in range(len(blocks))]
+    size = sum(blocks)
+    parts = split_points(offsets, size, limit)
+    assert parts[0][0] == 0 and parts[-1][1] == size
+    assert all(a[1] == b[0] for a, b in pairwise(parts))
+    starts = set(offsets) | {size}
+    for start, end in parts:
+        assert start in starts and end in starts
+        inner = [o for o in offsets if start < o < end]
+        assert end - start <= limit or not inner  # over the limit only as a single block

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.http import body
 from bulkforce.http.auth import caller_id, caller_of
 from bulkforce.http.routing import Router
 from bulkforce.http.versions import api_version
+from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import DATA_MEDIA, JSON_SINCE, MAX_BATCH_BYTES, ClassicService
+from bulkforce.jobs.pkchunk import HEADER as PK_HEADER
 from bulkforce.model import Job
-from bulkforce.wire import bulk1
+from bulkforce.wire import bulk1, bulk1query
 
 BASE = "/services/async/{ver}/job"
 
@@ -39,6 +41,7 @@ def job_is_json(job: Job) -> bool:
 class Bulk1Routes:
     def __init__(self, service: ClassicService) -> None:
         self.service = service
+        self.queries = QueryBatches(service.ctx)
 
     def error(self, request: Request, err: ServiceError) -> Response:
         job: Job | None = getattr(request.state, "bulk1_job", None)
@@ -56,6 +59,7 @@ class Bulk1Routes:
         router.add(BASE + "/{job}/batch/{batch}", self, get=self.get_batch)
         router.add(BASE + "/{job}/batch/{batch}/request", self, get=self.batch_request)
         router.add(BASE + "/{job}/batch/{batch}/result", self, get=self.batch_result)
+        router.add(BASE + "/{job}/batch/{batch}/result/{result}", self, get=self.query_result)
         router.add(BASE + "/{job}/spec", self, post=self.spec)
 
     @staticmethod
@@ -83,7 +87,10 @@ class Bulk1Routes:
     async def create(self, request: Request, params: dict[str, str]) -> Response:
         version = self.version(params)
         fields = await self._fields(request, version)
-        job = await run_in_threadpool(self.service.create, version, fields, caller_id(request))
+        job = await run_in_threadpool(
+            self.service.create, version, fields, caller_id(request),
+            request.headers.get(PK_HEADER), request.headers.get("Sforce-Line-Ending"),
+        )  # fmt: skip
         view = await run_in_threadpool(self.service.view, job)
         as_json = request_is_json(request)
         return respond(bulk1.job_info(view, as_json), as_json, 201)
@@ -137,8 +144,23 @@ class Bulk1Routes:
     async def batch_result(self, request: Request, params: dict[str, str]) -> Response:
         job = await self._job(request, params)
         batch = await run_in_threadpool(self.service.get_batch, job, params["batch"])
+        if job.operation.is_query:
+            result_ids = await run_in_threadpool(self.queries.result_ids, batch)
+            as_json = job_is_json(job)
+            return respond(bulk1query.result_list(result_ids, as_json), as_json)
         data = await run_in_threadpool(self.service.result, batch)
         return Response(data, headers={"Content-Type": DATA_MEDIA[job.content_type]})
+
+    async def query_result(self, request: Request, params: dict[str, str]) -> Response:
+        job = await self._job(request, params)
+        batch = await run_in_threadpool(self.service.get_batch, job, params["batch"])
+        if not job.operation.is_query:
+            raise ServiceError(Kind.INVALID_BATCH, "Result ids belong to query batches only")
+        chunks = await run_in_threadpool(self.queries.result, job, batch, params["result"])
+        # streamed: a result of any size goes out in blocks, never whole in memory
+        return StreamingResponse(
+            chunks, media_type=None, headers={"Content-Type": DATA_MEDIA[job.content_type]}
+        )
 
     async def spec(self, request: Request, params: dict[str, str]) -> Response:
         job = await self._job(request, params)

@@ -9,10 +9,20 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.errors import Kind, ServiceError
+from bulkforce.jobs import pkchunk
 from bulkforce.jobs.access import Caller, visible_job
 from bulkforce.jobs.failures import FailureGroup, Grouper
 from bulkforce.jobs.service import Context, check_hard_delete
-from bulkforce.model import Batch, BatchState, BatchStats, Job, JobState, Operation, utcnow
+from bulkforce.model import (
+    LINE_ENDINGS,
+    Batch,
+    BatchState,
+    BatchStats,
+    Job,
+    JobState,
+    Operation,
+    utcnow,
+)
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import CsvFormatError, RowReader
 
@@ -131,8 +141,13 @@ class ClassicService:
     def view(self, job: Job) -> tuple[Job, BatchStats]:
         return job, self.store.batch_stats(job.id)
 
-    def create(self, version: str, fields: dict[str, Any], created_by: str | None = None) -> Job:
-        """`created_by`: the calling user's id (the org's admin user when None)."""
+    def create(
+        self, version: str, fields: dict[str, Any], created_by: str | None = None,
+        pk_chunking: str | None = None, line_ending: str | None = None,
+    ) -> Job:  # fmt: skip
+        """`created_by`: the calling user's id (the org's admin user when None);
+        `pk_chunking`, `line_ending`: the Sforce-Enable-PKChunking and Sforce-Line-Ending
+        headers, which shape query jobs (spec §2.9)."""
         for key in fields:
             if key not in CREATE_FIELDS:
                 raise _cannot(key)
@@ -170,11 +185,16 @@ class ClassicService:
             ext = f.name
         else:
             ext = None
+        chunking, ending = None, "LF"
         if operation in ("query", "queryAll"):
-            raise ServiceError(
-                Kind.FEATURE_NOT_ENABLED,
-                f"The {operation} operation is not supported by this server yet",
-            )
+            # headers clients send on every job (tap-salesforce) only shape query jobs
+            options = pkchunk.parse_header(pk_chunking)
+            chunking = options.dumps() if options else None
+            ending = (line_ending or "LF").strip().upper()
+            if ending not in LINE_ENDINGS:
+                raise ServiceError(
+                    Kind.INVALID_JOB, f"Invalid Sforce-Line-Ending: {line_ending} (LF or CRLF)"
+                )
         content_type = _text(fields.get("contentType")) or "XML"
         if content_type.startswith("ZIP_"):
             raise ServiceError(
@@ -200,6 +220,8 @@ class ClassicService:
             assignment_rule_id=_text(fields.get("assignmentRuleId")) or None,
             content_type=content_type,
             concurrency_mode=concurrency,
+            line_ending=ending,
+            pk_chunking=chunking,
         )
         self.store.insert_job(job)
         return job
@@ -253,6 +275,10 @@ class ClassicService:
         if job.state is not JobState.OPEN:
             message = "Job has been aborted" if job.state is JobState.ABORTED else "Job is not open"
             raise ServiceError(Kind.INVALID_JOB_STATE, message)
+        if job.operation.is_query:
+            # raw SOQL whatever the Content-Type (simple-salesforce sends application/json,
+            # salesforce-bulk text/csv); it is checked when the batch runs (spec §2.4.3)
+            return self._insert_batch(job, payload, 0)
         kind = MEDIA_TYPES.get(media_type)
         if kind is None:
             raise ServiceError(
@@ -274,6 +300,9 @@ class ClassicService:
                 Kind.INVALID_BATCH,
                 f"Exceeded max number of records: {count} (at most {MAX_BATCH_RECORDS} per batch)",
             )
+        return self._insert_batch(job, payload, count)
+
+    def _insert_batch(self, job: Job, payload: bytes, count: int) -> Batch:
         batch_id = ids.make_id("751", self.store.allocate("batch"))
         self.ctx.blobs.put(f"{batch_id}.request", payload)
         batch = self.store.insert_batch(batch_id, job.id, job.content_type, count)

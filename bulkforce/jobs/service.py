@@ -59,6 +59,8 @@ class Settings:
     sweep_seconds: float = 60
     # The time zone whose days SOQL's relative date literals (TODAY, LAST_N_DAYS:n…) count.
     timezone: str = "UTC"
+    # Bulk 1.0 query results larger than this get several result ids (Salesforce: 1 GB)
+    query_result_mb: float = 1024
 
 
 @dataclass

@@ -227,6 +227,17 @@ class Store(abc.ABC):
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
 
     @abc.abstractmethod
+    def split_batch(
+        self, batch: Batch, owner: str, chunk_ids: list[str], message: str, elapsed_ms: int
+    ) -> bool:
+        """PK chunking: end the claimed original batch as NotProcessed and queue one chunk
+        batch per id (in order), all in one transaction; False if its lease is not ours."""
+
+    @abc.abstractmethod
+    def renew_batch_lease(self, batch_id: str, owner: str, lease_seconds: float) -> bool:
+        """Extend a claimed batch's lease; False if it is no longer ours and InProgress."""
+
+    @abc.abstractmethod
     def insert_batch(
         self, batch_id: str, job_id: str, content_type: str, record_count: int
     ) -> Batch | None:

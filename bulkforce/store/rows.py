@@ -51,6 +51,7 @@ def job_from_row(row: RowLike) -> Job:
         upload_rows=row["upload_rows"],
         header=json.loads(row["header"]) if row["header"] else None,
         spec={k: (v[0], v[1]) for k, v in json.loads(row["spec"]).items()} if row["spec"] else None,
+        pk_chunking=row["pk_chunking"],
         query=row["query"],
     )
 
@@ -71,6 +72,7 @@ def batch_from_row(row: RowLike) -> Batch:
         total_processing_time=row["total_processing_time"],
         api_active_processing_time=row["api_active_processing_time"],
         retries=row["retries"],
+        chunk_of=row["chunk_of"],
     )
 
 

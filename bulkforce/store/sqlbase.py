@@ -106,6 +106,7 @@ class SqlStore(Store):
             "line_ending": job.line_ending, "column_delimiter": job.column_delimiter,
             "concurrency_mode": job.concurrency_mode, "upload_count": job.upload_count,
             "upload_bytes": job.upload_bytes, "upload_problem": job.upload_problem,
+            "pk_chunking": job.pk_chunking,
             "query": job.query,
         })  # fmt: skip
 
@@ -216,6 +217,28 @@ class SqlStore(Store):
                 "record_count": record_count,
             }).fetchone()  # fmt: skip
         return batch_from_row(row)
+
+    def split_batch(
+        self, batch: Batch, owner: str, chunk_ids: list[str], message: str, elapsed_ms: int
+    ) -> bool:
+        with self._write() as conn:
+            now = now_iso()
+            done = conn.execute(self.Q["finish_batch"], {
+                "id": batch.id, "owner": owner, "state": "NotProcessed", "message": message,
+                "processed": 0, "failed": 0, "ms": elapsed_ms, "now": now,
+            }).rowcount  # fmt: skip
+            if done != 1:
+                return False
+            for chunk_id in chunk_ids:
+                conn.execute(self.Q["insert_chunk_batch"], {
+                    "id": chunk_id, "job_id": batch.job_id, "now": now,
+                    "content_type": batch.content_type, "chunk_of": batch.id,
+                })  # fmt: skip
+        return True
+
+    def renew_batch_lease(self, batch_id: str, owner: str, lease_seconds: float) -> bool:
+        params = {"id": batch_id, "owner": owner, "expires": time.time() + lease_seconds}
+        return self._run(self.Q["renew_batch_lease"], params) == 1
 
     def get_batch(self, batch_id: str) -> Batch | None:
         row = self._one(self.Q["get_batch"], (batch_id,))

@@ -225,20 +225,21 @@ def result_pages(urls: list[str], next_url: str | None) -> dict[str, Any]:
 # ---- REST JSON -----------------------------------------------------------------------------
 
 
-def rest_record(rec: Rec, ver: str) -> dict[str, Any]:
+def rest_record(rec: Rec, ver: str, value: Callable[[Any], Any] = rest_value) -> dict[str, Any]:
     """A record with `attributes` first, parents nested, child results as
-    `{totalSize, done, records}` or null when empty."""
+    `{totalSize, done, records}` or null when empty. `value` renders the scalars: REST JSON's
+    by default; Bulk 1.0 JSON results (`wire/bulk1query.py`) give dates as epoch ms."""
     attrs: dict[str, Any] = {"type": rec.type}
     if rec.id is not None:
         attrs["url"] = f"/services/data/v{ver}/sobjects/{rec.type}/{rec.id}"
     out: dict[str, Any] = {"attributes": attrs}
-    for name, value in rec.fields.items():
-        if isinstance(value, Rec):
-            out[name] = rest_record(value, ver)
-        elif isinstance(value, list):
-            out[name] = child_result(value, ver)
+    for name, field in rec.fields.items():
+        if isinstance(field, Rec):
+            out[name] = rest_record(field, ver, value)
+        elif isinstance(field, list):
+            out[name] = child_result(field, ver, value)
         else:
-            out[name] = rest_value(value)
+            out[name] = value(field)
     return out
 
 
@@ -257,13 +258,15 @@ def flat_records(
     return out
 
 
-def child_result(children: list[Rec], ver: str) -> dict[str, Any] | None:
+def child_result(
+    children: list[Rec], ver: str, value: Callable[[Any], Any] = rest_value
+) -> dict[str, Any] | None:
     if not children:
         return None
     return {
         "totalSize": len(children),
         "done": True,
-        "records": [rest_record(c, ver) for c in children],
+        "records": [rest_record(c, ver, value) for c in children],
     }
 
 

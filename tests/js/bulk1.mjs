@@ -18,6 +18,8 @@
 //           job.check/list/close/info -> every step's answer
 //   abort   open, optional batches run to completion, abort, then a batch of params.lateInput
 //           on the aborted job and a close (both expected to fail) and a fresh check of the job
+//   query   conn.bulk.query(params.soql): a CSV query job whose result files jsforce pipes into
+//           one CSV parser -> {records}
 import { readFileSync } from 'node:fs';
 import jsforce from 'jsforce';
 
@@ -71,6 +73,17 @@ async function runBatch(job, input) {
 }
 
 const scenarios = {
+  async query(conn, p) {
+    const stream = await conn.bulk.query(p.soql);
+    const records = [];
+    await new Promise((resolve, reject) => {
+      stream.on('record', (rec) => records.push(rec));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    return { records };
+  },
+
   async load(conn, p) {
     const batch = conn.bulk.load(p.object, p.operation, p.options ?? {}, p.input);
     const job = batch.job;

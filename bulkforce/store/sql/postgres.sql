@@ -117,11 +117,13 @@ INSERT INTO bf_key_prefix (object, prefix) VALUES (%s, %s) ON CONFLICT DO NOTHIN
 -- name: insert_job
 INSERT INTO bf_job (id, job_type, object, operation, state, created_by, created_date,
     system_modstamp, api_version, external_id_field, assignment_rule_id, content_type,
-    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query)
+    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query,
+    pk_chunking)
 VALUES (%(id)s, %(job_type)s, %(object)s, %(operation)s, %(state)s, %(created_by)s,
     %(created_date)s, %(system_modstamp)s, %(api_version)s, %(external_id_field)s,
     %(assignment_rule_id)s, %(content_type)s, %(line_ending)s, %(column_delimiter)s,
-    %(concurrency_mode)s, %(upload_count)s, %(upload_bytes)s, %(upload_problem)s, %(query)s);
+    %(concurrency_mode)s, %(upload_count)s, %(upload_bytes)s, %(upload_problem)s, %(query)s,
+    %(pk_chunking)s);
 
 -- name: get_job
 SELECT * FROM bf_job WHERE id = %s;
@@ -131,7 +133,7 @@ SELECT * FROM bf_job
 WHERE (%(job_type)s::text IS NULL OR job_type = %(job_type)s)
   AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
   AND (%(concurrency_mode)s::text IS NULL OR lower(concurrency_mode) = lower(%(concurrency_mode)s))
-  AND (%(pk_chunking)s::int IS NULL OR %(pk_chunking)s::int = 0)
+  AND (%(pk_chunking)s::int IS NULL OR (pk_chunking IS NOT NULL) = (%(pk_chunking)s::int = 1))
   AND (%(job_types)s = '' OR job_type = ANY(string_to_array(%(job_types)s, ',')))
   AND id > %(after)s
 ORDER BY id
@@ -207,7 +209,9 @@ SELECT
     count(*) FILTER (WHERE state = 'InProgress') AS in_progress,
     count(*) FILTER (WHERE state = 'Completed') AS completed,
     count(*) FILTER (WHERE state = 'Failed') AS failed,
-    count(*) FILTER (WHERE state = 'NotProcessed') AS not_processed,
+    -- a PK-chunked original is not counted (the guide's example job): its chunks are
+    count(*) FILTER (WHERE state = 'NotProcessed' AND NOT EXISTS (
+        SELECT 1 FROM bf_batch c WHERE c.chunk_of = bf_batch.id)) AS not_processed,
     coalesce(sum(records_processed), 0)::int AS records_processed,
     coalesce(sum(records_failed), 0)::int AS records_failed,
     coalesce(sum(retries), 0)::int AS retries,

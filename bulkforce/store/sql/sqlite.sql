@@ -65,11 +65,13 @@ INSERT INTO bf_key_prefix (object, prefix) VALUES (?, ?);
 -- name: insert_job
 INSERT INTO bf_job (id, job_type, object, operation, state, created_by, created_date,
     system_modstamp, api_version, external_id_field, assignment_rule_id, content_type,
-    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query)
+    line_ending, column_delimiter, concurrency_mode, upload_count, upload_bytes, upload_problem, query,
+    pk_chunking)
 VALUES (:id, :job_type, :object, :operation, :state, :created_by, :created_date,
     :system_modstamp, :api_version, :external_id_field, :assignment_rule_id, :content_type,
     :line_ending, :column_delimiter, :concurrency_mode, :upload_count, :upload_bytes,
-    :upload_problem, :query);
+    :upload_problem, :query,
+    :pk_chunking);
 
 -- name: get_job
 SELECT * FROM bf_job WHERE id = ?;
@@ -79,7 +81,7 @@ SELECT * FROM bf_job
 WHERE (:job_type IS NULL OR job_type = :job_type)
   AND (:created_by IS NULL OR created_by = :created_by)
   AND (:concurrency_mode IS NULL OR lower(concurrency_mode) = lower(:concurrency_mode))
-  AND (:pk_chunking IS NULL OR :pk_chunking = 0)
+  AND (:pk_chunking IS NULL OR (pk_chunking IS NOT NULL) = (:pk_chunking = 1))
   AND (:job_types = '' OR instr(',' || :job_types || ',', ',' || job_type || ',') > 0)
   AND id > :after
 ORDER BY id
@@ -181,7 +183,9 @@ SELECT
     count(*) FILTER (WHERE state = 'InProgress') AS in_progress,
     count(*) FILTER (WHERE state = 'Completed') AS completed,
     count(*) FILTER (WHERE state = 'Failed') AS failed,
-    count(*) FILTER (WHERE state = 'NotProcessed') AS not_processed,
+    -- a PK-chunked original is not counted (the guide's example job): its chunks are
+    count(*) FILTER (WHERE state = 'NotProcessed' AND NOT EXISTS (
+        SELECT 1 FROM bf_batch c WHERE c.chunk_of = bf_batch.id)) AS not_processed,
     coalesce(sum(records_processed), 0) AS records_processed,
     coalesce(sum(records_failed), 0) AS records_failed,
     coalesce(sum(retries), 0) AS retries,
@@ -449,4 +453,24 @@ DELETE FROM bf_query_cursor WHERE created_date < :before;
 
 -- name: renew_lease
 UPDATE bf_job SET lease_expires = :expires
+WHERE id = :id AND state = 'InProgress' AND lease_owner = :owner;
+
+-- name: migrate_7
+-- Bulk 1.0 query jobs (issue #11): a job's PK-chunking options, and the original batch each
+-- chunk batch was cut from.
+ALTER TABLE bf_job ADD COLUMN pk_chunking TEXT;
+ALTER TABLE bf_batch ADD COLUMN chunk_of TEXT;
+CREATE INDEX IF NOT EXISTS bf_batch_chunk_of ON bf_batch (chunk_of);
+
+-- name: insert_chunk_batch
+-- A PK-chunking chunk batch, inserted with its original's NotProcessed in one transaction.
+INSERT INTO bf_batch (id, job_id, seq, state, created_date, system_modstamp, content_type,
+    record_count, chunk_of)
+VALUES (:id, :job_id,
+    (SELECT coalesce(max(seq), -1) + 1 FROM bf_batch WHERE job_id = :job_id),
+    'Queued', :now, :now, :content_type, 0, :chunk_of);
+
+-- name: renew_batch_lease
+-- A long query batch keeps its claim while it writes its result.
+UPDATE bf_batch SET lease_expires = :expires
 WHERE id = :id AND state = 'InProgress' AND lease_owner = :owner;
