@@ -21,6 +21,7 @@ from conftest import API, Server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
+from test_auth_security import route_templates
 
 from bulkforce.errors import ServiceError
 from bulkforce.http import body
@@ -222,7 +223,7 @@ def _route_urls(job2: str, job1: str, batch: str, record: str, org: str, user: s
 
 
 @pytest.fixture(scope="module")
-def routes(server: Server) -> list[str]:
+def routes(server: Server, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Every route the server has, with real ids of this server's jobs, batches and records."""
     with server.client() as c:
         job2 = create(c, "Contact", "insert")["id"]
@@ -239,7 +240,18 @@ def routes(server: Server) -> list[str]:
         who = c.get("/services/oauth2/userinfo").json()
         org, user = who["organization_id"], who["user_id"]
     record = "003" + "0" * 12 + "AAA"
-    return _route_urls(job2, job1, batch[1], record, org, user)
+    urls = _route_urls(job2, job1, batch[1], record, org, user)
+    # and every route the app has now, read from its router, so new ones are fuzzed too
+    fill = {"job": job2, "batch": batch[1], "sobject": "Contact", "record": record,
+            "org": org, "user": user}  # fmt: skip
+    for _, template, _ in route_templates(tmp_path_factory.mktemp("routes")):
+        if "/async/" in template:
+            template = template.replace("{job}", job1)
+        template = template.replace("v{ver}", f"v{API}").replace("{ver}", API)
+        url = re.sub(r"\{(\w+)\}", lambda m: fill.get(m[1], "00DR0000000bfAd"), template)
+        if url not in urls:
+            urls.append(url)
+    return urls
 
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
