@@ -43,7 +43,7 @@ from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
 from bulkforce.store.pgblobs import CHUNK, PgResultWriter
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
 from bulkforce.store.queries import load
-from bulkforce.store.records import date_indexes
+from bulkforce.store.records import date_indexes, live_index
 from bulkforce.store.rows import RowLike, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
@@ -563,6 +563,14 @@ class PostgresStore(SqlStore):
                                 ident(obj.table), column_def(f)
                             )
                         )
+                conn.execute(
+                    sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}) WHERE NOT {}").format(
+                        sql.Identifier(live_index(obj).lower()[:63]),
+                        ident(obj.table),
+                        ident("Id"),
+                        ident("IsDeleted"),
+                    )
+                )
                 for name, col in date_indexes(obj):
                     conn.execute(
                         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({}, {})").format(
