@@ -25,12 +25,12 @@ from typing import Any, BinaryIO
 
 import psycopg
 import psycopg.errors
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
-from bulkforce.model import BatchState, Job, JobState, iso
+from bulkforce.model import Batch, BatchState, Job, JobState, iso
 from bulkforce.store.base import (
     IDLE_READERS,
     RecordTable,
@@ -41,10 +41,18 @@ from bulkforce.store.base import (
 )
 from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
 from bulkforce.store.pgblobs import CHUNK, PgResultWriter
+from bulkforce.store.pgcopy import (
+    STAGE,
+    STAGE_MIN_ROWS,
+    CopyPlan,
+    copy_sql,
+    stage_sql,
+    update_from_stage_sql,
+)
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
 from bulkforce.store.queries import load
 from bulkforce.store.records import date_indexes, live_index
-from bulkforce.store.rows import RowLike, job_from_row
+from bulkforce.store.rows import RowLike, batch_from_row, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
 
@@ -99,6 +107,28 @@ def _api_values(obj: SObject, row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def _single(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Scope of one write statement. Outside a transaction the statement is its own
+    (autocommit): one round trip instead of three (BEGIN, statement, COMMIT), as atomic;
+    inside the caller's transaction it gets a savepoint, as `_write` would."""
+    if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        yield
+    else:
+        with conn.transaction():
+            yield
+
+
+def lazy_commit(conn: psycopg.Connection[Any], query: str, params: Any) -> psycopg.Cursor[Any]:
+    """One statement in its own transaction that does not wait for the WAL flush, in one
+    round trip (a pipeline). Only for writes that matter once a later commit uses them: that
+    commit's flush covers this one too, since the WAL is written in order."""
+    with conn.pipeline(), conn.transaction():
+        conn.execute("SET LOCAL synchronous_commit = off")
+        cur = conn.execute(query, params)
+    return cur
+
+
 def ident(name: str) -> sql.Identifier:
     return sql.Identifier(name.lower())
 
@@ -144,17 +174,20 @@ class PgRecords(RecordTable):
     def insert(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            self.table, self._cols([*columns, *constants])
-        )
-        extra = tuple(constants.values())
+        plan = CopyPlan(self.obj, columns, constants)
+        stmt = copy_sql(self.table, [*columns, *constants])
         with _wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            for row in rows:
-                copy.write_row((*row, *extra) if extra else row)
+            copy.set_types(plan.types)
+            for row in plan.rows(rows):
+                copy.write_row(row)
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
+        rows = list(rows)
+        if len(rows) >= STAGE_MIN_ROWS:
+            self._update_staged(columns, rows, constants)
+            return
         names = [*columns, *constants]
         sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in names)
         stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(self.table, sets)
@@ -163,6 +196,25 @@ class PgRecords(RecordTable):
         params = [(*r[:-1], *extra, r[-1]) for r in rows]
         with _wrapped(), self.conn.cursor() as cur:
             cur.executemany(stmt, params)
+
+    def _update_staged(
+        self, columns: Sequence[str], rows: list[Row], constants: Mapping[str, Any]
+    ) -> None:
+        """COPY the new values into a staging table, then one UPDATE … FROM it."""
+        plan = CopyPlan(self.obj, [*columns, "Id"], {})
+        with _wrapped(), self.conn.cursor() as cur:
+            cur.execute(stage_sql(self.table, columns))
+            try:
+                with cur.copy(copy_sql(STAGE, [*columns, "Id"])) as copy:
+                    copy.set_types(plan.types)
+                    for row in plan.rows(rows):
+                        copy.write_row(row)
+                cur.execute(
+                    update_from_stage_sql(self.table, columns, constants), list(constants.values())
+                )
+            finally:
+                if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+                    cur.execute(sql.SQL("DROP TABLE {}").format(STAGE))
 
     def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
         f = self.obj.field(column)
@@ -205,10 +257,7 @@ class PgTx(Tx):
         # On its own autocommit connection: inside the worker's long transaction the counter
         # row would stay locked and make every other worker wait. A rolled-back batch only
         # leaves a gap in the Ids, which Salesforce's have too.
-        with self.store._conns.side() as side, _wrapped():
-            row = side.execute(Q["bump_counter"], (counter, count)).fetchone()
-        assert row is not None
-        return int(row["value"]) - count
+        return self.store.allocate(counter, count)
 
     def finish_batch(
         self, batch_id: str, owner: str, state: BatchState, message: str | None,
@@ -272,10 +321,12 @@ class _PgUpload(UploadWriter):
         self.seq = 0
 
     def _flush(self) -> None:
-        if self.buf:
-            self.blobs.put_chunk(self.tmp, self.seq, bytes(self.buf))
-            self.seq += 1
-            self.buf.clear()
+        # Not durable on its own: the upload is acknowledged only after record_upload's
+        # commit, and that commit's WAL flush covers every earlier one, these chunks included.
+        with self.blobs.store._conns.borrow() as conn, _wrapped():
+            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, self.seq, bytes(self.buf)))
+        self.seq += 1
+        self.buf.clear()
 
     def write(self, data: bytes) -> None:
         self.buf += data
@@ -283,13 +334,18 @@ class _PgUpload(UploadWriter):
             self._flush()
 
     def close(self) -> None:
-        self._flush()
+        """The last (for a small upload the only) chunk waits for swap, which commits it
+        together with the job's row: one commit fewer per upload."""
 
     def swap(self) -> None:
         # this thread's connection is inside record_upload's transaction: a savepoint of it
+        final = f"upload:{self.key}"
         with self.blobs.store._write() as conn:
-            conn.execute(Q["blob_delete"], (f"upload:{self.key}",))
-            conn.execute(Q["blob_rename"], (f"upload:{self.key}", self.tmp))
+            conn.execute(Q["blob_delete"], (final,))
+            if self.seq:
+                conn.execute(Q["blob_rename"], (final, self.tmp))
+            if self.buf:
+                conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
 
     def discard(self) -> None:
         with self.blobs.store._write() as conn:
@@ -329,8 +385,7 @@ class PgBlobs(Blobs):
         self.store = store
 
     def put_chunk(self, name: str, seq: int, data: bytes) -> None:
-        with self.store._write() as conn:
-            conn.execute(Q["blob_put_chunk"], (name, seq, data))
+        self.store._run(Q["blob_put_chunk"], (name, seq, data))
 
     def upload_writer(self, key: str) -> UploadWriter:
         return _PgUpload(self, key)
@@ -343,9 +398,8 @@ class PgBlobs(Blobs):
         return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
-        with self.store._write() as conn:
-            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:ok", 0, success))
-            conn.execute(Q["blob_put_chunk"], (f"results:{key}:{seq}:err", 0, failed))
+        prefix = f"results:{key}:{seq}"
+        self.store._run(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
         for seq in range(batches):
@@ -515,6 +569,34 @@ class PostgresStore(SqlStore):
         with self._write() as conn:
             yield PgTx(conn, self)
 
+    def _run(self, query: str, params: Any = ()) -> int:
+        with self._conns.borrow() as conn, _wrapped(), _single(conn):
+            return int(conn.execute(query, params).rowcount)
+
+    def _returning(self, query: Any, params: Any) -> RowLike | None:
+        with self._conns.borrow() as conn, _wrapped(), _single(conn):
+            row: RowLike | None = conn.execute(query, params).fetchone()
+        return row
+
+    # No read-only look first as on SQLite: an UPDATE that finds nothing writes nothing here,
+    # and a worker that has work saves a round trip.
+    def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
+        row = self._returning(Q["claim_job"], self._lease(owner, lease_seconds))
+        return None if row is None else job_from_row(row)
+
+    def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
+        row = self._returning(Q["claim_batch"], self._lease(owner, lease_seconds))
+        return None if row is None else batch_from_row(row)
+
+    def allocate(self, counter: str, count: int = 1) -> int:
+        # On a connection of its own: inside a worker's long transaction the counter row
+        # would stay locked and make every other worker wait. A rolled-back batch only leaves
+        # a gap in the Ids, which Salesforce's have too.
+        with self._conns.side() as side, _wrapped():
+            row = lazy_commit(side, Q["bump_counter"], (counter, count)).fetchone()
+        assert row is not None
+        return int(row["value"]) - count
+
     def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
         with self._conns.borrow() as conn, _wrapped():
             rows: list[RowLike] = conn.execute(query, params).fetchall()
@@ -605,8 +687,7 @@ class PostgresStore(SqlStore):
         stmt = sql.SQL("UPDATE bf_job SET {} WHERE id = %s AND state = ANY(%s) RETURNING *").format(
             sql.SQL(", ").join(sets)
         )
-        with self._write() as conn:
-            row = conn.execute(stmt, [*params, job_id, [s.value for s in from_states]]).fetchone()
+        row = self._returning(stmt, [*params, job_id, [s.value for s in from_states]])
         return None if row is None else job_from_row(row)
 
     def blobs(self, data_dir: Path) -> Blobs:

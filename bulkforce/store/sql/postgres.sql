@@ -279,6 +279,11 @@ WHERE state = 'Queued' AND job_id IN (SELECT id FROM bf_job WHERE state = 'Abort
 INSERT INTO bf_blob (name, seq, data) VALUES (%s, %s, %s)
 ON CONFLICT (name, seq) DO UPDATE SET data = excluded.data;
 
+-- name: blob_put_pair
+-- A batch's two result files in one statement (one round trip).
+INSERT INTO bf_blob (name, seq, data) VALUES (%s, 0, %s), (%s, 0, %s)
+ON CONFLICT (name, seq) DO UPDATE SET data = excluded.data;
+
 -- name: blob_chunk
 SELECT data FROM bf_blob WHERE name = %s AND seq = %s;
 
