@@ -260,20 +260,26 @@ def test_b1_42_unknown_field_fails_the_batch(b1: httpx.Client, job_type: str) ->
     assert "Nope__c" in message
 
 
+NOT_ENABLED = "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED: "
+
+
 @pytest.mark.parametrize(
     ("soql", "needle"),
     [
         ("SELECT Id FROM Account WHERE", "InvalidBatch : Failed to process query: MALFORMED_QUERY:"),
-        ("SELECT COUNT() FROM Account", "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED:"),
-        ("SELECT Name, COUNT(Id) FROM Account GROUP BY Name", "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED:"),
-        ("SELECT Id FROM Account LIMIT 5 OFFSET 2", "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED:"),
+        ("SELECT COUNT() FROM Account", NOT_ENABLED + "Aggregate functions not supported in Bulk Query"),
+        ("SELECT MAX(Name) FROM Account", NOT_ENABLED + "Aggregate functions not supported in Bulk Query"),
+        ("SELECT Name, COUNT(Id) FROM Account GROUP BY Name", NOT_ENABLED),
+        ("SELECT Id FROM Account LIMIT 5 OFFSET 2", NOT_ENABLED + "OFFSET not supported in Bulk Query"),
+        ("SELECT TYPEOF Who WHEN Contact THEN LastName END FROM Task", NOT_ENABLED + "TYPEOF not supported in Bulk Query"),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("job_type", TYPES)
 def test_what_bulk_1_refuses_fails_the_batch(
     b1: httpx.Client, job_type: str, soql: str, needle: str
 ) -> None:
-    assert failed_with(b1, "Account", soql, job_type).startswith(needle)
+    obj = soql.rsplit(" FROM ", 1)[1].split()[0]
+    assert failed_with(b1, obj, soql, job_type).startswith(needle)
 
 
 def test_compound_fields_refused(org: httpx.Client, org_server: Server) -> None:
