@@ -196,6 +196,11 @@ def test_header_is_ignored_on_ingest_jobs_and_false_disables(
                              "XML", **{"Sforce-Enable-PKChunking": "false"})  # fmt: skip
     assert done["state"] == "Completed" and num(done, "numberRecordsProcessed") == 2
     assert len(list_batches(b1, job_id)) == 1
+    # an ingest job ignores the header, even a value a query job would refuse
+    body = (f'<jobInfo xmlns="{NS}"><operation>insert</operation><object>Widget__c</object>'
+            "<contentType>CSV</contentType></jobInfo>")  # fmt: skip
+    r = post_job(b1, body, **{"Sforce-Enable-PKChunking": "chunkSize=999999"})
+    assert r.status_code == 201, r.text
 
 
 def _original_fails(b1: httpx.Client, obj: str, soql: str, header: str = "true") -> str:
