@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from bulkforce.engine import ids
@@ -23,6 +24,7 @@ from bulkforce.soql import Api, Plan, Rec
 from bulkforce.wire import query as wire
 
 DEFAULT_BATCH = 2000
+_COUNTERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bulkforce-count")
 MIN_BATCH = 200
 _LOCATOR_ERROR = "invalid query locator"
 
@@ -55,9 +57,11 @@ class RestQueryService:
             rows = self.store.query_rows(*plan.sql())
             recs = [wire.rest_record(plan.record(r), ver) for r in rows]
             return wire.query_page(len(recs), recs, None)
-        total = self._count(plan)
-        cursor = QueryCursor("", text, all_rows, total, batch, now)
-        return self._page(ver, plan, cursor, 0, None)
+        # totalSize is counted beside the first page (another connection, in parallel): a
+        # first page of a large table then costs about the larger of the two, not their sum
+        counting = _COUNTERS.submit(self._count, plan)
+        cursor = QueryCursor("", text, all_rows, -1, batch, now)
+        return self._page(ver, plan, cursor, 0, None, counting)
 
     def more(self, ver: str, locator: str) -> dict[str, Any]:
         cursor_id, _, raw_pos = locator.rpartition("-")
@@ -71,14 +75,18 @@ class RestQueryService:
         return self._page(ver, plan, cursor, int(raw_pos), json.loads(key))
 
     def _page(
-        self, ver: str, plan: Plan, cursor: QueryCursor, pos: int, after: Any
-    ) -> dict[str, Any]:
+        self, ver: str, plan: Plan, cursor: QueryCursor, pos: int, after: Any,
+        counting: Future[int] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         want = cursor.batch_size
         if plan.limit is not None:
             want = max(min(want, plan.limit - pos), 0)
         rows = list(self.store.query_rows(*plan.sql(after=after, size=want + 1))) if want else []
         more = len(rows) > want and (plan.limit is None or pos + want < plan.limit)
         rows = rows[:want]
+        if counting is not None:
+            # a first page that holds everything is its own count
+            cursor.total = counting.result() if more else len(rows)
         records = self._records(ver, plan, rows)
         next_url = None
         if more:
