@@ -65,10 +65,10 @@ class RestQueryService:
 
     def more(self, ver: str, locator: str) -> dict[str, Any]:
         cursor_id, _, raw_pos = locator.rpartition("-")
-        cursor = self.store.get_cursor(cursor_id) if raw_pos.isdigit() else None
-        key = self.store.get_page(cursor_id, int(raw_pos)) if cursor is not None else None
-        if cursor is None or key is None:
+        found = self.store.get_cursor_page(cursor_id, int(raw_pos)) if raw_pos.isdigit() else None
+        if found is None:
             raise ServiceError(Kind.INVALID_LOCATOR, _LOCATOR_ERROR)
+        cursor, key = found
         plan = compile_for(
             self.ctx, cursor.query, Api.REST, all_rows=cursor.all_rows, now=cursor.created_date
         )

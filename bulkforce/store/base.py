@@ -182,14 +182,13 @@ class Store(abc.ABC):
         """Store a new cursor (and forget expired ones)."""
 
     @abc.abstractmethod
-    def get_cursor(self, cursor_id: str) -> QueryCursor | None: ...
+    def get_cursor_page(self, cursor_id: str, pos: int) -> tuple[QueryCursor, str] | None:
+        """A cursor and the keyset position its page at row `pos` resumes after (one query:
+        every REST page after the first looks them up)."""
 
     @abc.abstractmethod
     def put_page(self, cursor_id: str, pos: int, after_key: str) -> None:
         """Remember where the page starting at row `pos` resumes (first writer wins)."""
-
-    @abc.abstractmethod
-    def get_page(self, cursor_id: str, pos: int) -> str | None: ...
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]: ...

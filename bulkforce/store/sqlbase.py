@@ -180,22 +180,18 @@ class SqlStore(Store):
                 "created_date": iso(cursor.created_date),
             })  # fmt: skip
 
-    def get_cursor(self, cursor_id: str) -> QueryCursor | None:
-        row = self._one(self.Q["get_cursor"], {"id": cursor_id})
+    def get_cursor_page(self, cursor_id: str, pos: int) -> tuple[QueryCursor, str] | None:
+        row = self._one(self.Q["get_cursor_page"], {"id": cursor_id, "pos": pos})
         if row is None:
             return None
         return QueryCursor(
             id=row["id"], query=row["query"], all_rows=bool(row["all_rows"]),
             total=int(row["total"]), batch_size=int(row["batch_size"]),
             created_date=parse_iso(row["created_date"]),
-        )  # fmt: skip
+        ), str(row["after_key"])  # fmt: skip
 
     def put_page(self, cursor_id: str, pos: int, after_key: str) -> None:
         self._run(self.Q["put_page"], {"id": cursor_id, "pos": pos, "after_key": after_key})
-
-    def get_page(self, cursor_id: str, pos: int) -> str | None:
-        row = self._one(self.Q["get_page"], {"id": cursor_id, "pos": pos})
-        return None if row is None else str(row["after_key"])
 
     def clear_leases(self) -> None:
         with self._write() as conn:

@@ -434,15 +434,14 @@ CREATE INDEX IF NOT EXISTS bf_query_cursor_created ON bf_query_cursor (created_d
 INSERT INTO bf_query_cursor (id, query, all_rows, total, batch_size, created_date)
 VALUES (:id, :query, :all_rows, :total, :batch_size, :created_date);
 
--- name: get_cursor
-SELECT * FROM bf_query_cursor WHERE id = :id;
+-- name: get_cursor_page
+SELECT c.*, p.after_key FROM bf_query_cursor c
+JOIN bf_query_page p ON p.cursor_id = c.id
+WHERE c.id = :id AND p.pos = :pos;
 
 -- name: put_page
 INSERT INTO bf_query_page (cursor_id, pos, after_key) VALUES (:id, :pos, :after_key)
 ON CONFLICT (cursor_id, pos) DO NOTHING;
-
--- name: get_page
-SELECT after_key FROM bf_query_page WHERE cursor_id = :id AND pos = :pos;
 
 -- name: expire_pages
 DELETE FROM bf_query_page
