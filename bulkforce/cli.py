@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from bulkforce.boot import (
     sqlite_path,
 )
 from bulkforce.cli_jobs import job, jobs, load_progress
-from bulkforce.cli_options import F, env, store_options
+from bulkforce.cli_options import F, env, server_schema_option, store_options, with_options
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
 from bulkforce.soql.dates import zone
@@ -93,9 +95,7 @@ schema_option = click.option(
 
 
 def tuning_options(func: F) -> F:
-    for option in reversed(_TUNING):
-        func = option(func)
-    return func
+    return with_options(_TUNING, func)
 
 
 def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
@@ -392,10 +392,7 @@ def schema() -> None:
 
 @schema.command("show")
 @click.argument("object_name", metavar="OBJECT")
-@click.option(
-    "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
-    envvar=env("schema"), help="The --schema files or folders the server is started with.",
-)  # fmt: skip
+@server_schema_option
 def schema_show(object_name: str, schemas: tuple[Path, ...]) -> None:
     """Print what the server enforces for OBJECT's fields."""
     from bulkforce.engine.schema import build_schema, builtin_definitions, load_file
@@ -424,6 +421,21 @@ def schema_show(object_name: str, schemas: tuple[Path, ...]) -> None:
     click.echo(render_object(loaded, obj, provisional=obj.name in taken))
 
 
+@contextlib.contextmanager
+def _exit_on_error() -> Iterator[None]:
+    """Exit 2 with the message of an error that stops a command working on the data."""
+    from bulkforce.errors import ServiceError
+
+    try:
+        yield
+    except (BootError, SchemaError, StoreError) as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    except ServiceError as e:
+        click.echo(f"bulkforce: {e.message}", err=True)
+        sys.exit(2)
+
+
 @main.command("load-records")
 @click.argument("object_name", metavar="OBJECT")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False))
@@ -437,19 +449,12 @@ def load_records(
     The CSV is comma-separated UTF-8 with a header, as a Bulk 2.0 upload. Prints the counts
     and each failed row's error; exits 1 if any row failed.
     """
-    from bulkforce.errors import ServiceError
     from bulkforce.jobs.org import OrgService
 
-    try:
+    with _exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0)
         with load_progress(csv_file) as progress:
             report = OrgService(ctx).load_records(object_name, csv_file, progress)
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
-    except ServiceError as e:
-        click.echo(f"bulkforce: {e.message}", err=True)
-        sys.exit(2)
     for row, error in report.errors:
         click.echo(f"row {row}: {error}")
     click.echo(f"{report.object}: {report.inserted} inserted, {report.failed} failed")
@@ -470,21 +475,14 @@ def reset(
     Schema, key prefixes, jobs and their results, users and tokens stay. A running server
     sees the change at once (the same as POST /bulkforce/admin/reset).
     """
-    from bulkforce.errors import ServiceError
     from bulkforce.jobs.org import OrgService
 
     if bool(object_name) == everything:
         click.echo("bulkforce: name one OBJECT, or --all", err=True)
         sys.exit(2)
-    try:
+    with _exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0)
         deleted = OrgService(ctx).reset(object_name)
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
-    except ServiceError as e:
-        click.echo(f"bulkforce: {e.message}", err=True)
-        sys.exit(2)
     for name, n in deleted.items():
         if n or object_name:
             click.echo(f"{name}: {n} deleted")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,17 +16,32 @@ def env(name: str) -> str:
     return "BULKFORCE_" + name.upper().replace("-", "_")
 
 
+def with_options(options: Sequence[Callable[[F], F]], func: F) -> F:
+    """`func` decorated with `options`, the first one outermost (listed first in --help)."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+# The --schema of the commands that read a server's org (it adds to the built-in objects).
+server_schema_option = click.option(
+    "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
+    envvar=env("schema"), help="The --schema files or folders the server is started with.",
+)  # fmt: skip
+
+
+# --data-dir and --database of the commands that work on a server's data while it may run.
+server_data_dir_option = click.option(
+    "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
+    envvar=env("data-dir"), help="The server's data dir.",
+)  # fmt: skip
+server_database_option = click.option(
+    "--database", default=None, envvar=env("database"),
+    help="Database URL (default: SQLite in the data dir).",
+)  # fmt: skip
+
+
 def store_options(func: F) -> F:
     """--data-dir, --database and --schema as `serve` takes them: the same org's data."""
-    func = click.option(
-        "--schema", "schemas", multiple=True, type=click.Path(path_type=Path, exists=True),
-        envvar=env("schema"), help="The --schema files or folders the server is started with.",
-    )(func)  # fmt: skip
-    func = click.option(
-        "--database", default=None, envvar=env("database"),
-        help="Database URL (default: SQLite in the data dir).",
-    )(func)  # fmt: skip
-    return click.option(
-        "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
-        envvar=env("data-dir"),
-    )(func)  # fmt: skip
+    return with_options([server_data_dir_option, server_database_option, server_schema_option],
+                        func)  # fmt: skip

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -16,17 +16,17 @@ from bulkforce.auth import service
 from bulkforce.auth.model import User
 from bulkforce.auth.service import AuthSettings
 from bulkforce.auth.throttle import ThrottleSettings
+from bulkforce.cli_options import (
+    F,
+    env,
+    server_data_dir_option,
+    server_database_option,
+    with_options,
+)
 from bulkforce.engine.schema import Schema, build_schema, builtin_definitions
 from bulkforce.errors import ServiceError
 from bulkforce.store import Store, StoreError, open_store
 from bulkforce.tls import ServerFiles, local_server_files
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _env(name: str) -> str:
-    return "BULKFORCE_" + name.upper().replace("-", "_")
-
 
 # ---- serve: sessions, lockout, TLS ---------------------------------------------------------
 
@@ -61,28 +61,28 @@ class LoginOptions:
 
 _LOGIN_OPTIONS = [
     click.option("--session-seconds", default=7200, show_default=True, type=click.IntRange(1),
-                 envvar=_env("session-seconds"),
+                 envvar=env("session-seconds"),
                  help="A login's token expires after this long unused (sessionSecondsValid)."),
     click.option("--lockout-attempts", default=10, show_default=True, type=click.IntRange(0),
-                 envvar=_env("lockout-attempts"),
+                 envvar=env("lockout-attempts"),
                  help="Failed logins in a row that lock a user out (0: never)."),
     click.option("--lockout-seconds", default=900, show_default=True, type=click.IntRange(1),
-                 envvar=_env("lockout-seconds"), help="How long a lockout lasts."),
+                 envvar=env("lockout-seconds"), help="How long a lockout lasts."),
     click.option("--login-threads", default=2, show_default=True, type=click.IntRange(1, 32),
-                 envvar=_env("login-threads"),
+                 envvar=env("login-threads"),
                  help="Threads checking passwords (argon2id, 64 MiB each while it runs), apart "
                  "from the ones serving the API."),
     click.option("--login-failures-per-minute", default=30, show_default=True,
-                 type=click.IntRange(1), envvar=_env("login-failures-per-minute"),
+                 type=click.IntRange(1), envvar=env("login-failures-per-minute"),
                  help="Failed logins per client address, and per username, after which "
                  "further logins from it are refused unchecked for the rest of the minute."),
-    click.option("--tls", is_flag=True, envvar=_env("tls"),
+    click.option("--tls", is_flag=True, envvar=env("tls"),
                  help="Serve https with a certificate from a local CA kept in the data dir "
                  "(its path is printed: hand it to clients)."),
     click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                 envvar=_env("tls-cert"), help="Serve https with this certificate (PEM)..."),
+                 envvar=env("tls-cert"), help="Serve https with this certificate (PEM)..."),
     click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                 envvar=_env("tls-key"), help="...and this private key (PEM)."),
+                 envvar=env("tls-key"), help="...and this private key (PEM)."),
 ]  # fmt: skip
 
 
@@ -97,21 +97,11 @@ def login_options(func: F) -> F:
         return func(*args, login=login, **kwargs)
 
     decorated: Any = wrapper
-    for option in reversed(_LOGIN_OPTIONS):
-        decorated = option(decorated)
-    return decorated  # type: ignore[no-any-return]
+    return with_options(_LOGIN_OPTIONS, decorated)  # type: ignore[no-any-return]
 
 
 # ---- user and app administration -----------------------------------------------------------
 
-_data_dir = click.option(
-    "--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path),
-    envvar=_env("data-dir"), help="The server's data dir.",
-)  # fmt: skip
-_database = click.option(
-    "--database", default=None, envvar=_env("database"),
-    help="Database URL (default: SQLite in the data dir).",
-)  # fmt: skip
 # Cheap hashes for test suites that create many users; hidden so no one picks it by accident.
 _fast_hash = click.option("--insecure-fast-hash", "fast_hash", is_flag=True, hidden=True)
 
@@ -163,15 +153,15 @@ def user() -> None:
 @user.command("add")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              envvar=_env("user-password"), help="Prompted for when not given.")  # fmt: skip
-@click.option("--security-token", default="", envvar=_env("user-security-token"),
+              envvar=env("user-password"), help="Prompted for when not given.")  # fmt: skip
+@click.option("--security-token", default="", envvar=env("user-security-token"),
               help="If set, logins must append it to the password, as on Salesforce.")  # fmt: skip
 @click.option("--email", default=None, help="Default: the username.")
 @click.option("--full-name", default=None, help="Default: the username's local part.")
 @_admin
 @_integrations
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 @_fast_hash
 def user_add(
     username: str, password: str, security_token: str, email: str | None,
@@ -193,8 +183,8 @@ def user_add(
 @click.argument("username")
 @_admin
 @_integrations
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def user_set(
     username: str, admin: bool | None, integrations: bool | None, data_dir: Path,
     database: str | None,
@@ -214,8 +204,8 @@ def user_set(
 
 
 @user.command("list")
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def user_list(data_dir: Path, database: str | None) -> None:
     """Usernames, ids, and who is locked out."""
     import time
@@ -230,8 +220,8 @@ def user_list(data_dir: Path, database: str | None) -> None:
 
 @user.command("remove")
 @click.argument("username")
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def user_remove(username: str, data_dir: Path, database: str | None) -> None:
     """Remove USERNAME: their logins end at once; their records keep an inactive User."""
     with _store(data_dir, database) as store:
@@ -245,8 +235,8 @@ def user_remove(username: str, data_dir: Path, database: str | None) -> None:
 
 @user.command("unlock")
 @click.argument("username")
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def user_unlock(username: str, data_dir: Path, database: str | None) -> None:
     """End USERNAME's lockout after too many failed logins."""
     with _store(data_dir, database) as store:
@@ -267,8 +257,8 @@ def app() -> None:
 @click.argument("name")
 @click.option("--run-as", default=None, metavar="USERNAME",
               help="The user that the client_credentials flow logs in as.")  # fmt: skip
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 @_fast_hash
 def app_add(
     name: str, run_as: str | None, data_dir: Path, database: str | None, fast_hash: bool
@@ -281,8 +271,8 @@ def app_add(
 
 
 @app.command("list")
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def app_list(data_dir: Path, database: str | None) -> None:
     """Connected apps: name, client_id, run-as user id."""
     with _store(data_dir, database) as store:
@@ -294,8 +284,8 @@ def app_list(data_dir: Path, database: str | None) -> None:
 @app.command("token")
 @click.argument("client_id")
 @click.argument("username")
-@_data_dir
-@_database
+@server_data_dir_option
+@server_database_option
 def app_token(client_id: str, username: str, data_dir: Path, database: str | None) -> None:
     """Print a refresh token for USERNAME through app CLIENT_ID (for ETL tools and jsforce).
 
