@@ -18,6 +18,7 @@ import uuid
 from contextlib import AbstractContextManager
 
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, make_plan
+from bulkforce.engine.errors import RecordError, malformed_rows
 from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
@@ -131,20 +132,24 @@ class Worker:
         with self.ctx.store.transaction() as tx:
             tx.finish_batch(batch.id, self.owner, state, message, 0, 0, 0)
 
-    def _batch_rows(self, job: Job, batch: Batch) -> tuple[list[str], list[list[str]]]:
+    def _batch_rows(
+        self, job: Job, batch: Batch
+    ) -> tuple[list[str], list[list[str]], dict[int, RecordError]]:
+        """Header, rows, and the record errors of rows that could not be read (CSV only)."""
         payload = self.ctx.blobs.get(f"{batch.id}.request") or b""
         if batch.content_type == "JSON":
-            return bulk1.parse_json_records(payload)
+            return (*bulk1.parse_json_records(payload), {})
         if batch.content_type == "XML":
-            return bulk1.parse_xml_records(payload)
+            return (*bulk1.parse_xml_records(payload), {})
         reader = RowReader(io.BytesIO(payload), ",")
-        header = next(reader, None)
+        header = reader.header()
         if header is None:
-            return [], []
+            return [], [], {}
         rows = reader.next_rows(MAX_BATCH_RECORDS + 1)
+        bad = malformed_rows(reader.malformed)
         if job.spec:
             header, rows = apply_spec(job.spec, header, rows)
-        return header, rows
+        return header, rows, bad
 
     def process_batch(self, batch: Batch) -> None:
         ctx = self.ctx
@@ -165,7 +170,7 @@ class Worker:
             return
         started = time.perf_counter()
         try:
-            header, rows = self._batch_rows(job, batch)
+            header, rows, bad = self._batch_rows(job, batch)
             plan = (
                 make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
                 if header
@@ -181,7 +186,9 @@ class Worker:
             if plan is None:
                 outcome = Outcome([], [], [])
             else:
-                outcome = apply_chunk(ctx.schema, plan, tx, rows, job.created_by, iso(utcnow()))
+                outcome = apply_chunk(
+                    ctx.schema, plan, tx, rows, job.created_by, iso(utcnow()), bad
+                )
             ctx.blobs.put(f"{batch.id}.result", bulk1.results(outcome, job.content_type))
             failed = sum(e is not None for e in outcome.errors)
             ms = int((time.perf_counter() - started) * 1000)
@@ -221,7 +228,7 @@ class Worker:
         with f:
             rows = RowReader(f, job.delimiter)
             try:
-                header = next(rows, None)
+                header = rows.header()
                 if header is None:
                     ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
                     return
@@ -261,15 +268,16 @@ class Worker:
                 try:
                     chunk = rows.next_rows(BATCH_SIZE)
                 except CsvFormatError as e:
-                    return str(e)  # the batches before the bad row commit below
+                    return str(e)  # the batches before it commit below; the rest: unprocessed
                 if not chunk:
                     return None
+                bad = malformed_rows(rows.malformed)
                 if group is None or tx is None:
                     self._let_writers_in()
                     group = self.ctx.store.transaction()
                     tx = group.__enter__()
                     opened = time.perf_counter()
-                self._batch(tx, job, plan, seq, chunk)
+                self._batch(tx, job, plan, seq, chunk, bad)
                 seq += 1
                 due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
                 if due or self.ctx.store.writers_waiting():
@@ -290,7 +298,10 @@ class Worker:
         while self.ctx.store.writers_waiting() and time.perf_counter() < deadline:
             time.sleep(0.001)
 
-    def _batch(self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]]) -> None:
+    def _batch(
+        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]],
+        bad: dict[int, RecordError],
+    ) -> None:  # fmt: skip
         ctx = self.ctx
         started = time.perf_counter()
         state = tx.job_state(job.id)
@@ -298,7 +309,7 @@ class Worker:
             raise Stop()
         # An exception here rolls back the whole uncommitted group; its batches were never
         # counted, so they show as unprocessed and a retry redoes them.
-        outcome = apply_chunk(ctx.schema, plan, tx, chunk, job.created_by, iso(utcnow()))
+        outcome = apply_chunk(ctx.schema, plan, tx, chunk, job.created_by, iso(utcnow()), bad)
         failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
         ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline, failed_ids)
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)

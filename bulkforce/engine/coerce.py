@@ -126,7 +126,7 @@ def _per_value(parse: Callable[[str], object]) -> Callable[[Field, Sequence[str]
             else:
                 try:
                     append(parse(v))
-                except ValueError:
+                except (ValueError, OverflowError):  # OverflowError: out of range in UTC
                     append("")
                     errs[i] = wrong_type(f.label, f.name, v)
         return vals, errs
@@ -286,3 +286,47 @@ _BY_TYPE: dict[str, Callable[[Field, Sequence[str]], Coerced]] = {
 def coerce(f: Field, col: Sequence[str]) -> Coerced:
     """Validate and convert one column; reference/id columns go through coerce_id instead."""
     return _BY_TYPE[f.type](f, col)
+
+
+def unstorable(
+    rows: Sequence[Sequence[str]], names: Sequence[str], holds_nul: bool
+) -> dict[int, RecordError]:
+    """Rows holding a value no database can take as text: a lone surrogate (a Bulk 1.0 JSON
+    batch can carry `"\\ud800"`; it is no Unicode character, so it has no UTF-8 form), and,
+    where the store cannot hold it, NUL. Salesforce keeps a NUL inside a value (query
+    results carry them), so SQLite stores it; PostgreSQL text cannot, and there the record
+    fails alone instead of the database refusing the whole batch."""
+    if not rows:
+        return {}
+    joined = "\x01".join(map("\x01".join, rows))
+    nul = not holds_nul and "\x00" in joined
+    try:
+        joined.encode("utf-8")
+        surrogate = False
+    except UnicodeEncodeError:
+        surrogate = True
+    if not (nul or surrogate):
+        return {}
+    out: dict[int, RecordError] = {}
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            name = names[j] if j < len(names) else f"column {j + 1}"
+            if nul and "\x00" in v:
+                out[i] = RecordError(
+                    "INVALID_FIELD",
+                    f"{name}: a NUL character (0x00) cannot be stored in PostgreSQL text",
+                    (name,),
+                )
+                break
+            if surrogate:
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    bad = v[e.start].encode("unicode_escape").decode()
+                    out[i] = RecordError(
+                        "INVALID_FIELD",
+                        f"{name}: a lone surrogate {bad} is not a character",
+                        (name,),
+                    )
+                    break
+    return out

@@ -7,11 +7,11 @@ the happy path. Per-record outcomes come back in row order for the result files.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from bulkforce.engine import ids
-from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce, coerce_id
+from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce, coerce_id, unstorable
 from bulkforce.engine.errors import (
     ENTITY_IS_DELETED,
     INVALID_CROSS_REFERENCE,
@@ -22,7 +22,7 @@ from bulkforce.engine.errors import (
 from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema, SObject
 from bulkforce.model import Operation
 from bulkforce.store import Tx
-from bulkforce.store.base import UniqueViolation
+from bulkforce.store.base import BadValue, UniqueViolation
 
 
 class HeaderError(Exception):
@@ -144,7 +144,7 @@ class ChunkRun:
 
     def __init__(
         self, schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str,
-        now: str,
+        now: str, bad: Mapping[int, RecordError],
     ) -> None:  # fmt: skip
         self.schema, self.plan, self.tx, self.user_id, self.now = schema, plan, tx, user_id, now
         self.obj = plan.obj
@@ -154,11 +154,15 @@ class ChunkRun:
         self.errors: list[RecordError | None] = [None] * n
         self.ids = [""] * n
         self.created = [False] * n
-        if rows and set(map(len, rows)) != {width}:
+        bad = {**unstorable(rows, [f.name for f in plan.fields], tx.text_holds_nul), **bad}
+        if rows and (bad or set(map(len, rows)) != {width}):
             blank = [""] * width
             fixed: list[Sequence[str]] = []
             for i, r in enumerate(rows):
-                if len(r) == width:
+                if i in bad:
+                    fixed.append(blank)
+                    self.errors[i] = bad[i]
+                elif len(r) == width:
                     fixed.append(r)
                 else:
                     fixed.append(blank)
@@ -347,7 +351,7 @@ class ChunkRun:
             with self.tx.savepoint():
                 op(columns, rows, constants)
             return
-        except UniqueViolation:
+        except (UniqueViolation, BadValue):
             pass
         for i, row in zip(idx, rows, strict=True):
             try:
@@ -355,6 +359,11 @@ class ChunkRun:
                 # otherwise abort the whole transaction
                 with self.tx.savepoint():
                     op(columns, [row], constants)
+            except BadValue as e:
+                self.errors[i] = RecordError("INVALID_FIELD", f"The value cannot be stored: {e}")
+                self.created[i] = False
+                if insert:
+                    self.ids[i] = ""
             except UniqueViolation:
                 own = "" if insert else str(row[-1])
                 self.errors[i] = self._duplicate_value(columns, row, own)
@@ -584,6 +593,8 @@ class ChunkRun:
 
 
 def apply_chunk(
-    schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str, now: str
-) -> Outcome:
-    return ChunkRun(schema, plan, tx, rows, user_id, now).run()
+    schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str, now: str,
+    bad: Mapping[int, RecordError] | None = None,
+) -> Outcome:  # fmt: skip
+    """`bad`: rows (by index) that already failed (malformed CSV); they are not written."""
+    return ChunkRun(schema, plan, tx, rows, user_id, now, bad or {}).run()

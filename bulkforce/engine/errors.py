@@ -42,5 +42,11 @@ def not_writable(name: str) -> RecordError:
     )
 
 
+def malformed_rows(problems: dict[int, str]) -> dict[int, RecordError]:
+    """Record errors for rows the CSV reader could not read cleanly (spec §2.5.1, §3.11.1:
+    a space or text next to a quote fails that record)."""
+    return {i: RecordError("INVALID_FIELD", f"Malformed CSV row: {p}") for i, p in problems.items()}
+
+
 INVALID_CROSS_REFERENCE = RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
 ENTITY_IS_DELETED = RecordError("ENTITY_IS_DELETED", "entity is deleted")

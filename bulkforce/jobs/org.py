@@ -11,6 +11,7 @@ from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
+from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.schema import ChildRelationship, SObject
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context
@@ -148,7 +149,7 @@ class OrgService:
         try:
             with path.open("rb") as f:
                 rows = RowReader(f, ",")
-                header = next(rows, None)
+                header = rows.header()
                 if header is None:
                     return report
                 plan = make_plan(self.ctx.schema, obj, Operation.INSERT, header, None)
@@ -157,7 +158,7 @@ class OrgService:
                     with self.ctx.store.transaction() as tx:
                         outcome = apply_chunk(
                             self.ctx.schema, plan, tx, chunk, self.ctx.settings.user_id,
-                            iso(utcnow()),
+                            iso(utcnow()), malformed_rows(rows.malformed),
                         )  # fmt: skip
                     for n, err in enumerate(outcome.errors, start=done + 1):
                         if err is None:

@@ -388,7 +388,7 @@ class IngestService:
             return []
         with f:
             try:
-                return next(RowReader(f, job.delimiter), [])
+                return RowReader(f, job.delimiter).header() or []
             except CsvFormatError:
                 return []
 
@@ -412,7 +412,7 @@ class IngestService:
         with f:
             rows = RowReader(f, job.delimiter)
             try:
-                next(rows, None)  # header
+                rows.header()
                 rows.skip(skip)  # the rows of batches already done
                 while buf := rows.next_rows(1000):
                     yield render_rows(buf, job.delimiter, job.newline)

@@ -30,6 +30,11 @@ class UniqueViolation(StoreError):
     """An insert or update broke a unique index."""
 
 
+class BadValue(Exception):
+    """The database refused a value (the data's fault, not the database's): the record
+    fails, nothing is retried. Deliberately not a StoreError, which means "database unwell"."""
+
+
 class RecordTable(abc.ABC):
     """DML on one sObject's table inside a transaction."""
 
@@ -59,6 +64,9 @@ class RecordTable(abc.ABC):
 
 class Tx(abc.ABC):
     """One write transaction: record DML plus the job bookkeeping that must commit with it."""
+
+    # Salesforce keeps a NUL (U+0000) inside a text value; PostgreSQL text cannot hold one.
+    text_holds_nul = True
 
     @abc.abstractmethod
     def records(self, obj: SObject) -> RecordTable: ...

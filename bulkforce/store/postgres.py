@@ -33,6 +33,7 @@ from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
 from bulkforce.model import Batch, BatchState, Job, JobState, iso
 from bulkforce.store.base import (
     IDLE_READERS,
+    BadValue,
     RecordTable,
     Row,
     StoreError,
@@ -86,6 +87,8 @@ def _wrapped() -> Iterator[None]:
         yield
     except psycopg.errors.UniqueViolation as e:
         raise UniqueViolation(str(e).splitlines()[0]) from None
+    except (psycopg.DataError, UnicodeEncodeError) as e:  # SQLSTATE class 22: the value's fault
+        raise BadValue(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     except psycopg.Error as e:
         raise StoreError(
             f"database error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
@@ -241,6 +244,8 @@ class PgRecords(RecordTable):
 
 
 class PgTx(Tx):
+    text_holds_nul = False
+
     def __init__(self, conn: psycopg.Connection[Any], store: PostgresStore) -> None:
         self.conn = conn
         self.store = store

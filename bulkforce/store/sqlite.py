@@ -18,6 +18,7 @@ from bulkforce.model import BatchState, Job, JobState, iso
 from bulkforce.store import records as sql
 from bulkforce.store.base import (
     IDLE_READERS,
+    BadValue,
     RecordTable,
     Row,
     StoreError,
@@ -60,6 +61,8 @@ def _wrapped() -> Iterator[None]:
         yield
     except sqlite3.IntegrityError as e:
         raise UniqueViolation(str(e)) from None
+    except (sqlite3.DataError, UnicodeEncodeError, OverflowError) as e:  # the value's fault
+        raise BadValue(str(e)) from None
     except sqlite3.Error as e:
         raise StoreError(f"database error: {e}") from None
 

@@ -3,62 +3,20 @@
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-import itertools
 import operator
-from collections.abc import Iterable, Iterator, Sequence
-from typing import BinaryIO
+from collections.abc import Iterable, Sequence
 
 from bulkforce.engine.dml import Outcome
+from bulkforce.wire.csvrows import CsvFormatError, RowReader
 
-csv.field_size_limit(16 * 1024 * 1024)
-
-
-class CsvFormatError(Exception):
-    """The upload cannot be split into rows; str(e) is a job-level errorMessage."""
-
-
-class RowReader:
-    """Rows of an upload, BOM stripped, blank lines skipped; LF and CRLF both end a row.
-
-    Rows come from csv.reader through `filter`, both in C: no Python frame per row. Parse
-    errors surface from `next_rows`/iteration as CsvFormatError with a job-level message.
-    """
-
-    def __init__(self, raw: BinaryIO, delimiter: str) -> None:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
-        self._reader = csv.reader(text, delimiter=delimiter, quotechar='"', strict=True)
-        self._rows: Iterator[list[str]] = filter(None, self._reader)
-
-    def _error(self, e: Exception) -> CsvFormatError:
-        if isinstance(e, UnicodeDecodeError):
-            return CsvFormatError(f"InvalidBatch : Invalid UTF-8 in upload: {e.reason}")
-        return CsvFormatError(
-            f"InvalidBatch : Failed to parse CSV near line {self._reader.line_num}: {e}"
-        )
-
-    def next_rows(self, n: int) -> list[list[str]]:
-        try:
-            return list(itertools.islice(self._rows, n))
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise self._error(e) from None
-
-    def skip(self, n: int) -> None:
-        try:
-            for _ in itertools.islice(self._rows, n):
-                pass
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise self._error(e) from None
-
-    def __iter__(self) -> Iterator[list[str]]:
-        return self
-
-    def __next__(self) -> list[str]:
-        try:
-            return next(self._rows)
-        except (csv.Error, UnicodeDecodeError) as e:
-            raise self._error(e) from None
+__all__ = [
+    "CsvFormatError",
+    "RowReader",
+    "UploadScanner",
+    "quoted",
+    "render_outcome",
+    "render_rows",
+]
 
 
 # Salesforce's limits (spec §3.14): a header row of at most 32,000 characters and a record of
