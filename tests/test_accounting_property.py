@@ -31,12 +31,14 @@ from hypothesis import strategies as st
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs import service as service_mod
+from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
 from bulkforce.store.base import Tx
 from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
+ADMIN = Caller("005000000000000AAA", is_admin=True)
 SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
 HEADER = "Name,Notes__c,Seen_At__c"
 MARK = re.compile(r"k\d+r\d+")
@@ -148,15 +150,15 @@ def run(
             },
         )
     )
-    sink = svc.open_upload(job.id)
+    sink = svc.open_upload(job.id, ADMIN)
     data = body.encode()
     for part in (data[: len(data) // 2], data[len(data) // 2 :]):
         sink.write(part)
     sink.finish()
     if spec["abort_at"] == -1:
-        svc.abort(job.id)
+        svc.abort(job.id, ADMIN)
         return job.id, body, markers, blanks
-    svc.close(job.id)
+    svc.close(job.id, ADMIN)
     ctx.settings.commit_seconds = (
         0 if spec["commit_each_batch"] or spec["abort_at"] is not None else 60
     )
@@ -168,7 +170,7 @@ def run(
     def next_rows(self: RowReader, n: int) -> list[list[str]]:
         # the worker reads each internal batch outside of any open transaction here
         if n == spec["batch"] and next(reads) == spec["abort_at"]:
-            svc.abort(job.id)
+            svc.abort(job.id, ADMIN)
         return real_next_rows(self, n)
 
     def batch(self: Worker, tx: Tx, *args: Any) -> None:
@@ -203,11 +205,11 @@ def test_every_row_is_in_exactly_one_result_file(ctx: Context, spec: dict[str, A
         mp.setattr(service_mod, "BATCH_SIZE", spec["batch"])
         job_id, body, markers, blanks = run(ctx, spec, tag, eol)
         svc = IngestService(ctx)
-        job = svc.get(job_id)
+        job = svc.get(job_id, ADMIN)
         assert job.state in (JobState.JOB_COMPLETE, JobState.ABORTED), job
-        ok = rows_of(svc.results(job_id, "success")[1])
-        bad = rows_of(svc.results(job_id, "failed")[1])
-        rest = rows_of(svc.results(job_id, "unprocessed")[1])
+        ok = rows_of(svc.results(job_id, "success", ADMIN)[1])
+        bad = rows_of(svc.results(job_id, "failed", ADMIN)[1])
+        rest = rows_of(svc.results(job_id, "unprocessed", ADMIN)[1])
 
     seen = Counter(marker(r) for r in ok + bad + rest)
     unmarked = seen.pop(None, 0)

@@ -358,7 +358,7 @@ class ClassicService:
     def _request_rows(content_type: str, payload: bytes) -> tuple[list[str], list[list[str]]]:
         if content_type == "CSV":
             reader = RowReader(io.BytesIO(payload), ",")
-            return next(reader, []), list(reader)
+            return reader.header() or [], list(reader)
         parse = bulk1.parse_json_records if content_type == "JSON" else bulk1.parse_xml_records
         return parse(payload)
 

@@ -62,6 +62,7 @@ class RowReader:
         self._line = 0  # lines taken from self._lines
         # rows read past a run of blank lines, to learn whether the upload ended there
         self._ahead: list[tuple[list[str], str | None]] = []
+        self._buffered: collections.deque[list[str]] = collections.deque()
         self.malformed: Problems = {}
         self._restart()
 
@@ -81,6 +82,11 @@ class RowReader:
     def next_rows(self, n: int) -> Rows:
         """The next `n` rows (fewer only at the end); `malformed` maps the index of each
         malformed one to what is wrong with it."""
+        if self._buffered:  # rows already read by iteration come first
+            take = [self._buffered.popleft() for _ in range(min(n, len(self._buffered)))]
+            rest = self.next_rows(n - len(take)) if len(take) < n else []
+            self.malformed = {i + len(take): p for i, p in self.malformed.items()} if rest else {}
+            return take + rest
         rows, bad = self._raw(n)
         self.malformed = bad
         if [] not in rows:
@@ -239,10 +245,13 @@ class RowReader:
         return self
 
     def __next__(self) -> list[str]:
-        rows = self.next_rows(1)
-        if not rows:
-            raise StopIteration
-        return rows[0]
+        """Row by row (malformed rows included, without saying which): read in chunks, so
+        that iterating costs no more per row than next_rows."""
+        if not self._buffered:
+            self._buffered.extend(self.next_rows(1000))
+            if not self._buffered:
+                raise StopIteration
+        return self._buffered.popleft()
 
     def header(self) -> list[str] | None:
         """The header row (blank lines before it skipped); None for an empty upload. A
