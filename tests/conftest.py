@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,25 @@ def page(browser: Any) -> Iterator[Any]:
     yield pg
     context.close()
     assert not dialogs, f"a page opened dialogs: {dialogs}"
+
+
+@contextmanager
+def inprocess_context(
+    backend: str, data_dir: Path, schema_files: Sequence[Path] = (), max_upload: int = 10**9
+) -> Iterator[Any]:
+    """A bulkforce Context in this process on a fresh store ("sqlite" or "postgresql", which
+    skips the test when PostgreSQL is not reachable), for tests that drive the worker."""
+    from bulkforce.boot import build_context
+
+    url = None
+    if backend == "postgresql":
+        if PG_PROBLEM:
+            pytest.skip(PG_PROBLEM)
+        url = new_pg_database()
+    context = build_context(data_dir, url, list(schema_files), max_upload)
+    try:
+        yield context
+    finally:
+        context.store.close()
+        if url:
+            drop_pg_database(url)

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PG_PROBLEM, drop_pg_database, new_pg_database
+from conftest import inprocess_context
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
-from bulkforce.boot import build_context
 from bulkforce.jobs import service as service_mod
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
@@ -67,18 +66,8 @@ class Killed(BaseException):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Context]:
-    url = None
-    if request.param == "postgresql":
-        if PG_PROBLEM:
-            pytest.skip(PG_PROBLEM)
-        url = new_pg_database()
-    context = build_context(tmp_path / "data", url, [SCHEMA], 10**8)
-    try:
+    with inprocess_context(request.param, tmp_path / "data", [SCHEMA]) as context:
         yield context
-    finally:
-        context.store.close()
-        if url:
-            drop_pg_database(url)
 
 
 @st.composite

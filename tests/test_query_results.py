@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PG_PROBLEM, drop_pg_database, new_pg_database
+from conftest import inprocess_context
 
-from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.query import QueryJobService, run_query_job
 from bulkforce.jobs.results import compile_for, page_bytes, result_index, write_csv_result
@@ -28,18 +27,8 @@ ROWS = 2600  # three index blocks of 1,000 rows; ~1.3 MB, over one PostgreSQL ch
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Context]:
-    url = None
-    if request.param == "postgresql":
-        if PG_PROBLEM:
-            pytest.skip(PG_PROBLEM)
-        url = new_pg_database()
-    context = build_context(tmp_path / "d", url, [], 10**9)
-    try:
+    with inprocess_context(request.param, tmp_path / "d") as context:
         yield context
-    finally:
-        context.store.close()
-        if url:
-            drop_pg_database(url)
 
 
 def _value(i: int) -> str:
