@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,21 @@ def provision(data_dir: Path, tag: str = "") -> Accounts:
         bare_client_secret=printed(bare.stdout, "client_secret"),
         refresh_token=printed(refresh, "refresh_token"),
     )  # fmt: skip
+
+
+@contextmanager
+def server_with_accounts(server: Server) -> Iterator[Server]:
+    """`server` running, its data dir holding the `provision` accounts (`server.accounts`)."""
+    server.data_dir.mkdir(parents=True, exist_ok=True)
+    server.accounts = provision(server.data_dir)  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+def accounts_of(server: Server) -> Accounts:
+    accounts: Accounts = server.accounts  # type: ignore[attr-defined]
+    return accounts
 
 
 def token_request(server: Server, data: dict[str, str], **kw: Any) -> httpx.Response:

@@ -12,7 +12,6 @@ import hmac
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from typing import Any
 from xml.dom import minidom
 
 import httpx
@@ -22,46 +21,31 @@ from auth_helpers import (
     PARTNER,
     SOAP_ENV,
     Accounts,
+    accounts_of,
     bulk1_create,
     bulk2_create,
     password_grant,
-    provision,
+    server_with_accounts,
     session_id,
     soap_login,
     token_request,
 )
+from client_helpers import is_id
 from conftest import API, Server
 
-_ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 BAD_LOGIN = {"error": "invalid_grant", "error_description": "authentication failure"}
 INVALID_SESSION_2 = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
-def is_id(value: Any, prefix: str) -> bool:
-    """An 18-char Salesforce id with `prefix` and a correct checksum suffix."""
-    if not (isinstance(value, str) and len(value) == 18 and value.isalnum()):
-        return False
-    suffix = ""
-    for c in range(3):
-        n = sum(1 << i for i, ch in enumerate(value[c * 5 : c * 5 + 5]) if "A" <= ch <= "Z")
-        suffix += _ALPHA[n]
-    return value.startswith(prefix) and value[15:] == suffix
-
-
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("auth"))
-    server.data_dir.mkdir(parents=True, exist_ok=True)
-    server.accounts = provision(server.data_dir)  # type: ignore[attr-defined]
-    server.start()
-    yield server
-    server.stop()
+    with server_with_accounts(Server(tmp_path_factory.mktemp("auth"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def acc(srv: Server) -> Accounts:
-    accounts: Accounts = srv.accounts  # type: ignore[attr-defined]
-    return accounts
+    return accounts_of(srv)
 
 
 @pytest.fixture(scope="module")

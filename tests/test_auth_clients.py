@@ -20,7 +20,7 @@ import httpx
 import pytest
 import requests
 import simple_salesforce.bulk
-from auth_helpers import Accounts, provision
+from auth_helpers import Accounts, accounts_of, server_with_accounts
 from conftest import API, Server, unique
 from simple_salesforce import Salesforce
 
@@ -30,18 +30,13 @@ NO_PROXY_ENV = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("clients"))
-    server.data_dir.mkdir(parents=True, exist_ok=True)
-    server.accounts = provision(server.data_dir)  # type: ignore[attr-defined]
-    server.start()
-    yield server
-    server.stop()
+    with server_with_accounts(Server(tmp_path_factory.mktemp("clients"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def acc(srv: Server) -> Accounts:
-    accounts: Accounts = srv.accounts  # type: ignore[attr-defined]
-    return accounts
+    return accounts_of(srv)
 
 
 def run_js(node: str, login_url: str, scenario: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -130,11 +125,8 @@ def test_jsforce_bad_password(node: str, srv: Server, acc: Accounts) -> None:
 @pytest.fixture(scope="module")
 def tls_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(tmp_path_factory.mktemp("tls"), ["--tls"], scheme="https")
-    server.data_dir.mkdir(parents=True, exist_ok=True)
-    server.accounts = provision(server.data_dir)  # type: ignore[attr-defined]
-    server.start()
-    yield server
-    server.stop()
+    with server_with_accounts(server):
+        yield server
 
 
 def trusting_session(server: Server) -> requests.Session:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from auth_helpers import (
     Accounts,
+    accounts_of,
     bulk1_create,
     bulk2_create,
     bulkforce,
@@ -76,8 +77,7 @@ def accounts_server(make_server: Callable[..., Server], tmp_path: Path) -> Calla
 
 
 def accounts(srv: Server) -> Accounts:
-    acc: Accounts = srv.accounts  # type: ignore[attr-defined]
-    return acc
+    return accounts_of(srv)
 
 
 def test_only_login_endpoints_answer_without_a_token(

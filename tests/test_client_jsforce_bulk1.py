@@ -11,24 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from client_helpers import is_id
 from conftest import API, DB, NodeScript, Server, by, rows_where, unique
 
 MISSING_LASTNAME = "REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --"
 FIELD_NOT_FOUND = "InvalidBatch : Field name not found : Bogus__c"
 
 Records = list[dict[str, Any]]
-_ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def is_id(value: Any, prefix: str) -> bool:
-    """An 18-char Salesforce id with `prefix` and a correct checksum suffix."""
-    if not (isinstance(value, str) and len(value) == 18 and value.isalnum()):
-        return False
-    suffix = ""
-    for c in range(3):
-        n = sum(1 << i for i, ch in enumerate(value[c * 5 : c * 5 + 5]) if "A" <= ch <= "Z")
-        suffix += _ALPHA[n]
-    return value.startswith(prefix) and value[15:] == suffix
 
 
 class JS(NodeScript):

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import API, DB, Server, unique
+from client_helpers import is_id
+from conftest import API, DB, Server, by, rows_where, unique
 from salesforce_bulk import CsvDictsAdapter, SalesforceBulk
 from salesforce_bulk.salesforce_bulk import BulkApiError, BulkBatchFailed, UploadResult
 
@@ -43,19 +44,6 @@ BATCH_FIELDS = [
     "apiActiveProcessingTime", "apexProcessingTime",
 ]  # fmt: skip
 
-_ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def is_id(value: Any, prefix: str) -> bool:
-    """An 18-char Salesforce id with `prefix` and a correct checksum suffix."""
-    if not (isinstance(value, str) and len(value) == 18 and value.isalnum()):
-        return False
-    suffix = ""
-    for c in range(3):
-        n = sum(1 << i for i, ch in enumerate(value[c * 5 : c * 5 + 5]) if "A" <= ch <= "Z")
-        suffix += _ALPHA[n]
-    return value.startswith(prefix) and value[15:] == suffix
-
 
 def in_order(keys: list[str], expected: list[str]) -> bool:
     """`keys` are a subsequence of `expected`, in the same order."""
@@ -66,16 +54,6 @@ def in_order(keys: list[str], expected: list[str]) -> bool:
 @pytest.fixture
 def bulk(server: Server) -> SalesforceBulk:
     return SalesforceBulk(sessionId=server.token, host=server.url, API_version=API)
-
-
-def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(values))
-    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
-    return [dict(r) for r in cur.fetchall()]
-
-
-def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows}
 
 
 def api_error(exc: BulkApiError) -> tuple[str, str]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API, DB, Server, unique
+from client_helpers import make_sf
+from conftest import API, DB, Server, by, rows_where, unique
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation, SFBulk2Type
 from simple_salesforce.exceptions import (
@@ -29,14 +30,6 @@ MISSING_LASTNAME = "REQUIRED_FIELD_MISSING:Required fields are missing: [LastNam
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
 
-def make_sf(server: Server, token: str | None = None) -> Salesforce:
-    sf = Salesforce(instance_url=server.url, session_id=token or server.token, version=API)
-    # simple-salesforce forces https:// into every URL it builds; the attribute is read on
-    # every `sf.bulk2` access, so overriding it is the documented way to use plain http.
-    sf.bulk2_url = f"{server.url}/services/data/v{API}/jobs/"
-    return sf
-
-
 @pytest.fixture
 def sf(server: Server) -> Salesforce:
     return make_sf(server)
@@ -46,16 +39,6 @@ def sf(server: Server) -> Salesforce:
 def contact(sf: Salesforce) -> SFBulk2Type:
     bulk: SFBulk2Type = sf.bulk2.Contact
     return bulk
-
-
-def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(values))
-    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
-    return [dict(r) for r in cur.fetchall()]
-
-
-def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows}
 
 
 def parse(text: str, delimiter: str = ",") -> list[dict[str, str]]:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import simple_salesforce.bulk
-from conftest import API, DB, Server, unique
+from client_helpers import is_id, make_sf
+from conftest import DB, Server, by, rows_where, unique
 from simple_salesforce import Salesforce
 from simple_salesforce.bulk import SFBulkType
 from simple_salesforce.exceptions import SalesforceMalformedRequest
@@ -32,25 +33,6 @@ COUNTERS = [
     "numberBatchesFailed", "numberBatchesTotal", "numberRecordsProcessed", "numberRetries",
     "numberRecordsFailed", "totalProcessingTime", "apiActiveProcessingTime", "apexProcessingTime",
 ]  # fmt: skip
-
-_ALPHA = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def is_id(value: Any, prefix: str) -> bool:
-    """An 18-char Salesforce id with `prefix` and a correct checksum suffix."""
-    if not (isinstance(value, str) and len(value) == 18 and value.isalnum()):
-        return False
-    suffix = ""
-    for c in range(3):
-        n = sum(1 << i for i, ch in enumerate(value[c * 5 : c * 5 + 5]) if "A" <= ch <= "Z")
-        suffix += _ALPHA[n]
-    return value.startswith(prefix) and value[15:] == suffix
-
-
-def make_sf(server: Server, token: str | None = None) -> Salesforce:
-    sf = Salesforce(instance_url=server.url, session_id=token or server.token, version=API)
-    sf.bulk_url = f"{server.url}/services/async/{API}/"  # read on every `sf.bulk` access
-    return sf
 
 
 @pytest.fixture
@@ -76,16 +58,6 @@ def fast_poll(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     monkeypatch.setattr(simple_salesforce.bulk, "sleep", sleep)
     return asked
-
-
-def rows_where(db: DB, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(values))
-    cur = db.execute(f'SELECT * FROM "{table}" WHERE "{column}" IN ({marks})', values)
-    return [dict(r) for r in cur.fetchall()]
-
-
-def by(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
-    return {r[key]: r for r in rows}
 
 
 def live_ids(db: DB, ids: list[str]) -> set[str]:
