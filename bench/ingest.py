@@ -28,13 +28,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -60,7 +59,14 @@ from bench.pg import (
     pg_make_raw_table,
     pg_raw_load,
 )
-from bench.procs import BenchError, CpuWatch, Server
+from bench.procs import (
+    BenchError,
+    CpuWatch,
+    Server,
+    make_work_dir,
+    remove_work_dir,
+    run_guarded,
+)
 from bench.raw_sqlite import (
     check_contents,
     copy_ddl,
@@ -179,13 +185,8 @@ def run_bench(
             if dbs is not None and db_url is not None:
                 dbs.settle(db_url, report)
                 say(f"raw insert: COPY of {n} rows into {PG_RAW_SCHEMA}.{OBJECT.lower()}")
-                cpu.start()
-                seconds, count = pg_raw_load(db_url, ins, "003R0", upsert=False)
-                cpu.stop(report, "raw insert")
-                if count != n:
-                    raise BenchError(f"raw insert loaded {count} rows, expected {n}")
-                report.insert.raw_seconds = seconds
-                say(f"raw insert: {seconds:.2f}s, {rate(n, seconds):,.0f} rec/s")
+                load = partial(pg_raw_load, db_url, ins, "003R0", upsert=False)
+                raw_phase(report, cpu, report.insert, "insert", load)
                 if not args.skip_verify:
                     pg_check_contents(report, db_url, pg_table, "after insert")
             elif server_db is not None and server_db.exists():
@@ -201,15 +202,10 @@ def run_bench(
                     if fill:
                         report.note(f"raw load also fills NOT NULL columns {sorted(fill)}")
                     say(f"raw insert: copied {len(ddl)} DDL statement(s); loading {n} rows")
-                    cpu.start()
-                    seconds, count = raw_load(raw, ins, "003R0", upsert=False)
-                    cpu.stop(report, "raw insert")
+                    load = partial(raw_load, raw, ins, "003R0", upsert=False)
+                    raw_phase(report, cpu, report.insert, "insert", load)
                 finally:
                     raw.close()
-                if count != n:
-                    raise BenchError(f"raw insert loaded {count} rows, expected {n}")
-                report.insert.raw_seconds = seconds
-                say(f"raw insert: {seconds:.2f}s, {rate(n, seconds):,.0f} rec/s")
                 if not args.skip_verify:
                     check_contents(report, raw_db, server_db, "after insert")
             else:
@@ -241,25 +237,17 @@ def run_bench(
                 if dbs is not None and db_url is not None:
                     dbs.settle(db_url, report)
                     say(f"raw upsert: COPY of {m} rows into a staging table + INSERT ON CONFLICT")
-                    cpu.start()
-                    seconds, count = pg_raw_load(db_url, ups, "003R1", upsert=True)
-                    cpu.stop(report, "raw upsert")
-                    if count != m:
-                        raise BenchError(f"raw upsert loaded {count} rows, expected {m}")
-                    report.upsert.raw_seconds = seconds
-                    say(f"raw upsert: {seconds:.2f}s, {rate(m, seconds):,.0f} rec/s")
+                    load = partial(pg_raw_load, db_url, ups, "003R1", upsert=True)
+                    raw_phase(report, cpu, report.upsert, "upsert", load)
                     if not args.skip_verify:
                         pg_check_contents(report, db_url, pg_table, "after upsert")
                 elif server_db is not None:
                     raw = open_raw(raw_db)
                     try:
-                        cpu.start()
-                        seconds, count = raw_load(raw, ups, "003R1", upsert=True)
-                        cpu.stop(report, "raw upsert")
+                        load = partial(raw_load, raw, ups, "003R1", upsert=True)
+                        raw_phase(report, cpu, report.upsert, "upsert", load)
                     finally:
                         raw.close()
-                    report.upsert.raw_seconds = seconds
-                    say(f"raw upsert: {seconds:.2f}s, {rate(m, seconds):,.0f} rec/s")
                     if not args.skip_verify:
                         check_contents(report, raw_db, server_db, "after upsert")
 
@@ -325,6 +313,24 @@ def run_bench(
             dbs.drop(db_name)
         if args.scaling_workers and not args.skip_scaling:
             run_scaling(args, work, report, dbs, ins, server_args, timeout)
+
+
+def raw_phase(
+    report: Report,
+    cpu: CpuWatch,
+    phase: Phase,
+    label: str,
+    load: Callable[[], tuple[float, int]],
+) -> None:
+    """Times the raw baseline `load` of `phase`'s rows (`label`: insert or upsert), which must
+    load every one of them."""
+    cpu.start()
+    seconds, count = load()
+    cpu.stop(report, f"raw {label}")
+    if count != phase.rows:
+        raise BenchError(f"raw {label} loaded {count} rows, expected {phase.rows}")
+    phase.raw_seconds = seconds
+    say(f"raw {label}: {seconds:.2f}s, {rate(phase.rows, seconds):,.0f} rec/s")
 
 
 def worker_counts(text: str) -> tuple[int, ...]:
@@ -422,25 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return relationship_main(rest)
     args = parse_args(argv)
-    base = args.work_dir
-    if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bulkforce-bench-", dir=base))
+    work = make_work_dir(args.work_dir, "bulkforce-bench-")
     report = Report()
     status = 0
     dbs = PgDatabases(args.database) if is_postgres(args.database) else None
     try:
-        run_bench(args, work, report, dbs)
-    except (BenchError, httpx.HTTPError) as exc:
-        say(f"ERROR: {exc if isinstance(exc, BenchError) else f'HTTP failure: {exc!r}'}")
-        log = work / "server.log"
-        if log.exists():
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            print(f"--- server log tail ({log}) ---\n{tail}\n---", flush=True)
-        status = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        status = 130
+        status = run_guarded(work, partial(run_bench, args, work, report, dbs))
     finally:
         if dbs is not None and dbs.created:
             if args.keep:
@@ -470,10 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data["scaling"][k].update(server_rps=sc.server_rps)
         data.update(rows=args.rows, status=status)
         args.json.write_text(json.dumps(data, indent=2))
-    if args.keep:
-        say(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    remove_work_dir(work, args.keep)
     return status
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,38 @@ from bench.report import Report, say
 
 class BenchError(RuntimeError):
     """The run could not be measured."""
+
+
+def make_work_dir(base: Path | None, prefix: str) -> Path:
+    """A fresh temp dir for a bench run (CSV files, databases, the server log), under `base`."""
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+def run_guarded(work: Path, run: Callable[[], None]) -> int:
+    """Exit status of `run`: 0; 1 after a bench or HTTP failure, shown with the tail of the
+    server log in `work`; 130 when interrupted."""
+    try:
+        run()
+    except (BenchError, httpx.HTTPError) as exc:
+        say(f"ERROR: {exc if isinstance(exc, BenchError) else f'HTTP failure: {exc!r}'}")
+        log = work / "server.log"
+        if log.exists():
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            print(f"--- server log tail ({log}) ---\n{tail}\n---", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    return 0
+
+
+def remove_work_dir(work: Path, keep: bool) -> None:
+    if keep:
+        say(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port() -> int:

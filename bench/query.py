@@ -31,16 +31,15 @@ import argparse
 import csv
 import http.client
 import json
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,7 @@ from bench.common import (
 )
 from bench.data import insert_numbers, write_contacts
 from bench.pg import PgDatabases, is_postgres, pg_connect
-from bench.procs import BenchError, Server
+from bench.procs import BenchError, Server, make_work_dir, remove_work_dir, run_guarded
 from bench.raw_sqlite import qi, sqlite_path
 from bench.report import mb, rate, say
 
@@ -477,22 +476,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.work_dir is not None:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bulkforce-qbench-", dir=args.work_dir))
+    work = make_work_dir(args.work_dir, "bulkforce-qbench-")
     report = QueryReport()
     dbs = PgDatabases(args.database) if is_postgres(args.database) else None
     status = 0
     try:
-        run_bench(args, work, report, dbs)
-    except (BenchError, httpx.HTTPError) as exc:
-        say(f"ERROR: {exc!r}")
-        log = work / "server.log"
-        if log.exists():
-            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), flush=True)
-        status = 1
-    except KeyboardInterrupt:
-        status = 130
+        status = run_guarded(work, partial(run_bench, args, work, report, dbs))
     finally:
         if dbs is not None and dbs.created and not args.keep:
             dbs.drop_all()
@@ -507,10 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             status=status,
         )
         args.json.write_text(json.dumps(data, indent=2))
-    if args.keep:
-        say(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    remove_work_dir(work, args.keep)
     return status
 
 
