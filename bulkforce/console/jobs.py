@@ -24,7 +24,7 @@ from bulkforce.wire import query as query_wire
 
 APIS = {"V2Ingest": "Bulk 2.0 ingest", "V2Query": "Bulk 2.0 query", "Classic": "Bulk 1.0"}
 STATES = [s.value for s in JobState]
-OPERATIONS = [o.value for o in Operation] + ["query", "queryAll"]
+OPERATIONS = list(dict.fromkeys([*(o.value for o in Operation), "query", "queryAll"]))
 RESULTS = {"success": "successful", "failed": "failed", "unprocessed": "unprocessed"}
 LIST_SIZE = 200
 
