@@ -28,6 +28,7 @@ from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, u
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
+from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -146,6 +147,8 @@ class Worker:
         if header is None:
             return [], [], {}
         rows = reader.next_rows(MAX_BATCH_RECORDS + 1)
+        if OPEN_QUOTE_AT_END in reader.malformed.values():
+            raise CsvFormatError(f"InvalidBatch : Failed to parse CSV: {OPEN_QUOTE_AT_END}")
         bad = malformed_rows(reader.malformed)
         if job.spec:
             header, rows = apply_spec(job.spec, header, rows)

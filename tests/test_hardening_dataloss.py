@@ -256,6 +256,26 @@ def test_rows_of_an_aborted_job_are_all_accounted_for(server: Server, http: http
     assert [r[0] for r in rows] == [f"{tag}-0", f"{tag}-1", "", f"{tag}-3"]
 
 
+def test_a_quote_left_open_to_the_end_is_one_failed_record(
+    server: Server, http: httpx.Client
+) -> None:
+    """An even number of quotes passes the upload check, yet a stray quote inside a value
+    can leave the last quote open: the rest of the upload is then one malformed record,
+    and the rows before it still load."""
+    tag = unique("open")
+    body = f'Name,Notes__c\n{tag}-0,fine\n{tag}-1,a"b\n{tag}-2,"never closed\n{tag}-3,x\n'
+    job = create(http, "Widget__c", "insert")
+    info = upload_and_close(http, job["id"], body)
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (
+        "JobComplete", 3, 2,
+    ), info  # fmt: skip
+    ok, bad, rest = accounted(http, job["id"], "Name,Notes__c")
+    assert (ok, bad, rest) == ([f"{tag}-0"], [f"{tag}-1", f"{tag}-2"], [])
+    last = failed(http, job["id"], "Name,Notes__c").dicts()[1]
+    assert last["Notes__c"] == f"never closed\n{tag}-3,x\n"
+    assert last["sf__Error"].endswith("EOF reached before closing an opened quote:--")
+
+
 # ---------------------------------------------------------------- 5. blank lines
 
 

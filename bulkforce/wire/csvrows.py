@@ -7,8 +7,10 @@
 * A blank line between rows is a record with no values (so it fails, or loads empty, like
   any other record, and result rows keep their positions: Bulk 1.0 clients zip results with
   their records by position). Blank lines at the end of the upload are ignored (spec §3.11.1).
-* Only invalid UTF-8 and a quote that never closes stop the reader: CsvFormatError, a job-
-  or batch-level errorMessage (Bulk 2.0 uploads are checked for both as they arrive).
+* A quote that never closes makes the rest of the upload one malformed record. (Bulk 2.0
+  uploads with an odd number of quotes fail as they arrive; a Bulk 1.0 batch whose last
+  record is unterminated fails whole, as Salesforce's reader does.) Only invalid UTF-8 stops
+  the reader: CsvFormatError, a job- or batch-level errorMessage.
 """
 
 from __future__ import annotations
@@ -199,8 +201,9 @@ class RowReader:
                 if not quoted:
                     break  # the end of the data, without a line ending
                 nxt = next_line()
-                if nxt is None:  # no row boundary can be told after it: the whole upload fails
-                    raise CsvFormatError(f"InvalidBatch : Failed to parse CSV: {OPEN_QUOTE_AT_END}")
+                if nxt is None:  # the rest of the upload is this one (malformed) record
+                    problem = problem or OPEN_QUOTE_AT_END
+                    break
                 line, i = nxt, 0
                 continue
             c = line[i]
