@@ -2,9 +2,7 @@
 //
 //   node bulk1.mjs <instanceUrl> <accessToken> <scenario>  < params.json
 //
-// instanceUrl, accessToken and scenario may also come from BULKFORCE_URL, BULKFORCE_TOKEN and
-// BULKFORCE_SCENARIO; params (JSON) from stdin or BULKFORCE_PARAMS. Prints one JSON document on
-// stdout: the scenario's result (exit 0) or {"error": {...}} (exit 1).
+// Arguments, params and output as harness.mjs describes.
 //
 // params: {object, operation, options?, input?, batches?}
 //   options  handed to jsforce unchanged ({extIdField, concurrencyMode, ...})
@@ -20,38 +18,7 @@
 //           on the aborted job and a close (both expected to fail) and a fresh check of the job
 //   query   conn.bulk.query(params.soql): a CSV query job whose result files jsforce pipes into
 //           one CSV parser -> {records}
-import { readFileSync } from 'node:fs';
-import jsforce from 'jsforce';
-
-const POLL_INTERVAL = 50;
-const POLL_TIMEOUT = 60000;
-
-const [
-  instanceUrl = process.env.BULKFORCE_URL,
-  accessToken = process.env.BULKFORCE_TOKEN,
-  scenario = process.env.BULKFORCE_SCENARIO,
-] = process.argv.slice(2);
-
-function readParams() {
-  if (process.env.BULKFORCE_PARAMS) return JSON.parse(process.env.BULKFORCE_PARAMS);
-  if (process.stdin.isTTY) return {};
-  const text = readFileSync(0, 'utf8');
-  return text.trim() ? JSON.parse(text) : {};
-}
-
-function describeError(err) {
-  if (!err) return null;
-  return { name: err.name, message: err.message, errorCode: err.errorCode ?? null };
-}
-
-async function captureError(promise) {
-  try {
-    await promise;
-    return null;
-  } catch (err) {
-    return describeError(err);
-  }
-}
+import { POLL_INTERVAL, POLL_TIMEOUT, captureError, runScenario } from './harness.mjs';
 
 /** Resolves with the first of `events` emitted by `emitter`; rejects on 'error'. */
 function once(emitter, event) {
@@ -136,24 +103,7 @@ const scenarios = {
   },
 };
 
-function finish(doc, code) {
-  process.stdout.write(JSON.stringify(doc), () => process.exit(code));
-}
-
-async function main() {
-  if (!instanceUrl || !accessToken || !(scenario in scenarios)) {
-    const names = Object.keys(scenarios).join('|');
-    finish({ error: { name: 'Usage', message: `bulk1.mjs <instanceUrl> <token> <${names}>` } }, 2);
-    return;
-  }
-  const conn = new jsforce.Connection({ instanceUrl, accessToken, version: '59.0' });
+runScenario('bulk1.mjs', scenarios, (conn) => {
   conn.bulk.pollInterval = POLL_INTERVAL;
   conn.bulk.pollTimeout = POLL_TIMEOUT;
-  try {
-    finish(await scenarios[scenario](conn, readParams()), 0);
-  } catch (err) {
-    finish({ error: describeError(err) }, 1);
-  }
-}
-
-main();
+});

@@ -2,9 +2,7 @@
 //
 //   node bulk2.mjs <instanceUrl> <accessToken> <scenario>  < params.json
 //
-// instanceUrl, accessToken and scenario may also come from BULKFORCE_URL, BULKFORCE_TOKEN and
-// BULKFORCE_SCENARIO; params (JSON) from stdin or BULKFORCE_PARAMS. Prints one JSON document on
-// stdout: the scenario's result (exit 0) or {"error": {...}} (exit 1).
+// Arguments, params and output as harness.mjs describes.
 //
 // params: {object, operation, input, externalIdFieldName?, columnDelimiter?, lineEnding?}
 // input is an array of records or a CSV string, handed to jsforce unchanged.
@@ -18,29 +16,7 @@
 //           getAllResults()
 //   abort   open (+ upload when input is given), abort, poll (expected to throw), delete, check
 //           (expected to fail with NOT_FOUND)
-import { readFileSync } from 'node:fs';
-import jsforce from 'jsforce';
-
-const POLL_INTERVAL = 50;
-const POLL_TIMEOUT = 60000;
-
-const [
-  instanceUrl = process.env.BULKFORCE_URL,
-  accessToken = process.env.BULKFORCE_TOKEN,
-  scenario = process.env.BULKFORCE_SCENARIO,
-] = process.argv.slice(2);
-
-function readParams() {
-  if (process.env.BULKFORCE_PARAMS) return JSON.parse(process.env.BULKFORCE_PARAMS);
-  if (process.stdin.isTTY) return {};
-  const text = readFileSync(0, 'utf8');
-  return text.trim() ? JSON.parse(text) : {};
-}
-
-function describeError(err) {
-  if (!err) return null;
-  return { name: err.name, message: err.message, errorCode: err.errorCode ?? null };
-}
+import { POLL_INTERVAL, POLL_TIMEOUT, captureError, runScenario } from './harness.mjs';
 
 /** The options jsforce sends on job creation: only those the test gave. */
 function jobOptions(p) {
@@ -57,15 +33,6 @@ async function rawResults(job) {
     failedResults: await job.getFailedResults(true),
     unprocessedRecords: await job.getUnprocessedRecords(true),
   };
-}
-
-async function captureError(promise) {
-  try {
-    await promise;
-    return null;
-  } catch (err) {
-    return describeError(err);
-  }
 }
 
 const scenarios = {
@@ -114,22 +81,4 @@ const scenarios = {
   },
 };
 
-function finish(doc, code) {
-  process.stdout.write(JSON.stringify(doc), () => process.exit(code));
-}
-
-async function main() {
-  if (!instanceUrl || !accessToken || !(scenario in scenarios)) {
-    const names = Object.keys(scenarios).join('|');
-    finish({ error: { name: 'Usage', message: `bulk2.mjs <instanceUrl> <token> <${names}>` } }, 2);
-    return;
-  }
-  const conn = new jsforce.Connection({ instanceUrl, accessToken, version: '59.0' });
-  try {
-    finish(await scenarios[scenario](conn, readParams()), 0);
-  } catch (err) {
-    finish({ error: describeError(err) }, 1);
-  }
-}
-
-main();
+runScenario('bulk2.mjs', scenarios);
