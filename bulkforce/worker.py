@@ -29,6 +29,7 @@ from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
 from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
+from bulkforce.wire.prefetch import Prefetch
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -266,15 +267,16 @@ class Worker:
         group: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         opened = 0.0
+        ahead = Prefetch(rows, BATCH_SIZE)  # the next batch parses while this one is written
         try:
             while True:
                 try:
-                    chunk = rows.next_rows(BATCH_SIZE)
+                    chunk, malformed = ahead.next_rows()
                 except CsvFormatError as e:
                     return str(e)  # the batches before it commit below; the rest: unprocessed
                 if not chunk:
                     return None
-                bad = malformed_rows(rows.malformed)
+                bad = malformed_rows(malformed)
                 if group is None or tx is None:
                     self._let_writers_in()
                     group = self.ctx.store.transaction()
@@ -292,6 +294,7 @@ class Worker:
                 group = None
             raise
         finally:
+            ahead.close()
             if group is not None:
                 group.__exit__(None, None, None)
 
