@@ -29,7 +29,7 @@ from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
 from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
-from bulkforce.wire.prefetch import Prefetch
+from bulkforce.wire.prefetch import batches
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -267,7 +267,8 @@ class Worker:
         group: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         opened = 0.0
-        ahead = Prefetch(rows, BATCH_SIZE)  # the next batch parses while this one is written
+        # large uploads: the next batch parses while this one is written
+        ahead = batches(rows, BATCH_SIZE, job.upload_bytes)
         try:
             while True:
                 try:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkforce.wire.csvrows import CsvFormatError, RowReader
-from bulkforce.wire.prefetch import Prefetch
+from bulkforce.wire.prefetch import PREFETCH_MIN_BYTES, Inline, Prefetch, batches
 
 CELLS = st.sampled_from(["a", "", "b c", '"q,1"', '"x""y"', 'a"b', '"ok" z', "é", '"l1\nl2"'])
 
@@ -41,8 +41,8 @@ def _direct(data: bytes, size: int) -> list[object]:
             return out
 
 
-def _prefetched(data: bytes, size: int) -> list[object]:
-    ahead = Prefetch(_reader(data), size)
+def _prefetched(data: bytes, size: int, kind: type[Inline | Prefetch] = Prefetch) -> list[object]:
+    ahead = kind(_reader(data), size)
     out: list[object] = []
     try:
         while True:
@@ -68,6 +68,16 @@ def test_prefetch_gives_the_readers_chunks_malformed_rows_and_errors(
 ) -> None:
     data = _upload(rows, "") + tail.encode("latin-1")  # "\xff": invalid UTF-8 at the end
     assert _prefetched(data, size) == _direct(data, size)
+    assert _prefetched(data, size, Inline) == _direct(data, size)
+
+
+def test_only_large_uploads_get_a_parsing_thread() -> None:
+    reader = _reader(_upload([["a", "b"]], ""))
+    small = batches(reader, 10, PREFETCH_MIN_BYTES - 1)
+    assert isinstance(small, Inline)
+    large = batches(reader, 10, PREFETCH_MIN_BYTES)
+    assert isinstance(large, Prefetch)
+    large.close()
 
 
 def test_close_midway_stops_the_parsing_thread() -> None:
