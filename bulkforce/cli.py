@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,14 @@ from bulkforce.boot import (
     sqlite_path,
 )
 from bulkforce.cli_jobs import job, jobs, load_progress
-from bulkforce.cli_options import F, env, server_schema_option, store_options, with_options
+from bulkforce.cli_options import (
+    F,
+    env,
+    exit_on_error,
+    server_schema_option,
+    store_options,
+    with_options,
+)
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Settings
 from bulkforce.soql.dates import zone
@@ -235,7 +240,7 @@ def serve(
 
     setup_logging(tuning)
     setup_access_log(access_log)
-    try:
+    with exit_on_error():
         # Bound before anything is printed: a taken port must not look like a running server.
         listener = bind(host, port)
         sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
@@ -257,9 +262,6 @@ def serve(
             sweep_orphans(ctx, 0)
         access = admin_token(data_dir, ctx.settings.org_id, token, ctx.store)
         tls = login.server_files(data_dir, host)
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
     scheme = "https" if tls else "http"
     asgi = create_app(
         ctx,
@@ -357,12 +359,9 @@ def worker(
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
         sys.exit(2)
-    try:
+    with exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
         apply_tuning(ctx.settings, tuning)
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
     workers = [Worker(ctx) for _ in range(threads)]
 
     def stop(*_: object) -> None:
@@ -421,21 +420,6 @@ def schema_show(object_name: str, schemas: tuple[Path, ...]) -> None:
     click.echo(render_object(loaded, obj, provisional=obj.name in taken))
 
 
-@contextlib.contextmanager
-def _exit_on_error() -> Iterator[None]:
-    """Exit 2 with the message of an error that stops a command working on the data."""
-    from bulkforce.errors import ServiceError
-
-    try:
-        yield
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
-    except ServiceError as e:
-        click.echo(f"bulkforce: {e.message}", err=True)
-        sys.exit(2)
-
-
 @main.command("load-records")
 @click.argument("object_name", metavar="OBJECT")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False))
@@ -451,7 +435,7 @@ def load_records(
     """
     from bulkforce.jobs.org import OrgService
 
-    with _exit_on_error():
+    with exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0)
         with load_progress(csv_file) as progress:
             report = OrgService(ctx).load_records(object_name, csv_file, progress)
@@ -480,7 +464,7 @@ def reset(
     if bool(object_name) == everything:
         click.echo("bulkforce: name one OBJECT, or --all", err=True)
         sys.exit(2)
-    with _exit_on_error():
+    with exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0)
         deleted = OrgService(ctx).reset(object_name)
     for name, n in deleted.items():

@@ -24,15 +24,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bulkforce.boot import BootError, build_context
-from bulkforce.cli_options import store_options
-from bulkforce.engine.schema import SchemaError
+from bulkforce.boot import build_context
+from bulkforce.cli_options import exit_on_error, store_options
 from bulkforce.errors import ServiceError
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import Job, JobFilter, JobState
-from bulkforce.store import StoreError
 from bulkforce.wire import bulk1, bulk2
 
 APIS = {"V2Ingest": "2.0 ingest", "V2Query": "2.0 query", "Classic": "1.0"}
@@ -51,11 +49,8 @@ def console() -> Console:
 
 
 def _open(data_dir: Path, database: str | None, schemas: tuple[Path, ...]) -> Context:
-    try:
+    with exit_on_error():
         return build_context(data_dir, database, list(schemas), 0)
-    except (BootError, SchemaError, StoreError) as e:
-        click.echo(f"bulkforce: {e}", err=True)
-        sys.exit(2)
 
 
 def jobs_table(service: IngestService, flt: JobFilter, limit: int) -> Table:

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
+    """Exit 2 with the message of an error that stops a command from opening or changing the
+    server's data (bad schema, unreachable database, a refused operation)."""
+    # imported here so that this module stays a leaf: auth/cli.py imports it
+    from bulkforce.boot import BootError
+    from bulkforce.engine.schema import SchemaError
+    from bulkforce.errors import ServiceError
+    from bulkforce.store import StoreError
+
+    try:
+        yield
+    except (BootError, SchemaError, StoreError) as e:
+        click.echo(f"bulkforce: {e}", err=True)
+        sys.exit(2)
+    except ServiceError as e:
+        click.echo(f"bulkforce: {e.message}", err=True)
+        sys.exit(2)
 
 
 def env(name: str) -> str:
