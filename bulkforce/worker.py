@@ -29,7 +29,6 @@ from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
 from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
-from bulkforce.wire.prefetch import batches
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -267,17 +266,15 @@ class Worker:
         group: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         opened = 0.0
-        # large uploads: the next batch parses while this one is written
-        ahead = batches(rows, BATCH_SIZE, job.upload_bytes)
         try:
             while True:
                 try:
-                    chunk, malformed = ahead.next_rows()
+                    chunk = rows.next_rows(BATCH_SIZE)
                 except CsvFormatError as e:
                     return str(e)  # the batches before it commit below; the rest: unprocessed
                 if not chunk:
                     return None
-                bad = malformed_rows(malformed)
+                bad = malformed_rows(rows.malformed)
                 if group is None or tx is None:
                     self._let_writers_in()
                     group = self.ctx.store.transaction()
@@ -295,7 +292,6 @@ class Worker:
                 group = None
             raise
         finally:
-            ahead.close()
             if group is not None:
                 group.__exit__(None, None, None)
 

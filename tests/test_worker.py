@@ -12,6 +12,7 @@ from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
+from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
 # in-process tests act as an admin: they see every job
@@ -65,18 +66,16 @@ def test_abort_between_batches_leaves_rest_unprocessed(
     rows = b"".join(b"N%d\n" % i for i in range(25_000))
     job_id = submit(svc, b"LastName\n" + rows)
     ctx.settings.commit_seconds = 0  # commit after every batch
-    opens = []
-    real_let_writers_in = Worker._let_writers_in
+    reads = []
+    real_next_rows = RowReader.next_rows
 
-    # Hooked where the worker is about to open the next batch's transaction: the reader
-    # itself runs a batch ahead, on its own thread, while the previous batch is written.
-    def let_writers_in(self: Worker, limit: float = 1.0) -> None:
-        opens.append(limit)
-        if len(opens) == 2:  # the first batch has committed; no transaction is open
+    def next_rows(self: RowReader, n: int) -> list[list[str]]:
+        reads.append(n)
+        if len(reads) == 2:  # the first batch has committed; no transaction is open
             svc.abort(job_id, ADMIN)
-        real_let_writers_in(self, limit)
+        return real_next_rows(self, n)
 
-    monkeypatch.setattr(Worker, "_let_writers_in", let_writers_in)
+    monkeypatch.setattr(RowReader, "next_rows", next_rows)
     Worker(ctx).run_once()
     job = svc.get(job_id, ADMIN)
     assert job.state is JobState.ABORTED
