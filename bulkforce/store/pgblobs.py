@@ -1,15 +1,21 @@
-"""A query result in PostgreSQL: rows of `bf_blob` in chunks of exactly CHUNK bytes, so that
-any byte range of the result maps to chunk numbers (jobs/results.py serves pages from any row
-offset) and any API process serves any page."""
+"""PostgreSQL blobs: uploads, batch results and query results as rows of `bf_blob` in chunks,
+so any API process or worker reads what another wrote. A query result is in chunks of exactly
+CHUNK bytes, so that any byte range of it maps to chunk numbers (jobs/results.py serves pages
+from any row offset)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from bulkforce.store.blobs import ResultWriter
+from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
+from bulkforce.store.pgsql import Q, lazy_commit, wrapped
 
 if TYPE_CHECKING:
-    from bulkforce.store.postgres import PgBlobs
+    from bulkforce.store.postgres import PostgresStore
 
 CHUNK = 1 << 20
 
@@ -34,3 +40,137 @@ class PgResultWriter(ResultWriter):
             self.blobs.put_chunk(self.name, self.seq, bytes(self.buf))
             self.buf.clear()
         self.blobs.put_chunk(self.name + ":idx", 0, index)
+
+
+class _PgUpload(UploadWriter):
+    def __init__(self, blobs: PgBlobs, key: str) -> None:
+        self.blobs, self.key = blobs, key
+        # the start time in the name lets a sweep tell a crashed upload from a running one
+        self.tmp = f"tmp:{key}:{int(time.time())}:{uuid.uuid4().hex}"
+        self.buf = bytearray()
+        self.seq = 0
+
+    def _flush(self) -> None:
+        # Not durable on its own: the upload is acknowledged only after record_upload's
+        # commit, and that commit's WAL flush covers every earlier one, these chunks included.
+        with self.blobs.store._conns.borrow() as conn, wrapped():
+            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, self.seq, bytes(self.buf)))
+        self.seq += 1
+        self.buf.clear()
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) >= CHUNK:
+            self._flush()
+
+    def close(self) -> None:
+        """The last (for a small upload the only) chunk waits for swap, which commits it
+        together with the job's row: one commit fewer per upload."""
+
+    def swap(self) -> None:
+        # this thread's connection is inside record_upload's transaction: a savepoint of it
+        final = f"upload:{self.key}"
+        with self.blobs.store._write() as conn:
+            conn.execute(Q["blob_delete"], (final,))
+            if self.seq:
+                conn.execute(Q["blob_rename"], (final, self.tmp))
+            if self.buf:
+                conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
+
+    def discard(self) -> None:
+        with self.blobs.store._write() as conn:
+            conn.execute(Q["blob_delete"], (self.tmp,))
+
+
+class _PgReader(io.RawIOBase):
+    """A committed upload read back chunk by chunk: never whole in memory."""
+
+    def __init__(self, store: PostgresStore, name: str, chunks: int) -> None:
+        self.store, self.name, self.chunks = store, name, chunks
+        self.seq = 0
+        self.pending = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self.pending and not self.done:
+            row = self.store._one(Q["blob_chunk"], (self.name, self.seq))
+            if row is None:
+                if self.seq < self.chunks:
+                    raise BlobGone(f"{self.name} was deleted while being read")
+                self.done = True
+            else:
+                self.pending = bytes(row["data"])
+                self.seq += 1
+        n = min(len(b), len(self.pending))
+        b[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+class PgBlobs(Blobs):
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def put_chunk(self, name: str, seq: int, data: bytes) -> None:
+        self.store._run(Q["blob_put_chunk"], (name, seq, data))
+
+    def upload_writer(self, key: str) -> UploadWriter:
+        return _PgUpload(self, key)
+
+    def open(self, key: str) -> BinaryIO | None:
+        name = f"upload:{key}"
+        row = self.store._one(Q["blob_count"], (name,))
+        if row is None or not row["n"]:
+            return None
+        return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
+
+    def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
+        prefix = f"results:{key}:{seq}"
+        self.store._run(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
+
+    def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
+        for seq in range(batches):
+            row = self.store._one(Q["blob_chunk"], (f"results:{key}:{seq}:{kind}", 0))
+            if row is None:
+                raise BlobGone(f"results of {key} were deleted while being read")
+            if row["data"]:
+                yield bytes(row["data"])
+
+    def result_writer(self, key: str) -> ResultWriter:
+        return PgResultWriter(self, key)
+
+    def result_index(self, key: str) -> bytes | None:
+        return self.get(f"results:{key}:query:idx")
+
+    def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        name = f"results:{key}:query"
+        for seq in range(start // CHUNK, (end - 1) // CHUNK + 1 if end > start else 0):
+            row = self.store._one(Q["blob_chunk"], (name, seq))
+            if row is None:
+                raise BlobGone(f"{name} was deleted while being read")
+            data = bytes(row["data"])
+            base = seq * CHUNK
+            yield data[max(start - base, 0) : end - base]
+
+    def put(self, name: str, data: bytes) -> None:
+        self.put_chunk(name, 0, data)
+
+    def get(self, name: str) -> bytes | None:
+        row = self.store._one(Q["blob_chunk"], (name, 0))
+        return None if row is None else bytes(row["data"])
+
+    def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
+        # Only unfinished uploads: a Bulk 1.0 payload is stored a moment before its batch row,
+        # possibly by another process, and nothing dates it.
+        with self.store._write() as conn:
+            cur = conn.execute(Q["blob_delete_stale_uploads"], (int(time.time() - min_age),))
+            return int(cur.rowcount)
+
+    def delete(self, key: str) -> None:
+        with self.store._write() as conn:
+            for name in (f"upload:{key}", f"{key}.request", f"{key}.result"):
+                conn.execute(Q["blob_delete"], (name,))
+            conn.execute(Q["blob_delete_prefix"], (f"results:{key}:%",))

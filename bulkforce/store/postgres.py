@@ -8,20 +8,16 @@ psql as users expect.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import io
 import json
 import queue
-import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -29,85 +25,47 @@ from psycopg import pq, sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from bulkforce.engine.schema import NUMBER_TYPES, Field, Schema, SObject
-from bulkforce.model import Batch, BatchState, Job, JobState, iso
+from bulkforce.engine.schema import Schema, SObject
+from bulkforce.model import Batch, BatchState, Job, JobState
 from bulkforce.store.base import (
     IDLE_READERS,
-    BadValue,
     RecordTable,
-    Row,
     StoreError,
     Tx,
-    UniqueViolation,
 )
-from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
-from bulkforce.store.pgblobs import CHUNK, PgResultWriter
-from bulkforce.store.pgcopy import (
-    STAGE,
-    STAGE_MIN_ROWS,
-    CopyPlan,
-    copy_sql,
-    stage_sql,
-    update_from_stage_sql,
-)
+from bulkforce.store.blobs import Blobs
+from bulkforce.store.pgblobs import PgBlobs
+from bulkforce.store.pgrecords import PgRecords, api_values, column_def, ident, pg_type
+from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections
-from bulkforce.store.queries import load
 from bulkforce.store.records import date_indexes, live_index
 from bulkforce.store.rows import RowLike, batch_from_row, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
 
+# Split by concern into pgsql (queries, errors), pgrecords (record tables) and pgblobs (blobs);
+# what this module used to define stays importable from here.
+__all__ = [
+    "CHANNEL",
+    "PgBlobs",
+    "PgRecords",
+    "PgTx",
+    "PgWakeup",
+    "PostgresStore",
+    "Q",
+    "column_def",
+    "ident",
+    "lazy_commit",
+    "now_iso",
+    "pg_type",
+]
 
-def _from_sqlite(text: str) -> str:
-    """Simple shared queries are written once, for SQLite; this is the PostgreSQL spelling."""
-    text = re.sub(r"\bTEXT(\s[^,\n]*?)\s*COLLATE NOCASE", r"CITEXT\1", text)
-    text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", text)
-    text = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", text)
-    return text.replace("?", "%s")
-
-
-# Queries PostgreSQL spells differently live in postgres.sql; the rest are translated.
-Q = {name: _from_sqlite(text) for name, text in load("sqlite").items()} | load("postgres")
-CHANNEL = "bulkforce_work"
 
 _JOB_COLUMNS = frozenset(
     {"error_message", "records_processed", "records_failed", "retries", "header",
      "total_processing_time", "api_active_processing_time", "apex_processing_time",
      "lease_owner", "lease_expires", "batches_done"}
 )  # fmt: skip
-
-
-def now_iso() -> str:
-    return iso(dt.datetime.now(dt.UTC))
-
-
-@contextmanager
-def _wrapped() -> Iterator[None]:
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as e:
-        raise UniqueViolation(str(e).splitlines()[0]) from None
-    except (psycopg.DataError, UnicodeEncodeError) as e:  # SQLSTATE class 22: the value's fault
-        raise BadValue(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
-    except psycopg.Error as e:
-        raise StoreError(
-            f"database error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from None
-
-
-def _api_values(obj: SObject, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row by API names, with values as the SQLite store returns them (text dates)."""
-    out: dict[str, Any] = {}
-    for f in obj.fields.values():
-        value = row.get(f.name.lower())
-        if isinstance(value, dt.datetime):
-            value = iso(value)
-        elif isinstance(value, dt.date | dt.time):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = float(value)
-        out[f.name] = value
-    return out
 
 
 @contextmanager
@@ -120,127 +78,6 @@ def _single(conn: psycopg.Connection[Any]) -> Iterator[None]:
     else:
         with conn.transaction():
             yield
-
-
-def lazy_commit(conn: psycopg.Connection[Any], query: str, params: Any) -> psycopg.Cursor[Any]:
-    """One statement in its own transaction that does not wait for the WAL flush, in one
-    round trip (a pipeline). Only for writes that matter once a later commit uses them: that
-    commit's flush covers this one too, since the WAL is written in order."""
-    with conn.pipeline(), conn.transaction():
-        conn.execute("SET LOCAL synchronous_commit = off")
-        cur = conn.execute(query, params)
-    return cur
-
-
-def ident(name: str) -> sql.Identifier:
-    return sql.Identifier(name.lower())
-
-
-def pg_type(f: Field) -> str:
-    if f.type == "boolean":
-        return "BOOLEAN"
-    if f.type == "int":
-        return "INTEGER"
-    if f.type == "long":
-        return "BIGINT"
-    if f.type in NUMBER_TYPES:
-        return f"NUMERIC({f.precision},{f.scale})" if f.precision else "DOUBLE PRECISION"
-    if f.type == "date":
-        return "DATE"
-    if f.type == "datetime":
-        return "TIMESTAMPTZ"
-    if f.type == "time":
-        return "TIME"
-    if f.indexed_key and not f.case_sensitive and f.name != "Id":
-        return "CITEXT"  # Salesforce matches external ids and unique text case-insensitively
-    return "TEXT"
-
-
-def column_def(f: Field) -> sql.Composable:
-    extra = ""
-    if f.name == "Id":
-        extra = " PRIMARY KEY"
-    elif f.name == "IsDeleted":
-        extra = " NOT NULL DEFAULT FALSE"
-    return sql.SQL("{} {}{}").format(ident(f.name), sql.SQL(pg_type(f)), sql.SQL(extra))
-
-
-class PgRecords(RecordTable):
-    def __init__(self, conn: psycopg.Connection[Any], obj: SObject) -> None:
-        self.conn = conn
-        self.obj = obj
-        self.table = ident(obj.table)
-
-    def _cols(self, columns: Sequence[str]) -> sql.Composable:
-        return sql.SQL(", ").join(ident(c) for c in columns)
-
-    def insert(
-        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
-    ) -> None:
-        plan = CopyPlan(self.obj, columns, constants)
-        stmt = copy_sql(self.table, [*columns, *constants])
-        with _wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.set_types(plan.types)
-            for row in plan.rows(rows):
-                copy.write_row(row)
-
-    def update(
-        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
-    ) -> None:
-        rows = list(rows)
-        if len(rows) >= STAGE_MIN_ROWS:
-            self._update_staged(columns, rows, constants)
-            return
-        names = [*columns, *constants]
-        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(ident(c)) for c in names)
-        stmt = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(self.table, sets)
-        extra = tuple(constants.values())
-        # rows end with the Id; the constants go between the values and it
-        params = [(*r[:-1], *extra, r[-1]) for r in rows]
-        with _wrapped(), self.conn.cursor() as cur:
-            cur.executemany(stmt, params)
-
-    def _update_staged(
-        self, columns: Sequence[str], rows: list[Row], constants: Mapping[str, Any]
-    ) -> None:
-        """COPY the new values into a staging table, then one UPDATE … FROM it."""
-        plan = CopyPlan(self.obj, [*columns, "Id"], {})
-        with _wrapped(), self.conn.cursor() as cur:
-            cur.execute(stage_sql(self.table, columns))
-            try:
-                with cur.copy(copy_sql(STAGE, [*columns, "Id"])) as copy:
-                    copy.set_types(plan.types)
-                    for row in plan.rows(rows):
-                        copy.write_row(row)
-                cur.execute(
-                    update_from_stage_sql(self.table, columns, constants), list(constants.values())
-                )
-            finally:
-                if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
-                    cur.execute(sql.SQL("DROP TABLE {}").format(STAGE))
-
-    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
-        f = self.obj.field(column)
-        cast = pg_type(f).split("(")[0] if f is not None else "TEXT"
-        stmt = sql.SQL(
-            "SELECT {col}, id, isdeleted FROM {t} WHERE {col} = ANY(%s::{cast}[])"
-        ).format(col=ident(column), t=self.table, cast=sql.SQL(cast))
-        with _wrapped(), self.conn.cursor(row_factory=tuple_row) as cur:
-            rows = cur.execute(stmt, (list(keys),)).fetchall()
-        return [(r[0], r[1], bool(r[2])) for r in rows]
-
-    def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None:
-        stmt = sql.SQL(
-            "UPDATE {} SET isdeleted = TRUE, lastmodifieddate = %s, systemmodstamp = %s, "
-            "lastmodifiedbyid = %s WHERE id = ANY(%s::text[])"
-        ).format(self.table)
-        with _wrapped():
-            self.conn.execute(stmt, (now, now, user_id, list(ids)))
-
-    def hard_delete(self, ids: Sequence[str]) -> None:
-        stmt = sql.SQL("DELETE FROM {} WHERE id = ANY(%s::text[])").format(self.table)
-        with _wrapped():
-            self.conn.execute(stmt, (list(ids),))
 
 
 class PgTx(Tx):
@@ -271,11 +108,11 @@ class PgTx(Tx):
         params = {"state": state.value, "message": message, "processed": processed,
                   "failed": failed, "ms": elapsed_ms, "now": now_iso(), "id": batch_id,
                   "owner": owner}  # fmt: skip
-        with _wrapped():
+        with wrapped():
             return self.conn.execute(Q["finish_batch"], params).rowcount == 1
 
     def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
-        with _wrapped():
+        with wrapped():
             row = self.conn.execute(
                 "SELECT state, lease_owner FROM bf_job WHERE id = %s", (job_id,)
             ).fetchone()
@@ -288,7 +125,7 @@ class PgTx(Tx):
         params = {"processed": processed, "failed": failed, "ms": elapsed_ms, "now": now_iso(),
                   "expires": time.time() + lease_seconds, "id": job_id, "owner": owner,
                   "seq": seq}  # fmt: skip
-        with _wrapped():
+        with wrapped():
             return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
 
@@ -300,7 +137,7 @@ class PgWakeup(Wakeup):
         self._local = threading.local()
 
     def set(self) -> None:
-        with self.store._conns.borrow() as conn, _wrapped():
+        with self.store._conns.borrow() as conn, wrapped():
             conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(CHANNEL)))
 
     def wait(self, timeout: float) -> None:
@@ -315,140 +152,6 @@ class PgWakeup(Wakeup):
         except psycopg.Error:
             self._local.conn = None
             time.sleep(min(timeout, 0.5))  # the database is unwell; the worker retries
-
-
-class _PgUpload(UploadWriter):
-    def __init__(self, blobs: PgBlobs, key: str) -> None:
-        self.blobs, self.key = blobs, key
-        # the start time in the name lets a sweep tell a crashed upload from a running one
-        self.tmp = f"tmp:{key}:{int(time.time())}:{uuid.uuid4().hex}"
-        self.buf = bytearray()
-        self.seq = 0
-
-    def _flush(self) -> None:
-        # Not durable on its own: the upload is acknowledged only after record_upload's
-        # commit, and that commit's WAL flush covers every earlier one, these chunks included.
-        with self.blobs.store._conns.borrow() as conn, _wrapped():
-            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, self.seq, bytes(self.buf)))
-        self.seq += 1
-        self.buf.clear()
-
-    def write(self, data: bytes) -> None:
-        self.buf += data
-        if len(self.buf) >= CHUNK:
-            self._flush()
-
-    def close(self) -> None:
-        """The last (for a small upload the only) chunk waits for swap, which commits it
-        together with the job's row: one commit fewer per upload."""
-
-    def swap(self) -> None:
-        # this thread's connection is inside record_upload's transaction: a savepoint of it
-        final = f"upload:{self.key}"
-        with self.blobs.store._write() as conn:
-            conn.execute(Q["blob_delete"], (final,))
-            if self.seq:
-                conn.execute(Q["blob_rename"], (final, self.tmp))
-            if self.buf:
-                conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
-
-    def discard(self) -> None:
-        with self.blobs.store._write() as conn:
-            conn.execute(Q["blob_delete"], (self.tmp,))
-
-
-class _PgReader(io.RawIOBase):
-    """A committed upload read back chunk by chunk: never whole in memory."""
-
-    def __init__(self, store: PostgresStore, name: str, chunks: int) -> None:
-        self.store, self.name, self.chunks = store, name, chunks
-        self.seq = 0
-        self.pending = b""
-        self.done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self.pending and not self.done:
-            row = self.store._one(Q["blob_chunk"], (self.name, self.seq))
-            if row is None:
-                if self.seq < self.chunks:
-                    raise BlobGone(f"{self.name} was deleted while being read")
-                self.done = True
-            else:
-                self.pending = bytes(row["data"])
-                self.seq += 1
-        n = min(len(b), len(self.pending))
-        b[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
-
-
-class PgBlobs(Blobs):
-    def __init__(self, store: PostgresStore) -> None:
-        self.store = store
-
-    def put_chunk(self, name: str, seq: int, data: bytes) -> None:
-        self.store._run(Q["blob_put_chunk"], (name, seq, data))
-
-    def upload_writer(self, key: str) -> UploadWriter:
-        return _PgUpload(self, key)
-
-    def open(self, key: str) -> BinaryIO | None:
-        name = f"upload:{key}"
-        row = self.store._one(Q["blob_count"], (name,))
-        if row is None or not row["n"]:
-            return None
-        return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
-
-    def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
-        prefix = f"results:{key}:{seq}"
-        self.store._run(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
-
-    def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
-        for seq in range(batches):
-            row = self.store._one(Q["blob_chunk"], (f"results:{key}:{seq}:{kind}", 0))
-            if row is None:
-                raise BlobGone(f"results of {key} were deleted while being read")
-            if row["data"]:
-                yield bytes(row["data"])
-
-    def result_writer(self, key: str) -> ResultWriter:
-        return PgResultWriter(self, key)
-
-    def result_index(self, key: str) -> bytes | None:
-        return self.get(f"results:{key}:query:idx")
-
-    def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        name = f"results:{key}:query"
-        for seq in range(start // CHUNK, (end - 1) // CHUNK + 1 if end > start else 0):
-            row = self.store._one(Q["blob_chunk"], (name, seq))
-            if row is None:
-                raise BlobGone(f"{name} was deleted while being read")
-            data = bytes(row["data"])
-            base = seq * CHUNK
-            yield data[max(start - base, 0) : end - base]
-
-    def put(self, name: str, data: bytes) -> None:
-        self.put_chunk(name, 0, data)
-
-    def get(self, name: str) -> bytes | None:
-        row = self.store._one(Q["blob_chunk"], (name, 0))
-        return None if row is None else bytes(row["data"])
-
-    def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
-        # Only unfinished uploads: a Bulk 1.0 payload is stored a moment before its batch row,
-        # possibly by another process, and nothing dates it.
-        with self.store._write() as conn:
-            cur = conn.execute(Q["blob_delete_stale_uploads"], (int(time.time() - min_age),))
-            return int(cur.rowcount)
-
-    def delete(self, key: str) -> None:
-        with self.store._write() as conn:
-            for name in (f"upload:{key}", f"{key}.request", f"{key}.result"):
-                conn.execute(Q["blob_delete"], (name,))
-            conn.execute(Q["blob_delete_prefix"], (f"results:{key}:%",))
 
 
 class PostgresStore(SqlStore):
@@ -530,7 +233,7 @@ class PostgresStore(SqlStore):
         conn = self._reader()
         try:
             # a named cursor streams from the server: the result never sits whole in memory
-            with _wrapped(), conn.cursor(name=f"bf_rows_{uuid.uuid4().hex}") as cur:
+            with wrapped(), conn.cursor(name=f"bf_rows_{uuid.uuid4().hex}") as cur:
                 cur.itersize = arraysize
                 cur.execute(sql, list(params))
                 while True:
@@ -552,7 +255,7 @@ class PostgresStore(SqlStore):
         # A worker thread keeps its own connection (store/pool.py). A commit lost in a
         # PostgreSQL crash loses a batch's records and its "done" marker together, so the
         # batch is simply redone: skipping the WAL flush wait is safe.
-        with _wrapped():
+        with wrapped():
             self._conns.pin().execute("SET synchronous_commit = off")
 
     def close(self) -> None:
@@ -566,7 +269,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._conns.borrow() as conn, _wrapped(), conn.transaction():
+        with self._conns.borrow() as conn, wrapped(), conn.transaction():
             yield conn
 
     @contextmanager
@@ -575,11 +278,11 @@ class PostgresStore(SqlStore):
             yield PgTx(conn, self)
 
     def _run(self, query: str, params: Any = ()) -> int:
-        with self._conns.borrow() as conn, _wrapped(), _single(conn):
+        with self._conns.borrow() as conn, wrapped(), _single(conn):
             return int(conn.execute(query, params).rowcount)
 
     def _returning(self, query: Any, params: Any) -> RowLike | None:
-        with self._conns.borrow() as conn, _wrapped(), _single(conn):
+        with self._conns.borrow() as conn, wrapped(), _single(conn):
             row: RowLike | None = conn.execute(query, params).fetchone()
         return row
 
@@ -597,18 +300,18 @@ class PostgresStore(SqlStore):
         # On a connection of its own: inside a worker's long transaction the counter row
         # would stay locked and make every other worker wait. A rolled-back batch only leaves
         # a gap in the Ids, which Salesforce's have too.
-        with self._conns.side() as side, _wrapped():
+        with self._conns.side() as side, wrapped():
             row = lazy_commit(side, Q["bump_counter"], (counter, count)).fetchone()
         assert row is not None
         return int(row["value"]) - count
 
     def _all(self, query: Any, params: Any = ()) -> list[RowLike]:
-        with self._conns.borrow() as conn, _wrapped():
+        with self._conns.borrow() as conn, wrapped():
             rows: list[RowLike] = conn.execute(query, params).fetchall()
         return rows
 
     def _one(self, query: Any, params: Any = ()) -> dict[str, Any] | None:
-        with self._conns.borrow() as conn, _wrapped():
+        with self._conns.borrow() as conn, wrapped():
             row: dict[str, Any] | None = conn.execute(query, params).fetchone()
         return row
 
@@ -736,7 +439,7 @@ class PostgresStore(SqlStore):
         row = self._one(
             sql.SQL("SELECT * FROM {} WHERE id = %s").format(ident(obj.table)), (record_id,)
         )
-        return None if row is None else _api_values(obj, row)
+        return None if row is None else api_values(obj, row)
 
     def count_records(self, obj: SObject) -> int:
         row = self._one(sql.SQL("SELECT count(*) AS n FROM {}").format(ident(obj.table)))
@@ -752,7 +455,7 @@ class PostgresStore(SqlStore):
             t=ident(obj.table), w=where, o=ident(order_by), d=way
         )
         params = [*([match[1]] if match else []), limit, offset]
-        return [_api_values(obj, dict(r)) for r in self._all(stmt, params)]  # type: ignore[call-overload]
+        return [api_values(obj, dict(r)) for r in self._all(stmt, params)]  # type: ignore[call-overload]
 
     def delete_records(self, obj: SObject, keep_ids: Sequence[str] = ()) -> int:
         stmt = sql.SQL("DELETE FROM {} WHERE id <> ALL(%s::text[])").format(ident(obj.table))
