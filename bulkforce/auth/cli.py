@@ -138,6 +138,15 @@ def _store(data_dir: Path, database: str | None) -> Iterator[Store]:
         store.close()
 
 
+def _user(store: Store, username: str) -> User:
+    """USERNAME's user; exits 1 when there is none."""
+    found = store.get_user_by_name(username)
+    if found is None:
+        click.echo(f"bulkforce: no user {username}", err=True)
+        sys.exit(1)
+    return found
+
+
 def _schema(store: Store) -> Schema:
     # The standard objects are enough for User rows; a server's --schema only adds to them.
     schema = build_schema(builtin_definitions(), store.key_prefix)
@@ -191,10 +200,7 @@ def user_set(
 ) -> None:  # fmt: skip
     """Grant or take away USERNAME's roles; effective on their next request."""
     with _store(data_dir, database) as store:
-        found = store.get_user_by_name(username)
-        if found is None:
-            click.echo(f"bulkforce: no user {username}", err=True)
-            sys.exit(1)
+        found = _user(store, username)
         is_admin = found.is_admin if admin is None else admin
         mdi = found.manage_data_integrations if integrations is None else integrations
         store.set_user_roles(found.id, is_admin, mdi)
@@ -240,11 +246,7 @@ def user_remove(username: str, data_dir: Path, database: str | None) -> None:
 def user_unlock(username: str, data_dir: Path, database: str | None) -> None:
     """End USERNAME's lockout after too many failed logins."""
     with _store(data_dir, database) as store:
-        found = store.get_user_by_name(username)
-        if found is None:
-            click.echo(f"bulkforce: no user {username}", err=True)
-            sys.exit(1)
-        store.login_ok(found.id)
+        store.login_ok(_user(store, username).id)
     click.echo(f"user {username} unlocked")
 
 
