@@ -1,7 +1,7 @@
 """Job data outside the record tables: Bulk 2.0 uploads (streamed in, whole only once
 committed), the result chunks of each internal batch, and Bulk 1.0 batch payloads and result
 documents. SQLite keeps them as files in the data dir; PostgreSQL in the database, so any API
-process on any host can serve any job (store/postgres.py)."""
+process on any host can serve any job (store/pgblobs.py)."""
 
 from __future__ import annotations
 
