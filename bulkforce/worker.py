@@ -24,7 +24,7 @@ from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
+from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
@@ -240,7 +240,7 @@ class Worker:
                         job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header
                     )
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
-                rows.skip(job.batches_done * BATCH_SIZE)
+                rows.skip(job.records_processed)  # the rows of the batches committed
             except (HeaderError, CsvFormatError) as e:
                 self._fail(job, str(e))
                 return
@@ -269,7 +269,7 @@ class Worker:
         try:
             while True:
                 try:
-                    chunk = rows.next_rows(BATCH_SIZE)
+                    chunk = rows.next_rows(BATCH_SIZE, BATCH_CELLS)
                 except CsvFormatError as e:
                     return str(e)  # the batches before it commit below; the rest: unprocessed
                 if not chunk:

@@ -29,7 +29,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
-from bulkforce.jobs import service as service_mod
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
@@ -85,6 +84,8 @@ def uploads(draw: st.DrawFn) -> dict[str, Any]:
             kinds[i] = draw(st.sampled_from([*BAD, "good-quoted"]))
     return {
         "batch": batch,
+        # a cell budget: 1M never cuts these rows; the others end batches rows early
+        "cells": draw(st.sampled_from([1_000_000, 1, 5, 9])),
         "kinds": kinds,
         "trailing_blanks": draw(st.integers(0, 2)),
         "crlf": draw(st.booleans()),
@@ -156,11 +157,11 @@ def run(
     real_next_rows = RowReader.next_rows
     real_batch = Worker._batch
 
-    def next_rows(self: RowReader, n: int) -> list[list[str]]:
+    def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
         # the worker reads each internal batch outside of any open transaction here
         if n == spec["batch"] and next(reads) == spec["abort_at"]:
             svc.abort(job.id, ADMIN)
-        return real_next_rows(self, n)
+        return real_next_rows(self, n, *cells)
 
     def batch(self: Worker, tx: Tx, *args: Any) -> None:
         real_batch(self, tx, *args)
@@ -191,7 +192,7 @@ def test_every_row_is_in_exactly_one_result_file(ctx: Context, spec: dict[str, A
     with pytest.MonkeyPatch.context() as mp:
         # small internal batches: the same code paths, many more boundaries per row
         mp.setattr(worker_mod, "BATCH_SIZE", spec["batch"])
-        mp.setattr(service_mod, "BATCH_SIZE", spec["batch"])
+        mp.setattr(worker_mod, "BATCH_CELLS", spec["cells"])
         job_id, body, markers, blanks = run(ctx, spec, tag, eol)
         svc = IngestService(ctx)
         job = svc.get(job_id, ADMIN)

@@ -15,7 +15,7 @@ from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.schema import ChildRelationship, SObject
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_SIZE, Operation, iso, utcnow
+from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Operation, iso, utcnow
 from bulkforce.wire.csvio import CsvFormatError, RowReader
 
 NOT_FOUND = "The requested resource does not exist"
@@ -178,7 +178,7 @@ class OrgService:
 
 def _chunks(rows: RowReader) -> Iterator[list[list[str]]]:
     while True:
-        chunk = rows.next_rows(BATCH_SIZE)
+        chunk = rows.next_rows(BATCH_SIZE, BATCH_CELLS)
         if not chunk:
             return
         yield chunk

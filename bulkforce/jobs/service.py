@@ -13,7 +13,6 @@ from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.access import Caller, owner_filter, visible_job
 from bulkforce.jobs.failures import FailureGroup, group_failures
 from bulkforce.model import (
-    BATCH_SIZE,
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
     Job,
@@ -408,7 +407,9 @@ class IngestService:
         f: BinaryIO | None = self.ctx.blobs.open(job.id)
         if f is None:
             return
-        skip = job.batches_done * BATCH_SIZE
+        # committed with its batch (advance_job): the rows of the batches done, whatever
+        # their sizes
+        skip = job.records_processed
         with f:
             rows = RowReader(f, job.delimiter)
             try:

@@ -20,6 +20,7 @@ import csv
 import io
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -81,15 +82,21 @@ class RowReader:
 
     # ---- rows as clients mean them -----------------------------------------------------------
 
-    def next_rows(self, n: int) -> Rows:
-        """The next `n` rows (fewer only at the end); `malformed` maps the index of each
-        malformed one to what is wrong with it."""
+    def next_rows(self, n: int, max_cells: int = sys.maxsize) -> Rows:
+        """The next `n` rows (fewer only at the end, or once they hold `max_cells` values: a
+        row that reaches it is the last, so there is always at least one); `malformed` maps
+        the index of each malformed one to what is wrong with it."""
         if self._buffered:  # rows already read by iteration come first
-            take = [self._buffered.popleft() for _ in range(min(n, len(self._buffered)))]
-            rest = self.next_rows(n - len(take)) if len(take) < n else []
+            take: Rows = []
+            cells = 0
+            while self._buffered and len(take) < n and cells < max_cells:
+                take.append(self._buffered.popleft())
+                cells += len(take[-1])
+            more = len(take) < n and cells < max_cells
+            rest = self.next_rows(n - len(take), max_cells - cells) if more else []
             self.malformed = {i + len(take): p for i, p in self.malformed.items()} if rest else {}
             return take + rest
-        rows, bad = self._raw(n)
+        rows, bad = self._raw(n, max_cells)
         self.malformed = bad
         if [] not in rows:
             return rows
@@ -108,7 +115,7 @@ class RowReader:
             if row:
                 return
         while True:
-            more, bad = self._read(1)
+            more, bad = self._read(1, sys.maxsize)
             if not more:  # the upload ends in blank lines: they are no records
                 del rows[len(rows) - run :]
                 self._ahead.clear()
@@ -117,27 +124,36 @@ class RowReader:
             if more[0]:
                 return
 
-    def _raw(self, n: int) -> tuple[Rows, Problems]:
+    def _raw(self, n: int, max_cells: int) -> tuple[Rows, Problems]:
         if not self._ahead:
-            return self._read(n)
+            return self._read(n, max_cells)
         take = self._ahead[:n]
         del self._ahead[:n]
         rows = [r for r, _ in take]
         bad = {i: p for i, (_, p) in enumerate(take) if p is not None}
-        if len(rows) < n:
-            more, more_bad = self._read(n - len(rows))
+        cells = sum(map(len, rows))
+        if len(rows) < n and cells < max_cells:
+            more, more_bad = self._read(n - len(rows), max_cells - cells)
             bad.update({i + len(rows): p for i, p in more_bad.items()})
             rows.extend(more)
         return rows, bad
 
     # ---- rows as the file holds them ([] for a blank line) -----------------------------------
 
-    def _read(self, n: int) -> tuple[Rows, Problems]:
+    def _read(self, n: int, max_cells: int) -> tuple[Rows, Problems]:
         rows: Rows = []
         try:
-            rows.extend(itertools.islice(self._reader, n))
+            if max_cells == sys.maxsize:
+                rows.extend(itertools.islice(self._reader, n))
+            else:  # row by row: wide rows end the chunk early
+                cells = 0
+                for row in itertools.islice(self._reader, n):
+                    rows.append(row)
+                    cells += len(row)
+                    if cells >= max_cells:
+                        break
         except csv.Error:
-            return self._reread(n, [])
+            return self._reread(n, [], max_cells)
         except UnicodeDecodeError as e:
             raise self._error(e) from None
         used = self._base + self._reader.line_num - self._line
@@ -150,9 +166,9 @@ class RowReader:
         self._line += used
         if self._valid.fullmatch("".join(lines)):
             return rows, {}
-        return self._reread(n, lines)
+        return self._reread(n, lines, max_cells)
 
-    def _reread(self, n: int, lines: list[str]) -> tuple[Rows, Problems]:
+    def _reread(self, n: int, lines: list[str], max_cells: int) -> tuple[Rows, Problems]:
         """The chunk again, row by row, from its first line (`lines`, then the stream)."""
         pending = collections.deque(lines)
 
@@ -169,7 +185,8 @@ class RowReader:
 
         rows: Rows = []
         bad: Problems = {}
-        while len(rows) < n:
+        cells = 0
+        while len(rows) < n and cells < max_cells:
             record = self._record(next_line)
             if record is None:
                 break
@@ -177,6 +194,7 @@ class RowReader:
             if problem is not None:
                 bad[len(rows)] = problem
             rows.append(values)
+            cells += len(values)
         if pending:  # lines the C reader took beyond this chunk's rows
             self._line -= len(pending)
             self._lines = itertools.chain(pending, self._lines)
@@ -260,7 +278,7 @@ class RowReader:
         """The header row (blank lines before it skipped); None for an empty upload. A
         malformed header fails the job."""
         while True:
-            rows, bad = self._raw(1)
+            rows, bad = self._raw(1, sys.maxsize)
             if not rows:
                 return None
             if bad:
