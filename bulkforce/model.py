@@ -48,8 +48,8 @@ LINE_ENDINGS: dict[str, str] = {"LF": "\n", "CRLF": "\r\n"}
 # Salesforce splits an ingest upload into internal batches of this many records (spec §3.13).
 BATCH_SIZE = 10_000
 # ... or fewer, once they hold this many values: memory per batch is bounded by its cells,
-# not its rows (100 rows of 150,000 one-character values grew the server by ~288 MB as one
-# batch; cut at 1,000,000 values, see tests/test_memory_bounded.py). Where a batch ends does
+# not its rows (100 rows of 150,000 one-character values grew the server by ~310 MB as one
+# batch; ~62-76 MB cut at 1,000,000 values: tests/test_memory_bounded.py). Where a batch ends does
 # not show: resuming and unprocessed rows count records processed, not batches.
 BATCH_CELLS = 1_000_000
 

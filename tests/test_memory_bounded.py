@@ -2,7 +2,7 @@
 (issue #9, item 13).
 
 An internal batch ends at BATCH_SIZE rows or once it holds BATCH_CELLS values: 100 rows of
-150,000 one-character values grew the server by ~288 MB as one batch. Batches then differ in
+150,000 one-character values grew the server by ~310 MB as one batch. Batches then differ in
 size, so a resumed worker and the unprocessed-records file skip the records processed, not
 `batches_done * BATCH_SIZE` rows.
 """

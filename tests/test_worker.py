@@ -69,11 +69,11 @@ def test_abort_between_batches_leaves_rest_unprocessed(
     reads = []
     real_next_rows = RowReader.next_rows
 
-    def next_rows(self: RowReader, n: int) -> list[list[str]]:
+    def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
         reads.append(n)
         if len(reads) == 2:  # the first batch has committed; no transaction is open
             svc.abort(job_id, ADMIN)
-        return real_next_rows(self, n)
+        return real_next_rows(self, n, *cells)
 
     monkeypatch.setattr(RowReader, "next_rows", next_rows)
     Worker(ctx).run_once()
