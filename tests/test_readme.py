@@ -124,7 +124,7 @@ def test_readme_sf_cli_login_runs_as_written(readme_server: tuple[Path, int]) ->
     login = marked_blocks()[3][1]
     env = {k: v for k, v in os.environ.items() if k.lower() not in NodeScript.NO_PROXY_ENV}
     env.update({
-        "HOME": str(work), "SF_DISABLE_TELEMETRY": "true", "SF_AUTOUPDATE_DISABLE": "true",
+        "HOME": str(work), "SF_DISABLE_TELEMETRY": "true", "SF_DISABLE_AUTOUPDATE": "true",
         "SF_SKIP_NEW_VERSION_CHECK": "true", "PATH": f"{sf.parent}{os.pathsep}{env['PATH']}",
         "TOKEN": (work / "data" / "token").read_text().strip(),
     })  # fmt: skip
