@@ -28,15 +28,9 @@ the run could not be measured. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import csv
-import http.client
 import json
-import sqlite3
 import statistics
 import sys
-import time
-import urllib.parse
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -45,20 +39,26 @@ from typing import Any
 
 import httpx
 
-from bench.bulk2 import check, plan_parts, run_job, wait_complete
+from bench.bulk2 import plan_parts, run_job
 from bench.common import (
     API_VERSION,
     BULK1_JOB,
-    BULK1_NS,
-    COLUMNS,
     DEFAULT_SCHEMA,
-    OBJECT,
     TOKEN,
 )
 from bench.data import insert_numbers, write_contacts
-from bench.pg import PgDatabases, is_postgres, pg_connect
+from bench.pg import PgDatabases, is_postgres
 from bench.procs import BenchError, Server, make_work_dir, remove_work_dir, run_guarded
-from bench.raw_sqlite import qi, sqlite_path
+from bench.query_drivers import (
+    BULK1_CHUNK,
+    SOQL,
+    bulk1_query,
+    bulk_query,
+    modstamp_window,
+    raw_extract,
+    rest_pages,
+)
+from bench.raw_sqlite import sqlite_path
 from bench.report import mb, rate, say
 
 TARGETS = {
@@ -68,8 +68,6 @@ TARGETS = {
     "window_speedup": 20.0,
     "rss_mb": 300.0,
 }
-FIELDS = ("Id", *COLUMNS)
-SOQL = f"SELECT {', '.join(FIELDS)} FROM {OBJECT}"
 
 
 @dataclass
@@ -123,206 +121,6 @@ class QueryReport:
         say(f"NOTE: {msg}")
 
 
-class Fetcher:
-    """GETs on one kept-alive connection with the standard library's http.client: the server's
-    pages are measured, not a client's parsing (httpx reads a 21 MB page in ~1.8 s here where
-    http.client and curl take ~20 ms)."""
-
-    def __init__(self, base_url: str) -> None:
-        parts = urllib.parse.urlsplit(base_url)
-        self.prefix = parts.path.rstrip("/")
-        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
-
-    def get(self, path: str) -> http.client.HTTPResponse:
-        self.conn.request("GET", self.prefix + path, headers={"Authorization": f"Bearer {TOKEN}"})
-        resp = self.conn.getresponse()
-        if resp.status != 200:
-            raise BenchError(f"GET {path}: HTTP {resp.status}: {resp.read(300)!r}")
-        return resp
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
-
-
-@dataclass
-class Extract:
-    seconds: float  # create .. last byte of the last page
-    ready: float  # create .. JobComplete seen
-    rows: int
-    pages: int
-    size: int
-
-
-def bulk_query(client: httpx.Client, soql: str, dest: Path, poll: float, timeout: float) -> Extract:
-    """Create a query job, wait, read every results page into `dest`."""
-    t0 = time.perf_counter()
-    r = client.post("", json={"operation": "query", "query": soql})
-    check(r, 200, "create query job")
-    job_id = r.json()["id"]
-    info = wait_complete(client, f"{job_id}", poll, timeout)
-    ready = time.perf_counter() - t0
-    rows = pages = size = 0
-    locator = ""
-    with dest.open("wb") as out, Fetcher(str(client.base_url)) as fetch:
-        while True:
-            query = f"?locator={locator}" if locator else ""
-            resp = fetch.get(f"/{job_id}/results{query}")
-            while block := resp.read(1 << 20):
-                out.write(block)
-                size += len(block)
-            rows += int(resp.getheader("Sforce-NumberOfRecords") or -1)
-            locator = resp.getheader("Sforce-Locator") or ""
-            pages += 1
-            if locator == "null":
-                break
-    seconds = time.perf_counter() - t0
-    if rows != int(info["numberRecordsProcessed"]):
-        raise BenchError(f"read {rows} rows, the job says {info['numberRecordsProcessed']}")
-    client.delete(f"/{job_id}")
-    return Extract(seconds, ready, rows, pages, size)
-
-
-# ---- Bulk 1.0 case (issue #11): a PK-chunked Bulk 1.0 query job, every chunk's results read ----
-
-BULK1_CHUNK = 100_000
-
-
-def _bulk1_batches(client: httpx.Client, job_id: str) -> list[dict[str, str]]:
-    r = client.get(f"/{job_id}/batch")
-    check(r, 200, "Bulk 1.0 batch list")
-    root = ET.fromstring(r.content)
-    return [{c.tag.rsplit("}", 1)[-1]: c.text or "" for c in b} for b in root]
-
-
-def bulk1_query(
-    client: httpx.Client, soql: str, chunk_size: int, dest: Path, poll: float, timeout: float
-) -> tuple[float, int, int, int]:
-    """A Bulk 1.0 CSV query job with `Sforce-Enable-PKChunking: chunkSize=N`, timed from job
-    create to the last byte of the last chunk's results; each chunk's results are read as soon
-    as it completes (as tap-salesforce and ForceCLI do): (seconds, rows, chunks, bytes)."""
-    t0 = time.perf_counter()
-    body = (f'<jobInfo xmlns="{BULK1_NS}"><operation>query</operation><object>{OBJECT}</object>'
-            "<contentType>CSV</contentType></jobInfo>").encode()  # fmt: skip
-    headers = {
-        "Content-Type": "application/xml",
-        "Sforce-Enable-PKChunking": f"chunkSize={chunk_size}",
-    }
-    r = client.post("", content=body, headers=headers)
-    check(r, 201, "create Bulk 1.0 query job")
-    job_id = ET.fromstring(r.content).findtext(f"{{{BULK1_NS}}}id") or ""
-    r = client.post(f"/{job_id}/batch", content=soql.encode(), headers={"Content-Type": "text/csv"})
-    check(r, 201, "add Bulk 1.0 query batch")
-    original = ET.fromstring(r.content).findtext(f"{{{BULK1_NS}}}id") or ""
-    done: set[str] = set()
-    rows = size = 0
-    deadline = time.monotonic() + timeout
-    with dest.open("wb") as out, Fetcher(str(client.base_url)) as fetch:
-        while True:
-            batches = _bulk1_batches(client, job_id)
-            states = {b["id"]: b["state"] for b in batches}
-            if states.get(original) == "Failed":
-                raise BenchError(f"Bulk 1.0 original batch failed: {batches[0]}")
-            for b in batches:
-                if b["id"] in done or b["id"] == original:
-                    continue
-                if b["state"] == "Failed":
-                    raise BenchError(f"Bulk 1.0 chunk failed: {b}")
-                if b["state"] != "Completed":
-                    continue
-                r = client.get(f"/{job_id}/batch/{b['id']}/result")
-                check(r, 200, "Bulk 1.0 result list")
-                for rid in ET.fromstring(r.content):
-                    resp = fetch.get(f"/{job_id}/batch/{b['id']}/result/{rid.text}")
-                    while block := resp.read(1 << 20):
-                        out.write(block)
-                        size += len(block)
-                rows += int(b["numberRecordsProcessed"])
-                done.add(b["id"])
-            if states.get(original) == "NotProcessed" and len(done) == len(batches) - 1:
-                break
-            if time.monotonic() > deadline:
-                raise BenchError(f"Bulk 1.0 query did not finish: {batches}")
-            time.sleep(poll)
-    return time.perf_counter() - t0, rows, len(done), size
-
-
-def raw_extract(
-    report: QueryReport, server_db: Path | None, db_url: str | None, dest: Path
-) -> None:
-    """The baseline: the same columns straight from the database, csv.writer QUOTE_ALL."""
-    t0 = time.perf_counter()
-    with dest.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        w.writerow(FIELDS)
-        if db_url is not None:
-            cols = ", ".join(c.lower() for c in FIELDS)
-            with pg_connect(db_url, autocommit=False) as conn, conn.cursor(name="raw") as cur:
-                cur.itersize = 2000
-                cur.execute(f"SELECT {cols} FROM {OBJECT.lower()}")
-                for batch in iter(lambda: cur.fetchmany(2000), []):
-                    w.writerows(batch)
-        else:
-            assert server_db is not None
-            con = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
-            try:
-                cur = con.execute(f"SELECT {', '.join(map(qi, FIELDS))} FROM {qi(OBJECT)}")
-                for batch in iter(lambda: cur.fetchmany(2000), []):
-                    w.writerows(batch)
-            finally:
-                con.close()
-    report.raw_seconds = time.perf_counter() - t0
-    report.raw_bytes = dest.stat().st_size
-
-
-def rest_pages(base_url: str, report: QueryReport, samples: int) -> None:
-    """First pages of the query, and pages reached through nextRecordsUrl: request to last
-    byte, parsed afterwards."""
-    first = f"/services/data/v{API_VERSION}/query?" + urllib.parse.urlencode({"q": SOQL})
-    next_url = None
-    with Fetcher(base_url) as fetch:
-        for k in range(2 * samples):
-            url = first if k < samples else next_url
-            if url is None:
-                break
-            t0 = time.perf_counter()
-            body = fetch.get(url).read()
-            ms = (time.perf_counter() - t0) * 1000
-            (report.rest_first_ms if k < samples else report.rest_next_ms).append(ms)
-            page = json.loads(body)
-            if len(page["records"]) != min(2000, report.rows):
-                raise BenchError(f"REST page of {len(page['records'])} records")
-            next_url = page.get("nextRecordsUrl")
-
-
-def modstamp_window(server_db: Path | None, db_url: str | None, rows: int) -> tuple[str, str, int]:
-    """[lo, hi) on SystemModstamp holding about 1% of the rows (untimed; from the database)."""
-    if db_url is not None:
-        with pg_connect(db_url) as conn:
-            stamps = conn.execute(
-                "SELECT systemmodstamp, count(*) FROM contact GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-        pairs = [(s.strftime("%Y-%m-%dT%H:%M:%S.") + f"{s.microsecond // 1000:03d}Z", n)
-                 for s, n in stamps]  # fmt: skip
-    else:
-        assert server_db is not None
-        with sqlite3.connect(f"file:{server_db}?mode=ro", uri=True) as con:
-            pairs = con.execute(
-                'SELECT "SystemModstamp", count(*) FROM "Contact" GROUP BY 1 ORDER BY 1'
-            ).fetchall()
-    want = max(rows // 100, 1)
-    mid = len(pairs) // 2
-    got = 0
-    end = mid
-    while end < len(pairs) and got < want:
-        got += pairs[end][1]
-        end += 1
-    hi = pairs[end][0] if end < len(pairs) else "9999-12-31T00:00:00.000Z"
-    return pairs[mid][0], hi, got
-
-
 def run_bench(
     args: argparse.Namespace, work: Path, report: QueryReport, dbs: PgDatabases | None
 ) -> None:
@@ -369,7 +167,8 @@ def run_bench(
                 f"rows/s, {ex.pages} pages, {mb(ex.size):.0f} MB"
             )
             sampler.set_phase("raw")
-            raw_extract(report, server_db, db_url, work / "raw.csv")
+            report.raw_seconds = raw_extract(server_db, db_url, work / "raw.csv")
+            report.raw_bytes = (work / "raw.csv").stat().st_size
             say(f"raw: {report.raw_seconds:.2f}s, {rate(n, report.raw_seconds):,.0f} rows/s, "
                 f"{mb(report.raw_bytes):.0f} MB; ratio {report.ratio:.2f}")  # fmt: skip
         with httpx.Client(base_url=f"{server.url}{BULK1_JOB}", headers={"X-SFDC-Session": TOKEN},
@@ -397,7 +196,7 @@ def run_bench(
                 f"{report.speedup:.0f}x the extract"
             )
         sampler.set_phase("rest")
-        rest_pages(server.url, report, args.rest_samples)
+        report.rest_first_ms, report.rest_next_ms = rest_pages(server.url, n, args.rest_samples)
         first = statistics.median(report.rest_first_ms)
         nxt = statistics.median(report.rest_next_ms or [0])
         say(f"REST 2,000-record pages: first median {first:.1f} ms, next median {nxt:.1f} ms")
