@@ -85,8 +85,8 @@ class _PgUpload(UploadWriter):
 class _PgReader(io.RawIOBase):
     """A committed upload read back chunk by chunk: never whole in memory."""
 
-    def __init__(self, store: PostgresStore, name: str, chunks: int) -> None:
-        self.store, self.name, self.chunks = store, name, chunks
+    def __init__(self, blobs: PgBlobs, name: str, chunks: int) -> None:
+        self.blobs, self.name, self.chunks = blobs, name, chunks
         self.seq = 0
         self.pending = b""
         self.done = False
@@ -96,13 +96,13 @@ class _PgReader(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         while not self.pending and not self.done:
-            row = self.store._one(Q["blob_chunk"], (self.name, self.seq))
-            if row is None:
+            data = self.blobs.chunk(self.name, self.seq)
+            if data is None:
                 if self.seq < self.chunks:
                     raise BlobGone(f"{self.name} was deleted while being read")
                 self.done = True
             else:
-                self.pending = bytes(row["data"])
+                self.pending = data
                 self.seq += 1
         n = min(len(b), len(self.pending))
         b[:n] = self.pending[:n]
@@ -113,6 +113,13 @@ class _PgReader(io.RawIOBase):
 class PgBlobs(Blobs):
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+
+    def chunk(self, name: str, seq: int) -> bytes | None:
+        # Binary: PostgreSQL sends the bytes as they are instead of hex text twice their size,
+        # which costs it and psycopg ~2 ms per MB (3x the time of the binary read).
+        with self.store._conns.borrow() as conn, wrapped():
+            row = conn.execute(Q["blob_chunk"], (name, seq), binary=True).fetchone()
+        return None if row is None else bytes(row["data"])
 
     def put_chunk(self, name: str, seq: int, data: bytes) -> None:
         self.store._run(Q["blob_put_chunk"], (name, seq, data))
@@ -125,7 +132,7 @@ class PgBlobs(Blobs):
         row = self.store._one(Q["blob_count"], (name,))
         if row is None or not row["n"]:
             return None
-        return io.BufferedReader(_PgReader(self.store, name, int(row["n"])), buffer_size=CHUNK)
+        return io.BufferedReader(_PgReader(self, name, int(row["n"])), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
         prefix = f"results:{key}:{seq}"
@@ -133,11 +140,11 @@ class PgBlobs(Blobs):
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
         for seq in range(batches):
-            row = self.store._one(Q["blob_chunk"], (f"results:{key}:{seq}:{kind}", 0))
-            if row is None:
+            data = self.chunk(f"results:{key}:{seq}:{kind}", 0)
+            if data is None:
                 raise BlobGone(f"results of {key} were deleted while being read")
-            if row["data"]:
-                yield bytes(row["data"])
+            if data:
+                yield data
 
     def result_writer(self, key: str) -> ResultWriter:
         return PgResultWriter(self, key)
@@ -148,10 +155,9 @@ class PgBlobs(Blobs):
     def read_result(self, key: str, start: int, end: int) -> Iterator[bytes]:
         name = f"results:{key}:query"
         for seq in range(start // CHUNK, (end - 1) // CHUNK + 1 if end > start else 0):
-            row = self.store._one(Q["blob_chunk"], (name, seq))
-            if row is None:
+            data = self.chunk(name, seq)
+            if data is None:
                 raise BlobGone(f"{name} was deleted while being read")
-            data = bytes(row["data"])
             base = seq * CHUNK
             yield data[max(start - base, 0) : end - base]
 
@@ -159,8 +165,7 @@ class PgBlobs(Blobs):
         self.put_chunk(name, 0, data)
 
     def get(self, name: str) -> bytes | None:
-        row = self.store._one(Q["blob_chunk"], (name, 0))
-        return None if row is None else bytes(row["data"])
+        return self.chunk(name, 0)
 
     def sweep_orphans(self, is_batch: Callable[[str], bool], min_age: float) -> int:
         # Only unfinished uploads: a Bulk 1.0 payload is stored a moment before its batch row,
