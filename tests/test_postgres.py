@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 from bulk2_helpers import run_job, success
-from conftest import Server, unique
+from conftest import Server, inprocess_context, unique
 
 SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
 
@@ -111,3 +111,22 @@ def test_blobs_are_stored_lz4_compressed_when_the_server_has_lz4(
             )
         }
     assert methods == ({"lz4"} if has_lz4 else {None}), methods
+
+
+def test_an_upload_of_several_chunks_reads_back_byte_for_byte(tmp_path: Path) -> None:
+    """Uploads are stored in 1 MiB chunks; a reader's small reads cross the chunk ends."""
+    data = bytes(range(256)) * (10 * 1024 + 7)  # ~2.5 MiB: three chunks, the last partial
+    with inprocess_context("postgresql", tmp_path) as ctx:
+        writer = ctx.blobs.upload_writer("job1")
+        for i in range(0, len(data), 7777):
+            writer.write(data[i : i + 7777])
+        writer.close()
+        with ctx.store.transaction():
+            writer.swap()
+        f = ctx.blobs.open("job1")
+        assert f is not None
+        with f:
+            pieces = [f.read(1000), f.read1(8192)]
+            while piece := f.read(300_001):
+                pieces.append(piece)
+        assert b"".join(pieces) == data

@@ -88,7 +88,7 @@ class _PgReader(io.RawIOBase):
     def __init__(self, blobs: PgBlobs, name: str, chunks: int) -> None:
         self.blobs, self.name, self.chunks = blobs, name, chunks
         self.seq = 0
-        self.pending = b""
+        self.pending = memoryview(b"")
         self.done = False
 
     def readable(self) -> bool:
@@ -102,11 +102,11 @@ class _PgReader(io.RawIOBase):
                     raise BlobGone(f"{self.name} was deleted while being read")
                 self.done = True
             else:
-                self.pending = data
+                self.pending = memoryview(data)
                 self.seq += 1
         n = min(len(b), len(self.pending))
         b[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
+        self.pending = self.pending[n:]  # a memoryview: no copy of the rest
         return n
 
 
