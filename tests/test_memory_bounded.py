@@ -162,18 +162,18 @@ def test_killed_worker_resumes_after_batches_cut_by_the_cell_budget(ctx: Context
 def test_unprocessed_rows_follow_batches_cut_by_the_cell_budget(ctx: Context) -> None:
     job_id, marks = _upload(ctx)
     svc = IngestService(ctx)
-    reads = itertools.count()
-    real_next_rows = RowReader.next_rows
+    groups = itertools.count()
+    real_let_in = Worker._let_writers_in
 
-    def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
-        if n == 5 and next(reads) == 4:  # between batches: no transaction is open
+    def let_writers_in(self: Worker, *limit: float) -> None:
+        if next(groups) == 4:  # before the fifth batch's transaction: none is open
             svc.abort(job_id, ADMIN)
-        return real_next_rows(self, n, *cells)
+        real_let_in(self, *limit)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(worker_mod, "BATCH_SIZE", 5)
         mp.setattr(worker_mod, "BATCH_CELLS", 7)
-        mp.setattr(RowReader, "next_rows", next_rows)
+        mp.setattr(Worker, "_let_writers_in", let_writers_in)
         Worker(ctx).run_once()
     job = svc.get(job_id, ADMIN)
     assert job.state is JobState.ABORTED and job.batches_done == 4, job

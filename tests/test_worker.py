@@ -43,7 +43,7 @@ def test_internal_error_fails_that_job_and_the_next_job_still_runs(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(worker_mod, "apply_chunk", boom)
+    monkeypatch.setattr(worker_mod, "apply_prepared", boom)
     w = Worker(ctx)
     assert w.run_once()
     monkeypatch.undo()

@@ -7,11 +7,11 @@ the happy path. Per-record outcomes come back in row order for the result files.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bulkforce.engine import ids
-from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce, coerce_id, unstorable
+from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce
 from bulkforce.engine.errors import (
     ENTITY_IS_DELETED,
     INVALID_CROSS_REFERENCE,
@@ -20,13 +20,17 @@ from bulkforce.engine.errors import (
     required_missing,
 )
 from bulkforce.engine.plan import HeaderError, Plan, make_plan
-from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema
+from bulkforce.engine.prepare import Prepared, coerced_columns, prepare
+from bulkforce.engine.schema import STRING_TYPES, Field, Schema
 from bulkforce.model import Operation
 from bulkforce.store import Tx
 from bulkforce.store.base import BadValue, UniqueViolation
 
 # HeaderError, Plan and make_plan live in engine.plan; importable from here as before.
-__all__ = ["ChunkRun", "HeaderError", "Outcome", "Plan", "apply_chunk", "make_plan"]
+__all__ = [
+    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "apply_chunk", "apply_prepared",
+    "make_plan", "prepare",
+]  # fmt: skip
 
 
 @dataclass
@@ -36,16 +40,6 @@ class Outcome:
     ids: list[str]
     created: list[bool]
     errors: list[RecordError | None]
-
-
-class _Except:
-    """Every key prefix but some."""
-
-    def __init__(self, excluded: set[str]) -> None:
-        self.excluded = excluded
-
-    def __contains__(self, prefix: object) -> bool:
-        return prefix not in self.excluded
 
 
 def _merge(errors: list[RecordError | None], new: Errors) -> None:
@@ -68,77 +62,34 @@ class ChunkRun:
     """One chunk through one operation, inside the caller's transaction."""
 
     def __init__(
-        self, schema: Schema, plan: Plan, tx: Tx, rows: Sequence[Sequence[str]], user_id: str,
-        now: str, bad: Mapping[int, RecordError],
-    ) -> None:  # fmt: skip
+        self, schema: Schema, plan: Plan, tx: Tx, prepared: Prepared, user_id: str, now: str
+    ) -> None:
         self.schema, self.plan, self.tx, self.user_id, self.now = schema, plan, tx, user_id, now
         self.obj = plan.obj
         self.table = tx.records(plan.obj)
-        n = self.n = len(rows)
-        width = len(plan.fields)
-        self.errors: list[RecordError | None] = [None] * n
-        self.ids = [""] * n
-        self.created = [False] * n
-        bad = {**unstorable(rows, [f.name for f in plan.fields], tx.text_holds_nul), **bad}
-        if rows and (bad or set(map(len, rows)) != {width}):
-            blank = [""] * width
-            fixed: list[Sequence[str]] = []
-            for i, r in enumerate(rows):
-                if i in bad:
-                    fixed.append(blank)
-                    self.errors[i] = bad[i]
-                elif len(r) == width:
-                    fixed.append(r)
-                else:
-                    fixed.append(blank)
-                    self.errors[i] = RecordError(
-                        "INVALID_FIELD",
-                        f"Row has {len(r)} values but the header has {width} columns",
-                    )
-            rows = fixed
-        self.raw: list[Sequence[str]] = (
-            list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
-        )
-        self.values: dict[int, Sequence[object]] = {}
+        self.n = prepared.n
+        self.errors = prepared.errors
+        self.ids = [""] * self.n
+        self.created = [False] * self.n
+        self.raw = prepared.raw
+        self.values: dict[int, Sequence[object]] = dict(prepared.values)
+        self.col_errors = prepared.col_errors
 
     # ---- helpers ---------------------------------------------------------------------------
 
     def outcome(self) -> Outcome:
         return Outcome(self.ids, self.created, self.errors)
 
-    def _prefixes(self, f: Field) -> Container[str]:
-        """Key prefixes a reference field accepts. When a target is not loaded, any prefix
-        except the other loaded objects' (its own is unknown to us)."""
-        out = set()
-        unknown = False
-        for ref in f.reference_to:
-            target = self.schema.get(ref)
-            if target is not None:
-                out.add(target.key_prefix)
-            elif ref in KNOWN_PREFIXES:
-                out.add(KNOWN_PREFIXES[ref])
-            else:
-                unknown = True
-        if not unknown:
-            return out
-        others = {o.key_prefix for o in self.schema.objects.values()} | set(KNOWN_PREFIXES.values())
-        return _Except(others - out)
-
-    def _coerce_columns(self, skip: set[int]) -> None:
-        for j, f in enumerate(self.plan.fields):
-            if j in skip:
-                continue
-            col = self.raw[j]
+    def _finish_columns(self) -> None:
+        """Resolve the lookup columns, then take each column's coercion errors in header
+        order: a row's first bad cell is the one it reports."""
+        for j in coerced_columns(self.plan):
             if j in self.plan.lookups:
-                vals, errs = self._resolve_parents(j, col)
-            elif f.type == "id":
-                vals, errs = coerce_id(f, col, {self.obj.key_prefix})
-            elif f.type == "reference":
-                vals, errs = coerce_id(f, col, self._prefixes(f))
+                vals, errs = self._resolve_parents(j, self.raw[j])
+                self.values[j] = vals
             else:
-                vals, errs = coerce(f, col)
+                errs = self.col_errors[j]
             _merge(self.errors, errs)
-            self.values[j] = vals
 
     def _resolve_parents(self, j: int, col: Sequence[str]) -> Coerced:
         """Parent Ids for a `Rel.Field` column, by one indexed lookup per chunk."""
@@ -429,12 +380,12 @@ class ChunkRun:
         op = self.plan.operation
         everyone = range(self.n)
         if op is Operation.INSERT:
-            self._coerce_columns(set())
+            self._finish_columns()
             self.insert(everyone)
         elif op is Operation.UPDATE:
             assert self.plan.id_col is not None
             targets = self._target_ids(self.raw[self.plan.id_col], "update")
-            self._coerce_columns({self.plan.id_col})
+            self._finish_columns()
             self._existing(everyone, targets, allow_deleted=False)
             self.update(everyone, targets)
         elif op in (Operation.DELETE, Operation.HARD_DELETE):
@@ -455,8 +406,7 @@ class ChunkRun:
         plan = self.plan
         key = plan.key_field
         assert key is not None
-        skip = {plan.key_col} if plan.key_col is not None and key.name == "Id" else set()
-        self._coerce_columns(skip)
+        self._finish_columns()
         inserts: list[int] = []
         updates: list[int] = []
         targets = [""] * self.n
@@ -522,4 +472,12 @@ def apply_chunk(
     bad: Mapping[int, RecordError] | None = None,
 ) -> Outcome:  # fmt: skip
     """`bad`: rows (by index) that already failed (malformed CSV); they are not written."""
-    return ChunkRun(schema, plan, tx, rows, user_id, now, bad or {}).run()
+    prepared = prepare(schema, plan, rows, bad or {}, tx.text_holds_nul)
+    return ChunkRun(schema, plan, tx, prepared, user_id, now).run()
+
+
+def apply_prepared(
+    schema: Schema, plan: Plan, tx: Tx, prepared: Prepared, user_id: str, now: str
+) -> Outcome:
+    """apply_chunk for a chunk already through engine.prepare (the worker's prefetch)."""
+    return ChunkRun(schema, plan, tx, prepared, user_id, now).run()

@@ -103,6 +103,7 @@ class Tx(abc.ABC):
 
 class Store(abc.ABC):
     dialect: str  # "sqlite" or "postgres": which SQL the query compiler generates
+    text_holds_nul = True  # as Tx.text_holds_nul, for work done before a transaction opens
 
     @abc.abstractmethod
     def migrate(self) -> None: ...

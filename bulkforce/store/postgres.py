@@ -157,6 +157,7 @@ class PgWakeup(Wakeup):
 class PostgresStore(SqlStore):
     Q = Q
     dialect = "postgres"
+    text_holds_nul = PgTx.text_holds_nul
 
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)

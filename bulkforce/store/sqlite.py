@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ def _wrapped() -> Iterator[None]:
         raise StoreError(f"database error: {e}") from None
 
 
+# Below this many rows an insert is one executemany: a statement of its own size would be
+# compiled for nearly every small job.
+MULTI_ROW_MIN = 64
+
+
 class SQLiteRecords(RecordTable):
     def __init__(self, conn: sqlite3.Connection, obj: SObject) -> None:
         self.conn = conn
@@ -77,8 +83,22 @@ class SQLiteRecords(RecordTable):
     ) -> None:
         # Not sorted by the unique key: measured on 400k random keys, sorting each chunk
         # cost more CPU (+25%) than the index's locality saved with the page cache we keep.
+        # Many rows per statement: sqlite3 leaves the GIL free during each statement step, so
+        # one step of ~2,000 rows lets the prefetch thread work for ~20 ms at a time, where
+        # executemany would take the GIL back after every row (and, with another thread busy,
+        # wait up to the switch interval for it each time). Alone it is ~8% faster too.
+        rows = rows if isinstance(rows, list) else list(rows)
+        per = max(1, sql.MAX_PARAMS // max(1, len(columns)))
         with _wrapped():
-            self.conn.executemany(sql.insert_sql(self.table, columns, constants), rows)
+            if len(rows) < MULTI_ROW_MIN:
+                self.conn.executemany(sql.insert_sql(self.table, columns, constants), rows)
+                return
+            fixed = list(constants.values())
+            for size, start in sql.statement_sizes(len(rows), per):
+                self.conn.execute(
+                    sql.insert_rows_sql(self.table, columns, list(constants), size),
+                    fixed + list(chain.from_iterable(rows[start : start + size])),
+                )
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
