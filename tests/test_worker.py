@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
+from bulkforce.store import sqlite as sqlite_store
+from bulkforce.store.base import StoreError
 from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
@@ -85,3 +89,36 @@ def test_abort_between_batches_leaves_rest_unprocessed(
     assert len(b"".join(ok).splitlines()) == 1 + 10_000
     unprocessed = b"".join(rest).splitlines()
     assert len(unprocessed) == 1 + 15_000 and unprocessed[1] == b'"N10000"'
+
+
+def test_sqlite_writers_queue_in_process_and_give_up_like_sqlite(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of one process queue on the store's own lock, not in SQLite's sleeping busy
+    handler: a queued writer counts in writers_waiting (the worker steps aside for it), runs
+    once the holder commits, and one queued past the busy timeout fails as SQLite would."""
+    store = ctx.store
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    queued = threading.Thread(target=store.set_meta, args=("queued", "1"))
+    queued.start()
+    deadline = time.monotonic() + 30
+    while store.writers_waiting() != 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert store.writers_waiting() == 1
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 50)
+    with pytest.raises(StoreError, match="database is locked"):
+        store.set_meta("late", "1")
+    release.set()
+    holder.join(30)
+    queued.join(30)
+    assert store.writers_waiting() == 0
+    assert store.get_meta("queued") == "1" and store.get_meta("late") is None
