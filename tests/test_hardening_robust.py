@@ -77,11 +77,14 @@ def test_first_request_after_connections_terminated_is_served(
             assert c.get(BASE).status_code == 200
         name = srv.pg_url.rsplit("/", 1)[1]
         with psycopg.connect(srv.pg_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            # with a timeout, each call returns once its backend has exited: the sessions are
+            # over, as after a restart, not ending while the next request runs
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
-            )
+            ).fetchall()
+            assert ended and all(row[0] for row in ended), ended
         # the pool checks a connection as it hands it out: the terminated ones are replaced
         for _ in range(5):
             r = c.get(BASE)

@@ -9,6 +9,7 @@ for the life of the process and tunes its connection, pins a dedicated one inste
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -21,6 +22,15 @@ C = TypeVar("C")
 # Connections one process's request threads share (each store operation holds one briefly).
 DEFAULT_POOL_SIZE = 10
 POOL_TIMEOUT = 30.0
+
+
+def has_news(fileno: int) -> bool:
+    """Whether an idle client connection's socket has anything to read. A database server
+    that ends a session (backend terminated, restart, crash) says so and closes the socket;
+    a healthy idle session says nothing. Costs a system call, not a round trip."""
+    poller = select.poll()  # not select(): descriptors past 1023 must work too
+    poller.register(fileno, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 class SimplePool(Generic[C]):
