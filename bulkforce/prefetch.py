@@ -48,6 +48,7 @@ class Prefetch(Generic[T]):
         self._thread: threading.Thread | None = None
         self._done = False
         self.thread_seconds = 0.0  # CPU time the background thread used (for the log)
+        self._used: list[T] = []
 
     def __enter__(self) -> Prefetch[T]:
         return self
@@ -101,9 +102,16 @@ class Prefetch(Generic[T]):
         finally:
             self.thread_seconds = time.thread_time()
 
+    def discard(self, item: T) -> None:
+        """The caller is done with `item`: it is freed on the background thread. A batch is
+        some 300,000 objects; freeing them takes the writer ~6% of its time otherwise."""
+        if self._thread is not None:
+            self._used.append(item)
+
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
+                self._used.clear()  # list methods are atomic under the GIL
                 item = self._produce()
                 if item is None:
                     self._put(_END)

@@ -29,13 +29,20 @@ from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, Job
 from bulkforce.prefetch import Prefetch
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
-from bulkforce.wire.csvio import FAILED_IDS_SINCE, CsvFormatError, RowReader, render_outcome
+from bulkforce.wire.csvio import (
+    FAILED_IDS_SINCE,
+    CsvFormatError,
+    RowReader,
+    quoted_bodies,
+    render_outcome,
+)  # fmt: skip
 from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
 
 log = logging.getLogger("bulkforce.worker")
 
-# One internal batch as the prefetch thread hands it over: its rows and their coerced values.
-Chunk = tuple[list[list[str]], Prepared]
+# One internal batch as the prefetch thread hands it over: its rows, their coerced values and
+# their quoted text for the result files (None: quoted row by row when rendered).
+Chunk = tuple[list[list[str]], Prepared, list[str] | None]
 
 # What a crash leaves (store/blobs.py: sweep_orphans) is looked for hourly; anything younger
 # than an hour may belong to an upload still running (stalled ones are cut off far sooner).
@@ -282,7 +289,8 @@ class Worker:
             if not chunk:
                 return None
             bad = malformed_rows(rows.malformed)
-            return chunk, prepare(schema, plan, chunk, bad, holds_nul)
+            prepared = prepare(schema, plan, chunk, bad, holds_nul)
+            return chunk, prepared, quoted_bodies(chunk, job.delimiter, job.newline)
 
         started, cpu = time.perf_counter(), time.thread_time()
         try:
@@ -300,6 +308,8 @@ class Worker:
                         tx = group.__enter__()
                         opened = time.perf_counter()
                     self._batch(tx, job, plan, seq, *item)
+                    batches.discard(item)
+                    del item
                     seq += 1
                     due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
                     if due or self.ctx.store.writers_waiting():
@@ -326,8 +336,9 @@ class Worker:
             time.sleep(0.001)
 
     def _batch(
-        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]], prepared: Prepared
-    ) -> None:
+        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]], prepared: Prepared,
+        bodies: list[str] | None,
+    ) -> None:  # fmt: skip
         ctx = self.ctx
         started = time.perf_counter()
         state = tx.job_state(job.id)
@@ -337,7 +348,9 @@ class Worker:
         # counted, so they show as unprocessed and a retry redoes them.
         outcome = apply_prepared(ctx.schema, plan, tx, prepared, job.created_by, iso(utcnow()))
         failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
-        ok_csv, bad_csv = render_outcome(chunk, outcome, job.delimiter, job.newline, failed_ids)
+        ok_csv, bad_csv = render_outcome(
+            chunk, outcome, job.delimiter, job.newline, failed_ids, bodies
+        )
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
         failed = sum(e is not None for e in outcome.errors)
         ms = int((time.perf_counter() - started) * 1000)

@@ -19,11 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
+from bulkforce.engine.dml import Outcome
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
 from bulkforce.prefetch import Prefetch
 from bulkforce.store.records import statement_sizes
+from bulkforce.wire.csvio import quoted, quoted_bodies, render_outcome
 from bulkforce.worker import Worker
 
 ADMIN = Caller("005000000000000AAA", is_admin=True)
@@ -153,3 +155,34 @@ def test_a_row_reports_its_first_bad_cell_whichever_thread_checked_it(ctx: Conte
     errors = {r[2]: r[1] for r in bad}
     assert errors["both"].startswith("INVALID_FIELD:Foreign key external ID: missing-"), errors
     assert errors["count"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:"), errors
+
+
+# ---- result lines made ahead ------------------------------------------------------------------
+
+CELLS = st.text(
+    alphabet=st.sampled_from(["a", "é", '"', ",", "|", "\t", "\n", "\r", "\x00", "\x01", " "])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.lists(CELLS, min_size=1, max_size=4), max_size=8),
+    delimiter=st.sampled_from([",", "|", "\t", ";"]),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    created=st.booleans(),
+)
+def test_result_lines_made_ahead_read_back_as_the_uploaded_values(
+    rows: list[list[str]], delimiter: str, newline: str, created: bool
+) -> None:
+    ids = [f"a00R{i:014d}" for i in range(len(rows))]
+    outcome = Outcome(ids, [created] * len(rows), [None] * len(rows))
+    ahead, _ = render_outcome(
+        rows, outcome, delimiter, newline, bodies=quoted_bodies(rows, delimiter, newline)
+    )
+    text = ahead.decode()
+    back = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    flag = "true" if created else "false"
+    assert back == [[rid, flag, *row] for rid, row in zip(ids, rows, strict=True)]
+    assert text == "".join(
+        quoted([rid, flag, *row], delimiter) + newline for rid, row in zip(ids, rows, strict=True)
+    )

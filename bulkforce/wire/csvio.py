@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-import operator
+import itertools
 from collections.abc import Iterable, Sequence
 
 from bulkforce.engine.dml import Outcome
@@ -14,6 +14,7 @@ __all__ = [
     "RowReader",
     "UploadScanner",
     "quoted",
+    "quoted_bodies",
     "render_outcome",
     "render_rows",
 ]
@@ -119,18 +120,19 @@ def result_header(kind: str, header: Sequence[str], delimiter: str, newline: str
     return (delimiter.join(parts) + newline).encode()
 
 
-def _fast_lines(
-    prefixes: list[str], rows: Sequence[Sequence[str]], delimiter: str, newline: str
-) -> str | None:
-    """All lines at once: join on control characters, then quote-double and splice in the
-    delimiters with three C-level replaces. None if a value contains those characters."""
+def quoted_bodies(rows: Sequence[Sequence[str]], delimiter: str, newline: str) -> list[str] | None:
+    """Each row as a result line ends after its sf__ columns: every value quoted, then the
+    newline. Made by one join, three C-level replaces and a split, on the worker's prefetch
+    thread, so that writing a batch's results is one join; None if a value contains the
+    control characters it joins on (render_outcome then quotes row by row)."""
     if not rows:
-        return ""
-    big = "\x01".join(map(operator.add, prefixes, map("\x00".join, rows)))
-    if big.count("\x00") != sum(map(len, rows)) + len(rows) or big.count("\x01") != len(rows) - 1:
+        return []
+    big = "\x01".join(map("\x00".join, rows))
+    if big.count("\x00") != sum(map(len, rows)) - len(rows) or big.count("\x01") != len(rows) - 1:
         return None
-    big = big.replace('"', '""').replace("\x00", f'"{delimiter}"').replace("\x01", f'"{newline}"')
-    return f'"{big}"{newline}'
+    big = big.replace('"', '""').replace("\x00", f'"{delimiter}"')
+    big = big.replace("\x01", f'"{newline}\x01"')
+    return f'"{big}"{newline}'.split("\x01")
 
 
 # failedResults carry the record's Id (update, delete, upsert by Id) from API 53.0 on; jobs of
@@ -140,15 +142,18 @@ FAILED_IDS_SINCE = 53.0
 
 def render_outcome(
     rows: Sequence[Sequence[str]], outcome: Outcome, delimiter: str, newline: str,
-    failed_ids: bool = True,
+    failed_ids: bool = True, bodies: Sequence[str] | None = None,
 ) -> tuple[bytes, bytes]:  # fmt: skip
     """The chunk's successfulResults and failedResults lines (no header); `failed_ids` False
-    leaves sf__Id empty in the failed ones."""
+    leaves sf__Id empty in the failed ones; `bodies`: quoted_bodies(rows) if already made."""
     if not any(outcome.errors):
-        flags = ["\x00true\x00" if c else "\x00false\x00" for c in outcome.created]
-        text = _fast_lines(list(map(operator.add, outcome.ids, flags)), rows, delimiter, newline)
-        if text is not None:
-            return text.encode(), b""
+        bodies = quoted_bodies(rows, delimiter, newline) if bodies is None else bodies
+        if bodies is not None:
+            sep = f'"{delimiter}"'
+            flags = (f'{sep}true"{delimiter}', f'{sep}false"{delimiter}')
+            marks = [flags[0] if c else flags[1] for c in outcome.created]
+            parts = zip(itertools.repeat('"'), outcome.ids, marks, bodies)
+            return "".join(itertools.chain.from_iterable(parts)).encode(), b""
     ok: list[str] = []
     bad: list[str] = []
     sep = f'"{delimiter}"'
