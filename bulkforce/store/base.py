@@ -67,6 +67,10 @@ class Tx(abc.ABC):
 
     # Salesforce keeps a NUL (U+0000) inside a text value; PostgreSQL text cannot hold one.
     text_holds_nul = True
+    # After a failed statement the transaction goes on with that statement undone (SQLite);
+    # PostgreSQL aborts the whole transaction instead, so a statement that may fail needs a
+    # savepoint around it there.
+    statement_failure_recoverable = False
 
     @abc.abstractmethod
     def records(self, obj: SObject) -> RecordTable: ...

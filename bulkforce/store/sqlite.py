@@ -135,6 +135,8 @@ class SQLiteRecords(RecordTable):
 
 
 class SQLiteTx(Tx):
+    statement_failure_recoverable = True
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
