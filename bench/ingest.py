@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -73,6 +74,7 @@ from bench.raw_sqlite import (
     filler_columns,
     open_raw,
     raw_load,
+    server_now,
     sqlite_path,
 )
 from bench.report import Phase, Report, mb, rate, say, summary
@@ -242,6 +244,8 @@ def run_bench(
                     if not args.skip_verify:
                         pg_check_contents(report, db_url, pg_table, "after upsert")
                 elif server_db is not None:
+                    stamped_db = work / "raw-stamped.db"
+                    shutil.copyfile(raw_db, stamped_db)  # the raw table before the upsert
                     raw = open_raw(raw_db)
                     try:
                         load = partial(raw_load, raw, ups, "003R1", upsert=True)
@@ -250,6 +254,14 @@ def run_bench(
                         raw.close()
                     if not args.skip_verify:
                         check_contents(report, raw_db, server_db, "after upsert")
+                    report.upsert_stamped = Phase(m, run.seconds)
+                    raw = open_raw(stamped_db)
+                    try:
+                        load = partial(raw_load, raw, ups, "003R1", upsert=True, stamp=server_now())
+                        raw_phase(report, cpu, report.upsert_stamped, "upsert (stamped)", load)
+                    finally:
+                        raw.close()
+                        stamped_db.unlink()
 
             # 3. Bulk 1.0 -------------------------------------------------------------------
             if bulk1_files:
@@ -451,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         data = asdict(report)
         del data["rss_trace"]
-        for name in ("insert", "upsert"):
+        for name in ("insert", "upsert", "upsert_stamped"):
             phase: Phase | None = getattr(report, name)
             if phase is not None:
                 data[name].update(

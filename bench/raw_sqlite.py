@@ -4,6 +4,7 @@ identical table, and the comparison of both tables."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -82,21 +83,41 @@ def conflict_target(con: sqlite3.Connection) -> str:
     raise BenchError(f"no UNIQUE index on {OBJECT}.{EXT_ID} in the copied DDL")
 
 
+# What the server stamps: every record it creates gets all five, every update the last three.
+STAMP_USER = "005000000000001AAA"
+CREATE_STAMPS = ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+                 "SystemModstamp")  # fmt: skip
+UPDATE_STAMPS = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
+
+
+def server_now() -> str:
+    """The current time as the server stores a stamp."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def raw_load(
-    con: sqlite3.Connection, csv_file: CsvFile, id_prefix: str, upsert: bool
-) -> tuple[float, int]:
-    """csv.reader + ONE executemany in one transaction; returns (seconds, rows)."""
-    fill = filler_columns(con, ("Id", *COLUMNS))
-    names = ["Id", *COLUMNS, *fill]
-    sql = (
-        f"INSERT INTO {qi(OBJECT)} ({', '.join(map(qi, names))})"
-        f" VALUES ({', '.join('?' * len(names))})"
-    )
+    con: sqlite3.Connection, csv_file: CsvFile, id_prefix: str, upsert: bool,
+    stamp: str | None = None,
+) -> tuple[float, int]:  # fmt: skip
+    """csv.reader + ONE executemany in one transaction; returns (seconds, rows).
+
+    `stamp`: also set the audit columns to that time, as the server must (all five on new
+    rows; LastModifiedDate, LastModifiedById, SystemModstamp on updated ones). Like the server,
+    the statement carries them as literals, not parameters."""
+    stamps = {
+        c: STAMP_USER if c.endswith("ById") else stamp for c in (CREATE_STAMPS if stamp else ())
+    }
+    fill = filler_columns(con, ("Id", *COLUMNS, *stamps))
+    names = ["Id", *COLUMNS, *fill, *stamps]
+    marks = ["?"] * (len(names) - len(stamps)) + [f"'{v}'" for v in stamps.values()]
+    sql = f"INSERT INTO {qi(OBJECT)} ({', '.join(map(qi, names))}) VALUES ({', '.join(marks)})"
     if upsert:
         sets = ", ".join(f"{qi(c)} = excluded.{qi(c)}" for c in COLUMNS if c != EXT_ID)
+        if stamp:
+            sets += "".join(f", {qi(c)} = excluded.{qi(c)}" for c in UPDATE_STAMPS)
         sql += f" ON CONFLICT{conflict_target(con)} DO UPDATE SET {sets}"
     extra = tuple(fill.values())
-    con.execute("EXPLAIN " + sql, ["x"] * len(names))  # fail early on a bad statement
+    con.execute("EXPLAIN " + sql, ["x"] * marks.count("?"))  # fail early on a bad statement
     count = 0
     t0 = time.perf_counter()
     with csv_file.path.open(newline="", encoding="utf-8") as f:

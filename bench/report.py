@@ -49,6 +49,8 @@ class Report:
     insert: Phase | None = None
     upsert: Phase | None = None
     upsert_updates: int = 0
+    # the same upsert against a raw baseline that also stamps rows as the server must
+    upsert_stamped: Phase | None = None
     bulk1: dict[str, Phase] = field(default_factory=dict)  # "parallel" / "serial"
     latency_ms: list[float] = field(default_factory=list)
     peak_rss: int = 0
@@ -103,6 +105,12 @@ def summary(report: Report, n: int, complete: bool) -> str:
         else:
             label = f"upsert  M={report.upsert.rows} into {n} {updates}  "
             lines.append(phase_line(label, report.upsert, TARGETS["upsert"]))
+    stamped = report.upsert_stamped
+    if stamped and stamped.raw_rps is not None and stamped.ratio is not None:
+        lines.append(
+            f"        vs a stamped raw upsert (also sets the audit columns, as the server must;"
+            f" no target): raw {stamped.raw_rps:,.0f} rec/s  ratio {stamped.ratio:.2f}"
+        )
     if report.scaling:
         first = next(iter(report.scaling.values())).server_rps
         rates = "   ".join(
