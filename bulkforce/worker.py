@@ -289,7 +289,7 @@ class Worker:
             if not chunk:
                 return None
             bad = malformed_rows(rows.malformed)
-            prepared = prepare(schema, plan, chunk, bad, holds_nul)
+            prepared = prepare(schema, plan, chunk, bad, holds_nul, job.created_by)
             return chunk, prepared, quoted_bodies(chunk, job.delimiter, job.newline)
 
         started, cpu = time.perf_counter(), time.thread_time()

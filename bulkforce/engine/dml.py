@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bulkforce.engine import ids
-from bulkforce.engine.coerce import NULL, Coerced, Errors, coerce
+from bulkforce.engine.coerce import NULL, Coerced, Errors
 from bulkforce.engine.errors import (
     ENTITY_IS_DELETED,
     INVALID_CROSS_REFERENCE,
@@ -20,11 +20,17 @@ from bulkforce.engine.errors import (
     required_missing,
 )
 from bulkforce.engine.plan import HeaderError, Plan, make_plan
-from bulkforce.engine.prepare import Prepared, coerced_columns, prepare
-from bulkforce.engine.schema import STRING_TYPES, Field, Schema
+from bulkforce.engine.prepare import (
+    Prepared,
+    coerced_columns,
+    default_value,
+    prepare,
+    stored_column,
+)
+from bulkforce.engine.schema import Schema
 from bulkforce.model import Operation
 from bulkforce.store import Tx
-from bulkforce.store.base import BadValue, UniqueViolation
+from bulkforce.store.base import BadValue, ColumnRows, UniqueViolation
 
 # HeaderError, Plan and make_plan live in engine.plan; importable from here as before.
 __all__ = [
@@ -48,12 +54,6 @@ def _merge(errors: list[RecordError | None], new: Errors) -> None:
             errors[i] = e
 
 
-def _default(f: Field) -> object:
-    """The field's default as a stored value; None if the schema's default does not fit it."""
-    vals, errs = coerce(f, [f.default_value or ""])
-    return None if errs or vals[0] == "" else vals[0]
-
-
 def _id15(id18: str) -> str:
     return id18[:15]
 
@@ -74,6 +74,7 @@ class ChunkRun:
         self.raw = prepared.raw
         self.values: dict[int, Sequence[object]] = dict(prepared.values)
         self.col_errors = prepared.col_errors
+        self.stored, self.stored_user = prepared.stored, prepared.stored_user
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class ChunkRun:
         return RecordError("DUPLICATE_VALUE", "duplicate value found")
 
     def _write(
-        self, columns: Sequence[str], rows: list[tuple[object, ...]], idx: list[int], insert: bool,
+        self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int], insert: bool,
         constants: dict[str, object],
     ) -> None:  # fmt: skip
         """executemany on the happy path; row by row after a unique violation, to fail only
@@ -320,30 +321,18 @@ class ChunkRun:
             if f.type == "boolean":
                 defaults[f.name] = (f.default_value or "").lower() == "true"
             elif f.default_value is not None:
-                defaults[f.name] = _default(f)
+                defaults[f.name] = default_value(f)
         all_rows = len(good) == self.n
         for j in writable:
             f = fields[j]
-            vals = self.values[j]
+            column = self.stored.get(j) if self.stored_user == user else None
+            if column is None:
+                column = stored_column(f, self.values[j], user)
             if not all_rows:
-                vals = [vals[i] for i in good]
-            column: Sequence[object]
-            if f.type == "boolean":
-                column = [False if v == "" or v is None else v for v in vals]
-            elif f.default_value is not None and "" in vals:
-                dv = _default(f)  # a blank cell is "not specified": the default applies
-                column = [dv if v == "" else v for v in vals]
-            elif f.name == "OwnerId":
-                column = [user if v == "" else v for v in vals]
-            elif "" not in vals:  # one C-level scan; most columns have no blanks
-                column = vals
-            elif f.type in STRING_TYPES:
-                column = [v or None for v in vals]  # str or None only: "" is the one falsy
-            else:
-                column = [None if v == "" else v for v in vals]
+                column = [column[i] for i in good]
             columns.append(f.name)
             data.append(column)
-        rows = list(zip(*data, strict=True))
+        rows = ColumnRows(data)
         for i, rid in zip(good, new_ids, strict=True):
             self.ids[i] = rid
             self.created[i] = True

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from bulkforce.engine.coerce import Errors, coerce, coerce_id, unstorable
 from bulkforce.engine.errors import RecordError
 from bulkforce.engine.plan import Plan
-from bulkforce.engine.schema import KNOWN_PREFIXES, Field, Schema
+from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema
 from bulkforce.model import Operation
 
 
@@ -32,6 +32,32 @@ class Prepared:
     errors: list[RecordError | None]
     values: dict[int, Sequence[object]] = field(default_factory=dict)
     col_errors: dict[int, Errors] = field(default_factory=dict)
+    # columns as an insert stores them (stored_column), made ahead for inserting operations
+    stored: dict[int, Sequence[object]] = field(default_factory=dict)
+    stored_user: str | None = None  # the user whose Id fills a blank OwnerId in `stored`
+
+
+def default_value(f: Field) -> object:
+    """The field's default as a stored value; None if the schema's default does not fit it."""
+    vals, errs = coerce(f, [f.default_value or ""])
+    return None if errs or vals[0] == "" else vals[0]
+
+
+def stored_column(f: Field, vals: Sequence[object], user: str) -> Sequence[object]:
+    """A coerced column as an insert stores it: a blank cell means "not specified", so the
+    field's default applies (false for a checkbox, the user for OwnerId), else NULL."""
+    if f.type == "boolean":
+        return [False if v == "" or v is None else v for v in vals]
+    if f.default_value is not None and "" in vals:
+        dv = default_value(f)
+        return [dv if v == "" else v for v in vals]
+    if f.name == "OwnerId":
+        return [user if v == "" else v for v in vals]
+    if "" not in vals:  # one C-level scan; most columns have no blanks
+        return vals
+    if f.type in STRING_TYPES:
+        return [v or None for v in vals]  # str or None only: "" is the one falsy
+    return [None if v == "" else v for v in vals]
 
 
 class _Except:
@@ -79,10 +105,11 @@ def coerced_columns(plan: Plan) -> list[int]:
 
 def prepare(
     schema: Schema, plan: Plan, rows: Sequence[Sequence[str]], bad: Mapping[int, RecordError],
-    holds_nul: bool,
+    holds_nul: bool, user_id: str | None = None,
 ) -> Prepared:  # fmt: skip
     """`bad`: rows (by index) that already failed (malformed CSV); `holds_nul`: whether the
-    store keeps a NUL inside text (engine.coerce.unstorable)."""
+    store keeps a NUL inside text (engine.coerce.unstorable); `user_id`: the user an insert
+    runs as, to make the stored form of the columns ahead too (Prepared.stored)."""
     n = len(rows)
     width = len(plan.fields)
     errors: list[RecordError | None] = [None] * n
@@ -105,6 +132,7 @@ def prepare(
     raw: list[Sequence[str]] = list(zip(*rows, strict=True)) if n else [() for _ in range(width)]
     out = Prepared(n, raw, errors)
     own = {plan.obj.key_prefix}
+    inserting = plan.operation in (Operation.INSERT, Operation.UPSERT)
     for j in coerced_columns(plan):
         if j in plan.lookups:
             continue  # resolved against the table inside the transaction (engine.dml)
@@ -117,4 +145,7 @@ def prepare(
             vals, errs = coerce(f, raw[j])
         out.values[j] = vals
         out.col_errors[j] = errs
+        if inserting and f.createable and f.name != "Id" and user_id is not None:
+            out.stored[j] = stored_column(f, vals, user_id)
+    out.stored_user = user_id
     return out

@@ -17,6 +17,26 @@ from bulkforce.store.wakeup import Wakeup
 Row = Sequence[Any]
 
 
+class ColumnRows(Sequence[tuple[Any, ...]]):
+    """Rows kept as their columns: a store that binds column by column (SQLite's multi-row
+    INSERT) reads `columns` and never builds a tuple per row; anything else iterates rows."""
+
+    def __init__(self, columns: Sequence[Sequence[Any]]) -> None:
+        self.columns = columns
+        self._n = len(columns[0]) if columns else 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(zip(*(c[i] for c in self.columns), strict=True))
+        return tuple(c[i] for c in self.columns)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return zip(*self.columns, strict=True)
+
+
 # Read connections of query_rows kept open between streams; a burst beyond this closes its
 # extras when it ends, so idle connections never outgrow the steady load.
 IDLE_READERS = 4
