@@ -89,9 +89,7 @@ class PgRecords(RecordTable):
         plan = CopyPlan(self.obj, columns, constants)
         stmt = copy_sql(self.table, [*columns, *constants])
         with wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.set_types(plan.types)
-            for row in plan.rows(rows):
-                copy.write_row(row)
+            plan.write(cur, copy, rows)
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
@@ -118,9 +116,7 @@ class PgRecords(RecordTable):
             cur.execute(stage_sql(self.table, columns))
             try:
                 with cur.copy(copy_sql(STAGE, [*columns, "Id"])) as copy:
-                    copy.set_types(plan.types)
-                    for row in plan.rows(rows):
-                        copy.write_row(row)
+                    plan.write(cur, copy, rows)
                 cur.execute(
                     update_from_stage_sql(self.table, columns, constants), list(constants.values())
                 )
