@@ -130,3 +130,17 @@ def test_an_upload_of_several_chunks_reads_back_byte_for_byte(tmp_path: Path) ->
             while piece := f.read(300_001):
                 pieces.append(piece)
         assert b"".join(pieces) == data
+
+
+def test_a_discarded_upload_leaves_no_chunk_behind(tmp_path: Path) -> None:
+    """Chunks are inserted while the next ones arrive: discard waits for the one in flight,
+    else it could land after the delete and stay until the hourly sweep."""
+    with inprocess_context("postgresql", tmp_path) as ctx:
+        writer = ctx.blobs.upload_writer("job1")
+        for _ in range(5):
+            writer.write(b"x" * (1 << 20))
+        writer.discard()
+        store = ctx.store
+        with store._conns.borrow() as conn:
+            left = conn.execute("SELECT count(*) AS n FROM bf_blob").fetchone()
+        assert left == {"n": 0}

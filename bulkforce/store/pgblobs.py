@@ -5,12 +5,15 @@ from any row offset)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from bulkforce.store.base import StoreError
 from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
 from bulkforce.store.pgsql import Q, lazy_commit, wrapped
 
@@ -43,20 +46,46 @@ class PgResultWriter(ResultWriter):
 
 
 class _PgUpload(UploadWriter):
+    """Each full chunk is inserted by a thread of the upload's own while the next one arrives
+    (at most one in flight): the request waits for the database once per upload instead of
+    once per MiB (a 33 MB upload spent a third of its time waiting on these inserts)."""
+
     def __init__(self, blobs: PgBlobs, key: str) -> None:
         self.blobs, self.key = blobs, key
         # the start time in the name lets a sweep tell a crashed upload from a running one
         self.tmp = f"tmp:{key}:{int(time.time())}:{uuid.uuid4().hex}"
         self.buf = bytearray()
         self.seq = 0
+        self._inserter: ThreadPoolExecutor | None = None  # made at the first full chunk
+        self._inserting: Future[None] | None = None
 
-    def _flush(self) -> None:
+    def _insert(self, seq: int, data: bytes) -> None:
         # Not durable on its own: the upload is acknowledged only after record_upload's
         # commit, and that commit's WAL flush covers every earlier one, these chunks included.
         with self.blobs.store._conns.borrow() as conn, wrapped():
-            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, self.seq, bytes(self.buf)))
+            lazy_commit(conn, Q["blob_put_chunk"], (self.tmp, seq, data))
+
+    def _settle(self) -> None:
+        """Wait for the chunk in flight; its error, if any, is raised here."""
+        inserting, self._inserting = self._inserting, None
+        if inserting is not None:
+            inserting.result()
+
+    def _flush(self) -> None:
+        self._settle()
+        if self._inserter is None:
+            self._inserter = ThreadPoolExecutor(1, thread_name_prefix="bulkforce-upload")
+        self._inserting = self._inserter.submit(self._insert, self.seq, bytes(self.buf))
         self.seq += 1
         self.buf.clear()
+
+    def _stop(self) -> None:
+        try:
+            self._settle()
+        finally:
+            if self._inserter is not None:
+                self._inserter.shutdown()
+                self._inserter = None
 
     def write(self, data: bytes) -> None:
         self.buf += data
@@ -64,10 +93,12 @@ class _PgUpload(UploadWriter):
             self._flush()
 
     def close(self) -> None:
-        """The last (for a small upload the only) chunk waits for swap, which commits it
-        together with the job's row: one commit fewer per upload."""
+        """The chunks in flight are in; the last (for a small upload the only) chunk waits
+        for swap, which commits it together with the job's row: one commit fewer."""
+        self._stop()
 
     def swap(self) -> None:
+        self._stop()
         # this thread's connection is inside record_upload's transaction: a savepoint of it
         final = f"upload:{self.key}"
         with self.blobs.store._write() as conn:
@@ -78,6 +109,8 @@ class _PgUpload(UploadWriter):
                 conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
 
     def discard(self) -> None:
+        with contextlib.suppress(StoreError):  # a chunk that failed to go in changes nothing
+            self._stop()
         with self.blobs.store._write() as conn:
             conn.execute(Q["blob_delete"], (self.tmp,))
 
