@@ -214,9 +214,10 @@ class Worker:
 
     # ---- Bulk 2.0 jobs -----------------------------------------------------------------------
 
-    def _fail(self, job: Job, message: str) -> None:
+    def _fail(self, job: Job, message: str, header: list[str] | None = None) -> None:
+        changes = {"header": header} if header is not None and job.header is None else {}
         self.ctx.store.transition(
-            job.id, [JobState.IN_PROGRESS], JobState.FAILED, error_message=message
+            job.id, [JobState.IN_PROGRESS], JobState.FAILED, error_message=message, **changes
         )
 
     def process(self, job: Job) -> None:
@@ -240,6 +241,7 @@ class Worker:
         if f is None:  # closed without an upload: nothing to do (spec §3.10 [REC])
             ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
             return
+        header: list[str] | None = None
         with f:
             rows = RowReader(f, job.delimiter)
             try:
@@ -247,14 +249,12 @@ class Worker:
                 if header is None:
                     ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
                     return
-                if job.header is None:
-                    ctx.store.transition(
-                        job.id, [JobState.IN_PROGRESS], JobState.IN_PROGRESS, header=header
-                    )
+                # The header is stored with the job's end, not in a write of its own (one
+                # transaction less per job); results read before then peek at the upload.
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
                 rows.skip(job.records_processed)  # the rows of the batches committed
             except (HeaderError, CsvFormatError) as e:
-                self._fail(job, str(e))
+                self._fail(job, str(e), header)
                 return
             gc.disable()  # millions of short-lived small objects; collections only cost time
             try:
@@ -262,9 +262,10 @@ class Worker:
             finally:
                 gc.enable()
         if problem:
-            self._fail(job, problem)
+            self._fail(job, problem, header)
         else:
-            ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE)
+            changes = {"header": header} if job.header is None else {}
+            ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE, **changes)
 
     def _run_batches(self, job: Job, plan: Plan, rows: RowReader) -> str | None:
         """Apply every remaining batch; returns a job-level error if the CSV breaks midway.
