@@ -51,10 +51,34 @@ def counter(n: int, fail_at: int | None = None) -> tuple[list[str], object]:
 
 def test_prefetch_yields_every_item_in_order_first_one_inline() -> None:
     threads, produce = counter(50)
-    with Prefetch(produce) as items:  # type: ignore[arg-type]
+    with Prefetch(produce, cheap=0) as items:  # type: ignore[arg-type]
         assert list(items) == list(range(50))
     assert threads[0] == threading.current_thread().name  # a one-batch job starts no thread
     assert set(threads[1:]) == {"bulkforce-prefetch"}
+
+
+def test_items_cheap_to_produce_start_no_thread_an_expensive_one_does() -> None:
+    """A small job's batches cost less to produce than a thread costs to start."""
+    threads, produce = counter(5)
+    with Prefetch(produce, cheap=0.05) as items:  # type: ignore[arg-type]
+        assert list(items) == list(range(5))
+    assert set(threads) == {threading.current_thread().name}
+
+    costs = iter([0.0, 0.0, 0.06, 0.0, 0.0, 0.0])
+    threads.clear()
+
+    def produce_costly() -> int | None:
+        threads.append(threading.current_thread().name)
+        until = time.thread_time() + next(costs)
+        while time.thread_time() < until:  # CPU spent producing the item
+            pass
+        return len(threads) if len(threads) <= 5 else None
+
+    with Prefetch(produce_costly, cheap=0.05) as items:
+        assert list(items) == [1, 2, 3, 4, 5]
+    here = threading.current_thread().name
+    assert threads[:3] == [here] * 3  # the third took 60 ms: the fourth is made ahead
+    assert set(threads[3:]) == {"bulkforce-prefetch"}
 
 
 def test_prefetch_raises_the_producers_error_where_its_item_would_be() -> None:
