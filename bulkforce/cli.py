@@ -20,6 +20,7 @@ from bulkforce.boot import (
     private_files,
     read_token,
     sqlite_path,
+    tune_threads,
 )
 from bulkforce.cli_jobs import job, jobs, load_progress
 from bulkforce.cli_options import (
@@ -239,6 +240,7 @@ def serve(
     from bulkforce.worker import sweep_orphans
 
     setup_logging(tuning)
+    tune_threads()
     setup_access_log(access_log)
     with exit_on_error():
         # Bound before anything is printed: a taken port must not look like a running server.
@@ -355,6 +357,7 @@ def worker(
     from bulkforce.worker import Worker
 
     setup_logging(tuning)
+    tune_threads()
     if not database.startswith(("postgresql:", "postgres:")):
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
