@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 from bulk2_helpers import run_job, success
 from conftest import Server, inprocess_context, unique
+
+from bulkforce.store.blobs import BlobGone
 
 SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
 
@@ -144,3 +147,21 @@ def test_a_discarded_upload_leaves_no_chunk_behind(tmp_path: Path) -> None:
         with store._conns.borrow() as conn:
             left = conn.execute("SELECT count(*) AS n FROM bf_blob").fetchone()
         assert left == {"n": 0}
+
+
+def test_result_blobs_read_back_in_batch_order_and_a_deleted_one_is_gone(tmp_path: Path) -> None:
+    """Each batch's result blob is read while the one before is sent; order and the
+    deleted-while-read error stay as they were."""
+    with inprocess_context("postgresql", tmp_path) as ctx:
+        for seq in range(4):
+            ctx.blobs.write_results("job1", seq, f"ok{seq}\n".encode() * 1000, b"")
+        assert b"".join(ctx.blobs.read_results("job1", "ok", 4)) == b"".join(
+            f"ok{seq}\n".encode() * 1000 for seq in range(4)
+        )
+        assert list(ctx.blobs.read_results("job1", "err", 4)) == []  # empty blobs: no piece
+        early = ctx.blobs.read_results("job1", "ok", 4)
+        assert next(early).startswith(b"ok0")
+        early.close()  # a client that went away: the read ahead is waited for, not leaked
+        ctx.blobs.delete("job1")
+        with pytest.raises(BlobGone):
+            list(ctx.blobs.read_results("job1", "ok", 4))

@@ -176,12 +176,21 @@ class PgBlobs(Blobs):
             conn.execute(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
-        for seq in range(batches):
-            data = self.chunk(f"results:{key}:{seq}:{kind}", 0)
-            if data is None:
-                raise BlobGone(f"results of {key} were deleted while being read")
-            if data:
-                yield data
+        """The batches' result blobs in order, each read by a thread while the one before
+        is sent (a download waits for the database once, not once per batch)."""
+        names = [f"results:{key}:{seq}:{kind}" for seq in range(batches)]
+        if not names:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="bulkforce-results") as reader:
+            ahead = reader.submit(self.chunk, names[0], 0)
+            for following in [*names[1:], None]:
+                data = ahead.result()
+                if following is not None:
+                    ahead = reader.submit(self.chunk, following, 0)
+                if data is None:
+                    raise BlobGone(f"results of {key} were deleted while being read")
+                if data:
+                    yield data
 
     def result_writer(self, key: str) -> ResultWriter:
         return PgResultWriter(self, key)
