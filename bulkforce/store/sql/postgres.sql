@@ -98,6 +98,8 @@ FOR EACH ROW EXECUTE FUNCTION bf_job_event_record();
 -- at a small CPU cost, so PostgreSQL writes that much less WAL for every batch's result blobs
 -- and the upload (a 1M-row insert wrote ~350 MB of uncompressed blobs into the WAL). Without
 -- lz4 (a server built without it) the column stays uncompressed: pglz costs more than it saves.
+-- Step numbers are shared with sqlite.sql (translated for PostgreSQL): a migrate_8 there would
+-- be shadowed here, so the next shared step is 9.
 DO $$
 BEGIN
     EXECUTE 'ALTER TABLE bf_blob ALTER COLUMN data SET COMPRESSION lz4';
