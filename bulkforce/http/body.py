@@ -19,6 +19,16 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def plain_size(request: Request) -> float:
+    """The body's size in bytes when the request states it and sends it uncompressed, else
+    infinity."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    length = request.headers.get("content-length", "")
+    if encoding not in ("", "identity") or not length.isdigit():
+        return float("inf")
+    return int(length)
+
+
 async def stream(request: Request) -> AsyncIterator[bytes]:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
