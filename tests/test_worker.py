@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
-from bulkforce.model import JobState
+from bulkforce.model import JobState, iso
 from bulkforce.store import sqlite as sqlite_store
 from bulkforce.store.base import StoreError
+from bulkforce.store.rows import parse_iso
 from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
@@ -122,3 +126,16 @@ def test_sqlite_writers_queue_in_process_and_give_up_like_sqlite(
     queued.join(30)
     assert store.writers_waiting() == 0
     assert store.get_meta("queued") == "1" and store.get_meta("late") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9999, 12, 30)))
+def test_stored_timestamps_read_back_to_the_millisecond(when: dt.datetime) -> None:
+    """A job row's timestamps (model.iso) read back as the same UTC instant, milliseconds
+    kept; text of another shape still fails as it always did."""
+    when = when.replace(tzinfo=dt.UTC)
+    back = parse_iso(iso(when))
+    assert back == when.replace(microsecond=when.microsecond // 1000 * 1000)
+    assert back.tzinfo is dt.UTC
+    with pytest.raises(ValueError):
+        parse_iso(iso(when).removesuffix("Z"))

@@ -17,7 +17,11 @@ class RowLike(Protocol):
 
 
 def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    """A stored timestamp (model.iso: UTC, `Z`). fromisoformat reads it in 0.1 µs, strptime
+    in 5-13 µs, and every job row read has two (a small job's rows are read ~6 times)."""
+    if text.endswith("Z"):
+        return dt.datetime.fromisoformat(text)
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")  # raises as it always did
 
 
 def job_from_row(row: RowLike) -> Job:
