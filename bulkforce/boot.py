@@ -228,7 +228,7 @@ def build_context(
     database: str | None,
     schema_files: list[Path],
     max_upload_bytes: int,
-    commit_seconds: float = 1.0,
+    commit_seconds: float = 3.0,
     pool_size: int = DEFAULT_POOL_SIZE,
 ) -> Context:
     tighten(data_dir, sqlite_path(data_dir, database))

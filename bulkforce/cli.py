@@ -55,7 +55,7 @@ def _time_zone(value: str) -> str:
 # Processing settings shared by `serve` and `worker`: every process working on one database
 # should be started with the same values (and the same --schema files).
 _TUNING = [
-    click.option("--commit-seconds", default=1.0, show_default=True, type=click.FloatRange(0, 60),
+    click.option("--commit-seconds", default=3.0, show_default=True, type=click.FloatRange(0, 60),
                  envvar=env("commit-seconds"),
                  help="A running job commits its progress at least this often (0: every batch)."),
     click.option("--log-level", default="warning", show_default=True, envvar=env("log-level"),

@@ -44,8 +44,12 @@ class Settings:
     max_upload_bytes: int = 150 * 1024 * 1024
     list_page_size: int = 1000
     # How long a running job's consecutive batches share one write transaction: progress
-    # becomes durable (and visible) at least this often; 0 commits every batch.
-    commit_seconds: float = 1.0
+    # becomes durable (and visible) at least this often; 0 commits every batch. Each commit of
+    # a large job rewrites the index pages it touched and checkpoints the WAL: on the 1M-row
+    # bench, 3 s instead of 1 s made SQLite inserts ~5% faster (0.64 → 0.67-0.70 of raw, two
+    # runs each, quiet machine). A writer that queues (API, another job) still gets in at the
+    # next batch's end (writers_waiting), so only a job's own progress shows in 3 s steps.
+    commit_seconds: float = 3.0
     # the "Bulk API Hard Delete" user permission
     hard_delete: bool = True
     # A worker renews its lease at every commit; one that dies is replaced once it expires.
