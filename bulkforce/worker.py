@@ -7,6 +7,7 @@ record is applied twice.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import gc
 import io
@@ -15,6 +16,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, apply_prepared, make_plan
@@ -58,6 +60,25 @@ def sweep_orphans(ctx: Context, min_age: float) -> int:
 
 class Stop(Exception):
     """The job was aborted, deleted, or taken over while this worker ran it."""
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Hand the heap a large job freed back to the OS. Its batches were allocated by two
+    threads (the prefetch thread's malloc arena too) and glibc keeps freed pages: without
+    this, an idle server after a 1M-row insert held ~280 MB and the next job's peak stacked
+    on it."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 class Worker:
@@ -261,6 +282,8 @@ class Worker:
                 problem = self._run_batches(job, plan, rows)
             finally:
                 gc.enable()
+                if job.upload_rows is None or job.upload_rows > BATCH_SIZE:
+                    trim_heap()
         if problem:
             self._fail(job, problem, header)
         else:
