@@ -9,7 +9,6 @@ while it waits on the server), so the two overlap on two cores. The queue is bou
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,13 +16,6 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-
-# With another thread busy in Python, a thread coming back from a database step waits for the
-# GIL up to the switch interval (5 ms by default) each time. A write step of one multi-row
-# statement is ~20 ms, so at 5 ms the writer would lose a fifth of its time; at 0.5 ms it
-# loses a few percent (measured: 400k rows through 2,000-row INSERTs beside a busy thread,
-# 2.87 s at 5 ms, 1.86 s at 1 ms, 1.71 s at 0.2 ms; 1.47 s alone).
-SWITCH_INTERVAL = 0.0005
 
 # Starting the thread costs ~0.3-0.5 ms of CPU and, on a busy server, a few ms of waiting for
 # the GIL: more than overlapping an item that takes less than this to produce can save. A
@@ -86,8 +78,6 @@ class Prefetch(Generic[T]):
                 raise StopIteration
             return item
         if self._thread is None:
-            if sys.getswitchinterval() > SWITCH_INTERVAL:
-                sys.setswitchinterval(SWITCH_INTERVAL)
             self._thread = threading.Thread(
                 target=self._run, name="bulkforce-prefetch", daemon=True
             )

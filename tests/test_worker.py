@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 from pathlib import Path
@@ -139,3 +140,41 @@ def test_stored_timestamps_read_back_to_the_millisecond(when: dt.datetime) -> No
     assert back.tzinfo is dt.UTC
     with pytest.raises(ValueError):
         parse_iso(iso(when).removesuffix("Z"))
+
+
+def test_a_multi_batch_job_hands_its_freed_heap_back(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[str] = []
+    monkeypatch.setattr(worker_mod, "trim_heap", lambda: trims.append("trim"))
+    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 5)
+    svc = IngestService(ctx)
+    small = submit(svc, b"LastName\n" + b"".join(b"S%d\n" % i for i in range(5)))
+    assert Worker(ctx).run_once()
+    assert svc.get(small, ADMIN).state is JobState.JOB_COMPLETE and trims == []
+    large = submit(svc, b"LastName\n" + b"".join(b"L%d\n" % i for i in range(12)))
+    assert Worker(ctx).run_once()
+    assert svc.get(large, ADMIN).state is JobState.JOB_COMPLETE and trims == ["trim"]
+
+
+def test_trim_heap_returns_pages_a_thread_freed_to_the_os() -> None:
+    if worker_mod._TRIM is None:
+        pytest.skip("no glibc malloc_trim on this platform: the worker does not trim here")
+
+    def rss_mb() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+    kept: list[bytes] = []
+
+    def churn() -> None:  # ~120 MB of malloc'd blocks; every 200th stays, pinning the heap
+        blocks = [bytes(2000) + b"%d" % i for i in range(60_000)]
+        kept.extend(blocks[::200])
+
+    t = threading.Thread(target=churn)
+    t.start()
+    t.join()
+    before = rss_mb()
+    worker_mod.trim_heap()
+    assert before - rss_mb() >= 50, (before, rss_mb())
+    assert len(kept) == 300

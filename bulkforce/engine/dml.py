@@ -74,7 +74,7 @@ class ChunkRun:
         self.raw = prepared.raw
         self.values: dict[int, Sequence[object]] = dict(prepared.values)
         self.col_errors = prepared.col_errors
-        self.stored, self.stored_user = prepared.stored, prepared.stored_user
+        self.stored = prepared.stored  # made with the same user_id (apply_chunk, worker)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -325,8 +325,8 @@ class ChunkRun:
         all_rows = len(good) == self.n
         for j in writable:
             f = fields[j]
-            column = self.stored.get(j) if self.stored_user == user else None
-            if column is None:
+            column = self.stored.get(j)
+            if column is None:  # a lookup column, resolved in the transaction
                 column = stored_column(f, self.values[j], user)
             if not all_rows:
                 column = [column[i] for i in good]
@@ -473,7 +473,7 @@ def apply_chunk(
     bad: Mapping[int, RecordError] | None = None,
 ) -> Outcome:  # fmt: skip
     """`bad`: rows (by index) that already failed (malformed CSV); they are not written."""
-    prepared = prepare(schema, plan, rows, bad or {}, tx.text_holds_nul)
+    prepared = prepare(schema, plan, rows, bad or {}, tx.text_holds_nul, user_id)
     return ChunkRun(schema, plan, tx, prepared, user_id, now).run()
 
 

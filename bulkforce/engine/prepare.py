@@ -34,7 +34,6 @@ class Prepared:
     col_errors: dict[int, Errors] = field(default_factory=dict)
     # columns as an insert stores them (stored_column), made ahead for inserting operations
     stored: dict[int, Sequence[object]] = field(default_factory=dict)
-    stored_user: str | None = None  # the user whose Id fills a blank OwnerId in `stored`
 
 
 def default_value(f: Field) -> object:
@@ -105,11 +104,11 @@ def coerced_columns(plan: Plan) -> list[int]:
 
 def prepare(
     schema: Schema, plan: Plan, rows: Sequence[Sequence[str]], bad: Mapping[int, RecordError],
-    holds_nul: bool, user_id: str | None = None,
+    holds_nul: bool, user_id: str,
 ) -> Prepared:  # fmt: skip
     """`bad`: rows (by index) that already failed (malformed CSV); `holds_nul`: whether the
-    store keeps a NUL inside text (engine.coerce.unstorable); `user_id`: the user an insert
-    runs as, to make the stored form of the columns ahead too (Prepared.stored)."""
+    store keeps a NUL inside text (engine.coerce.unstorable); `user_id`: the user the chunk
+    is applied as (a blank OwnerId in Prepared.stored is theirs)."""
     n = len(rows)
     width = len(plan.fields)
     errors: list[RecordError | None] = [None] * n
@@ -145,7 +144,6 @@ def prepare(
             vals, errs = coerce(f, raw[j])
         out.values[j] = vals
         out.col_errors[j] = errs
-        if inserting and f.createable and f.name != "Id" and user_id is not None:
+        if inserting and f.createable and f.name != "Id":
             out.stored[j] = stored_column(f, vals, user_id)
-    out.stored_user = user_id
     return out
