@@ -7,7 +7,6 @@ record is applied twice.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import gc
 import io
@@ -16,8 +15,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, apply_prepared, make_plan
 from bulkforce.engine.errors import RecordError, malformed_rows
@@ -29,6 +28,7 @@ from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.prefetch import Prefetch
+from bulkforce.prepare_proc import Chunk, PrepareProcess, ProcessBatches, Spec, trim_heap
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import (
@@ -42,9 +42,10 @@ from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
 
 log = logging.getLogger("bulkforce.worker")
 
-# One internal batch as the prefetch thread hands it over: its rows, their coerced values and
-# their quoted text for the result files (None: quoted row by row when rendered).
-Chunk = tuple[list[list[str]], Prepared, list[str] | None]
+# A job with more rows than this prepares its batches in a child process (prepare_proc);
+# smaller ones on a thread (the child's start-up and pickling would cost them more than the
+# overlap saves).
+PROCESS_MIN_ROWS = 3 * BATCH_SIZE
 
 # What a crash leaves (store/blobs.py: sweep_orphans) is looked for hourly; anything younger
 # than an hour may belong to an upload still running (stalled ones are cut off far sooner).
@@ -62,25 +63,6 @@ class Stop(Exception):
     """The job was aborted, deleted, or taken over while this worker ran it."""
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def trim_heap() -> None:
-    """Hand the heap a large job freed back to the OS. Its batches were allocated by two
-    threads (the prefetch thread's malloc arena too) and glibc keeps freed pages: without
-    this, an idle server after a 1M-row insert held ~280 MB and the next job's peak stacked
-    on it."""
-    if _TRIM is not None:
-        _TRIM(0)
-
-
 class Worker:
     def __init__(self, ctx: Context, name: str | None = None) -> None:
         self.ctx = ctx
@@ -89,6 +71,7 @@ class Worker:
         self.queries = QueryBatches(ctx)
         self._next_sweep = 0.0
         self._next_orphan_sweep = 0.0
+        self.preparer = PrepareProcess()
 
     def run_forever(self, idle_wait: float = 0.5) -> None:
         self.ctx.store.tune_for_bulk()
@@ -102,6 +85,11 @@ class Worker:
                 time.sleep(0.5)
             if not worked:
                 self.ctx.wake.wait(idle_wait)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the batch-preparing child, if one was started."""
+        self.preparer.close()
 
     def sweep(self) -> None:
         """Retention like Salesforce's: ended jobs and their data go after `retention`, jobs
@@ -273,16 +261,19 @@ class Worker:
                 # The header is stored with the job's end, not in a write of its own (one
                 # transaction less per job); results read before then peek at the upload.
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
-                rows.skip(job.records_processed)  # the rows of the batches committed
+                in_child = job.upload_rows is not None and job.upload_rows > PROCESS_MIN_ROWS
+                if not in_child:
+                    rows.skip(job.records_processed)  # the rows of the batches committed
             except (HeaderError, CsvFormatError) as e:
                 self._fail(job, str(e), header)
                 return
             gc.disable()  # millions of short-lived small objects; collections only cost time
             try:
-                problem = self._run_batches(job, plan, rows)
+                problem = self._run_batches(job, plan, None if in_child else rows)
             finally:
                 gc.enable()
                 if job.upload_rows is None or job.upload_rows > BATCH_SIZE:
+                    ctx.store.release_memory()
                     trim_heap()
         if problem:
             self._fail(job, problem, header)
@@ -290,7 +281,7 @@ class Worker:
             changes = {"header": header} if job.header is None else {}
             ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE, **changes)
 
-    def _run_batches(self, job: Job, plan: Plan, rows: RowReader) -> str | None:
+    def _run_batches(self, job: Job, plan: Plan, rows: RowReader | None) -> str | None:
         """Apply every remaining batch; returns a job-level error if the CSV breaks midway.
 
         Consecutive batches share one write transaction for `commit_seconds`: with a
@@ -298,17 +289,16 @@ class Worker:
         so committing per 10,000 records would double the cost of a large job. Every batch
         is still all-or-nothing with its results and counters.
 
-        The next batch is read, parsed and coerced on a prefetch thread while this thread
-        writes the current one (bulkforce.prefetch); only the writes, their results and the
-        commits happen here, in the order of the file.
+        The next batch is read, parsed and coerced ahead while this thread writes the
+        current one: by a child process reading the upload afresh (`rows` None; see
+        bulkforce.prepare_proc), else on a thread from `rows` (bulkforce.prefetch). Only the
+        writes, their results and the commits happen here, in the order of the file.
         """
         seq = job.batches_done
-        group: AbstractContextManager[Tx] | None = None
-        tx: Tx | None = None
-        opened = 0.0
         schema, holds_nul = self.ctx.schema, self.ctx.store.text_holds_nul
 
         def produce() -> Chunk | None:
+            assert rows is not None
             chunk = rows.next_rows(BATCH_SIZE, BATCH_CELLS)
             if not chunk:
                 return None
@@ -316,29 +306,51 @@ class Worker:
             prepared = prepare(schema, plan, chunk, bad, holds_nul, job.created_by)
             return chunk, prepared, quoted_bodies(chunk, job.delimiter, job.newline)
 
+        batches: Prefetch[Chunk] | ProcessBatches
+        with ExitStack() as stack:
+            if rows is None:
+                source = self.ctx.blobs.open(job.id)
+                if source is None:
+                    raise Stop()  # the job was deleted under us
+                stack.enter_context(source)
+                spec = Spec(
+                    schema, plan, job.delimiter, job.newline, job.records_processed, holds_nul,
+                    job.created_by, BATCH_SIZE, BATCH_CELLS,
+                )  # fmt: skip
+                batches = self.preparer.batches(spec, source)
+            else:
+                batches = Prefetch(produce)
+            stack.enter_context(batches)
+            return self._write_batches(job, plan, batches, seq)
+
+    def _write_batches(
+        self, job: Job, plan: Plan, batches: Prefetch[Chunk] | ProcessBatches, seq: int
+    ) -> str | None:
+        group: AbstractContextManager[Tx] | None = None
+        tx: Tx | None = None
+        opened = 0.0
         started, cpu = time.perf_counter(), time.thread_time()
         try:
-            with Prefetch(produce) as batches:
-                while True:
-                    try:
-                        item = next(batches, None)
-                    except CsvFormatError as e:
-                        return str(e)  # the batches before it commit below; the rest: unprocessed
-                    if item is None:
-                        return None
-                    if group is None or tx is None:
-                        self._let_writers_in()
-                        group = self.ctx.store.transaction()
-                        tx = group.__enter__()
-                        opened = time.perf_counter()
-                    self._batch(tx, job, plan, seq, *item)
-                    batches.discard(item)
-                    del item
-                    seq += 1
-                    due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
-                    if due or self.ctx.store.writers_waiting():
-                        group.__exit__(None, None, None)
-                        group = tx = None
+            while True:
+                try:
+                    item = next(batches, None)
+                except CsvFormatError as e:
+                    return str(e)  # the batches before it commit below; the rest: unprocessed
+                if item is None:
+                    return None
+                if group is None or tx is None:
+                    self._let_writers_in()
+                    group = self.ctx.store.transaction()
+                    tx = group.__enter__()
+                    opened = time.perf_counter()
+                self._batch(tx, job, plan, seq, *item)
+                batches.discard(item)
+                del item
+                seq += 1
+                due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
+                if due or self.ctx.store.writers_waiting():
+                    group.__exit__(None, None, None)
+                    group = tx = None
         except BaseException as e:
             if group is not None:
                 group.__exit__(type(e), e, e.__traceback__)
@@ -360,7 +372,8 @@ class Worker:
             time.sleep(0.001)
 
     def _batch(
-        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: list[list[str]], prepared: Prepared,
+        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: Sequence[Sequence[str]],
+        prepared: Prepared,
         bodies: list[str] | None,
     ) -> None:  # fmt: skip
         ctx = self.ctx

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulkforce import prepare_proc
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
@@ -158,7 +159,7 @@ def test_a_multi_batch_job_hands_its_freed_heap_back(
 
 
 def test_trim_heap_returns_pages_a_thread_freed_to_the_os() -> None:
-    if worker_mod._TRIM is None:
+    if prepare_proc._TRIM is None:
         pytest.skip("no glibc malloc_trim on this platform: the worker does not trim here")
 
     def rss_mb() -> int:

@@ -256,6 +256,10 @@ class Store(abc.ABC):
         """Other writers blocked on this store's write lock (0 where writes do not queue)."""
         return 0
 
+    def release_memory(self) -> None:
+        """Give back what this thread's connection caches (after a large job: an idle
+        worker need not hold a full page cache). Nothing to give back by default."""
+
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
 
     @abc.abstractmethod

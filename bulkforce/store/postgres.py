@@ -245,7 +245,19 @@ class PostgresStore(SqlStore):
             # a named cursor streams from the server: the result never sits whole in memory
             with wrapped(), conn.cursor(name=f"bf_rows_{uuid.uuid4().hex}") as cur:
                 cur.itersize = arraysize
-                cur.execute(sql, list(params))
+                try:
+                    cur.execute(sql, list(params))
+                except psycopg.OperationalError:
+                    if not conn.broken:
+                        raise
+                    # The server ended this idle session an instant before it was checked (a
+                    # terminated backend says so asynchronously): nothing was read, so the
+                    # query runs again on a new connection.
+                    conn.close()
+                    conn = self._reader()
+                    cur = conn.cursor(name=f"bf_rows_{uuid.uuid4().hex}")
+                    cur.itersize = arraysize
+                    cur.execute(sql, list(params))
                 while True:
                     rows = cur.fetchmany(arraysize)
                     if not rows:
