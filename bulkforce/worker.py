@@ -261,7 +261,11 @@ class Worker:
                 # The header is stored with the job's end, not in a write of its own (one
                 # transaction less per job); results read before then peek at the upload.
                 plan = make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
-                in_child = job.upload_rows is not None and job.upload_rows > PROCESS_MIN_ROWS
+                in_child = (
+                    ctx.store.prepare_in_child
+                    and job.upload_rows is not None
+                    and job.upload_rows > PROCESS_MIN_ROWS
+                )
                 if not in_child:
                     rows.skip(job.records_processed)  # the rows of the batches committed
             except (HeaderError, CsvFormatError) as e:

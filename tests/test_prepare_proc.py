@@ -83,6 +83,7 @@ def run(ctx: Context, body: bytes, in_child: bool) -> tuple[list[list[str]], lis
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(worker_mod, "BATCH_SIZE", 7)  # many batches, several commit groups
         mp.setattr(worker_mod, "PROCESS_MIN_ROWS", 0 if in_child else 10**9)
+        mp.setattr(ctx.store, "prepare_in_child", True)  # PostgreSQL's default is a thread
         assert w.run_once()
     assert (w.preparer._proc is not None) == in_child
     w.close()
@@ -164,6 +165,7 @@ def test_a_child_killed_midway_loses_and_repeats_nothing(ctx: Context) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(worker_mod, "BATCH_SIZE", 10)
         mp.setattr(worker_mod, "PROCESS_MIN_ROWS", 0)
+        mp.setattr(ctx.store, "prepare_in_child", True)
         mp.setattr(Worker, "_batch", batch)
         with pytest.raises(PrepareProcessDied):
             w.run_once()
@@ -211,6 +213,7 @@ def test_a_job_left_early_kills_the_child_and_the_next_job_starts_another(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(worker_mod, "BATCH_SIZE", 10)
         mp.setattr(worker_mod, "PROCESS_MIN_ROWS", 0)
+        mp.setattr(ctx.store, "prepare_in_child", True)
         mp.setattr(Worker, "_batch", batch)
         w.run_once()
         aborter.join()
@@ -274,3 +277,17 @@ def test_rows_rebuilt_from_columns_are_the_rows_read(rows: list[list[str]], widt
     assert len(rebuilt) == len(rows)
     assert [list(r) for r in rebuilt] == rows
     assert [list(rebuilt[i]) for i in range(-len(rows), 0)] == rows
+
+
+def test_only_sqlite_prepares_large_jobs_in_a_child(ctx: Context) -> None:
+    svc = IngestService(ctx)
+    submit(svc, b"Name\n" + b"".join(b"n%d\n" % i for i in range(40)))
+    w = Worker(ctx)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(worker_mod, "BATCH_SIZE", 10)
+        mp.setattr(worker_mod, "PROCESS_MIN_ROWS", 0)
+        w.run_once()
+    used_child = w.preparer._proc is not None
+    w.close()
+    # PostgreSQL formats COPY rows holding the GIL and needs the second core for its backend
+    assert used_child == (ctx.store.dialect == "sqlite")

@@ -216,6 +216,7 @@ def _reusable(conn: sqlite3.Connection) -> bool:
 class SQLiteStore(SqlStore):
     Q = Q
     dialect = "sqlite"
+    prepare_in_child = True
 
     def __init__(self, path: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.path = path
