@@ -206,6 +206,38 @@ def _batches(spec: Spec, source: BinaryIO) -> Iterator[Sent]:
         yield prepared, kept, quoted_bodies(chunk, spec.delimiter, spec.newline)
 
 
+def _pack(sent: Sent) -> bytes:
+    """A batch as bytes. Pickled without a memo ("fast" mode: 4 ms instead of 14-25 ms per
+    10,000 rows, most of the child's pickling), which would write an object once per
+    reference: so columns that are the same object as the one before them in
+    Prepared.raw → values → stored are sent as None and made the same again in _unpack."""
+    prepared, kept, bodies = sent
+    raw, values = prepared.raw, prepared.values
+    plain = (
+        prepared.n, raw, prepared.errors, prepared.col_errors,
+        {j: None if v is raw[j] else v for j, v in values.items()},
+        {j: None if v is values.get(j) else v for j, v in prepared.stored.items()},
+        kept, bodies,
+    )  # fmt: skip
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: nothing in a batch refers to itself
+    pickler.dump(plain)
+    return buf.getvalue()
+
+
+def _unpack(payload: bytes | bytearray) -> Chunk:
+    n, raw, errors, col_errors, values, stored, kept, bodies = pickle.loads(payload)
+    for j, v in values.items():
+        if v is None:
+            values[j] = raw[j]
+    for j, v in stored.items():
+        if v is None:
+            stored[j] = values[j]
+    prepared = Prepared(n, raw, errors, values, col_errors, stored)
+    return Rows(raw, n, kept), prepared, bodies
+
+
 def _dump_error(e: BaseException) -> bytes:
     try:
         return pickle.dumps(e)
@@ -230,7 +262,7 @@ def child_main() -> None:
         try:
             reader = io.BufferedReader(upload, buffer_size=FEED_BLOCK)
             for item in _batches(spec, reader):
-                _write(out, b"B", pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                _write(out, b"B", _pack(item))
                 del item
             _write(out, b"N", struct.pack("<d", time.process_time() - cpu))
         except (EOFError, BrokenPipeError):
@@ -373,9 +405,7 @@ class ProcessBatches:
             raise PrepareProcessDied("the batch-preparing process stopped mid-job") from frame
         kind, payload = frame
         if kind == b"B":
-            sent: Sent = pickle.loads(payload)
-            prepared, kept, bodies = sent
-            return Rows(prepared.raw, prepared.n, kept), prepared, bodies
+            return _unpack(payload)
         self._ended = True
         for thread in self._threads:
             thread.join()

@@ -19,7 +19,6 @@ import collections
 import csv
 import io
 import itertools
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -39,14 +38,25 @@ class CsvFormatError(Exception):
     """The upload cannot be split into rows; str(e) is a job-level errorMessage."""
 
 
-def _well_formed(delimiter: str) -> re.Pattern[str]:
-    """Lines in which every quote opens, closes or doubles inside a quoted value."""
-    # The grammar is deterministic, so every repeat is possessive: a failing match must not
-    # backtrack (nested quantifiers would make that exponential in the value's length).
-    d = re.escape(delimiter)
-    field = f'(?:"(?:[^"]|"")*+"|[^"{d}\\r\\n]*+)'
-    row = f"{field}(?:{d}{field})*+"
-    return re.compile(f"(?:{row}(?:\\r\\n|\\r|\\n))*+(?:{row})?+")
+def well_formed(text: str, delimiter: str) -> bool:
+    """Whether every quote in `text` (whole rows) opens a value, closes it, or doubles inside
+    one: split on the quotes, the text outside them (even pieces) must meet each quote at a
+    value's edge (a delimiter or a line ending) or, empty between two quotes, be a doubled
+    quote. A C-level split and a loop over the quotes, ~5x faster than the equivalent
+    regular expression over the whole text (tests/test_csv_rows.py compares the two)."""
+    pieces = text.split('"')
+    if len(pieces) % 2 == 0:  # an odd number of quotes: one is never closed
+        return False
+    if len(pieces) == 1:
+        return True
+    edges = (delimiter, "\r", "\n")
+    first, last = pieces[0], pieces[-1]
+    if (first and not first.endswith(edges)) or (last and not last.startswith(edges)):
+        return False
+    return all(
+        not outside or (outside.startswith(edges) and outside.endswith(edges))
+        for outside in pieces[2:-1:2]
+    )
 
 
 class RowReader:
@@ -60,7 +70,6 @@ class RowReader:
     def __init__(self, raw: BinaryIO, delimiter: str) -> None:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
         self._delimiter = delimiter
-        self._valid = _well_formed(delimiter)
         self._lines: Iterator[str] = iter(text)  # from the first line not yet read as rows
         self._line = 0  # lines taken from self._lines
         # rows read past a run of blank lines, to learn whether the upload ended there
@@ -157,14 +166,9 @@ class RowReader:
         except UnicodeDecodeError as e:
             raise self._error(e) from None
         used = self._base + self._reader.line_num - self._line
-        joined = "\x00".join(map("\x00".join, rows))
-        if '"' not in joined:  # no quote in any value: nothing can be malformed
-            collections.deque(itertools.islice(self._lines, used), maxlen=0)
-            self._line += used
-            return rows, {}
         lines = list(itertools.islice(self._lines, used))
         self._line += used
-        if self._valid.fullmatch("".join(lines)):
+        if well_formed("".join(lines), self._delimiter):
             return rows, {}
         return self._reread(n, lines, max_cells)
 
