@@ -61,9 +61,10 @@ AHEAD = 2  # batches read from the child and not yet taken by the writer (~4.5 M
 
 
 class PrepareProcessDied(StoreError):
-    """The child stopped answering. Raised as a StoreError: like a sick database it is no
-    fault of the job's, which keeps its lease and is retried; nothing was committed for the
-    batches the child had not delivered."""
+    """The child stopped answering. The worker goes on with the job on a thread from the
+    batches committed (nothing was committed for those the child had not delivered). A
+    StoreError should it get further: like a sick database it is no fault of the job's,
+    which keeps its lease and is retried."""
 
 
 @dataclass

@@ -28,7 +28,14 @@ from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
 from bulkforce.prefetch import Prefetch
-from bulkforce.prepare_proc import Chunk, PrepareProcess, ProcessBatches, Spec, trim_heap
+from bulkforce.prepare_proc import (
+    Chunk,
+    PrepareProcess,
+    PrepareProcessDied,
+    ProcessBatches,
+    Spec,
+    trim_heap,
+)
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import (
@@ -273,7 +280,17 @@ class Worker:
                 return
             gc.disable()  # millions of short-lived small objects; collections only cost time
             try:
-                problem = self._run_batches(job, plan, None if in_child else rows)
+                try:
+                    problem = self._run_batches(job, plan, None if in_child else rows)
+                except PrepareProcessDied:
+                    # What it had not delivered rolled back: go on from the batches
+                    # committed, on a thread, rather than leave the job until its lease ends.
+                    log.warning("job %s: the batch-preparing process died; going on", job.id)
+                    now = ctx.store.get_job(job.id)
+                    if now is None:
+                        raise Stop() from None
+                    rows.skip(now.records_processed)
+                    problem = self._run_batches(now, plan, rows)
             finally:
                 gc.enable()
                 if job.upload_rows is None or job.upload_rows > BATCH_SIZE:
