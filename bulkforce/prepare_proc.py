@@ -207,18 +207,30 @@ def _batches(spec: Spec, source: BinaryIO) -> Iterator[Sent]:
         yield prepared, kept, quoted_bodies(chunk, spec.delimiter, spec.newline)
 
 
+def _squash(texts: Sequence[str]) -> str | Sequence[str]:
+    """Strings as one, joined on NUL, unless one holds a NUL itself (SQLite keeps them):
+    splitting one string makes the worker's strings ~40% faster than unpickling each."""
+    joined = "\x00".join(texts)
+    return joined if joined.count("\x00") == len(texts) - 1 else texts
+
+
+def _unsquash(packed: str | Sequence[str]) -> list[str]:
+    return packed.split("\x00") if isinstance(packed, str) else list(packed)
+
+
 def _pack(sent: Sent) -> bytes:
     """A batch as bytes. Pickled without a memo ("fast" mode: 4 ms instead of 14-25 ms per
     10,000 rows, most of the child's pickling), which would write an object once per
     reference: so columns that are the same object as the one before them in
-    Prepared.raw → values → stored are sent as None and made the same again in _unpack."""
+    Prepared.raw → values → stored are sent as None and made the same again in _unpack.
+    Prepared.raw and the result lines (text, never NUL: quoted_bodies) go squashed."""
     prepared, kept, bodies = sent
     raw, values = prepared.raw, prepared.values
     plain = (
-        prepared.n, raw, prepared.errors, prepared.col_errors,
+        prepared.n, [_squash(c) for c in raw], prepared.errors, prepared.col_errors,
         {j: None if v is raw[j] else v for j, v in values.items()},
         {j: None if v is values.get(j) else v for j, v in prepared.stored.items()},
-        kept, bodies,
+        kept, None if bodies is None else _squash(bodies),
     )  # fmt: skip
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
@@ -228,7 +240,8 @@ def _pack(sent: Sent) -> bytes:
 
 
 def _unpack(payload: bytes | bytearray) -> Chunk:
-    n, raw, errors, col_errors, values, stored, kept, bodies = pickle.loads(payload)
+    n, packed, errors, col_errors, values, stored, kept, bodies = pickle.loads(payload)
+    raw: list[Sequence[str]] = [_unsquash(c) for c in packed]
     for j, v in values.items():
         if v is None:
             values[j] = raw[j]
@@ -236,7 +249,7 @@ def _unpack(payload: bytes | bytearray) -> Chunk:
         if v is None:
             stored[j] = values[j]
     prepared = Prepared(n, raw, errors, values, col_errors, stored)
-    return Rows(raw, n, kept), prepared, bodies
+    return Rows(raw, n, kept), prepared, None if bodies is None else _unsquash(bodies)
 
 
 def _dump_error(e: BaseException) -> bytes:

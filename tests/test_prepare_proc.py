@@ -71,6 +71,8 @@ def upload(tag: str, n: int) -> bytes:
             lines.append(f"nan,{tag}-{i},notanumber")
         elif i == 20:
             lines.append(f"dupe,{tag}-3,2")
+        elif i == 25:  # a NUL: stored on SQLite, a record error on PostgreSQL
+            lines.append(f"nul\x00name,{tag}-{i},{i}")
         else:
             lines.append(f'"w{i}\nline ""two""",{tag}-{i},{i}')
     return ("\n".join(lines) + "\n").encode()
@@ -104,7 +106,8 @@ def test_a_job_through_the_child_has_the_results_it_has_on_a_thread(ctx: Context
 
     assert strip(ok_child) == strip(ok_thread)
     assert strip(bad_child) == strip(bad_thread)
-    assert len(ok_child) == 56 and len(bad_child) == 4
+    nul_fails = not ctx.store.text_holds_nul
+    assert len(ok_child) == 56 - nul_fails and len(bad_child) == 4 + nul_fails
     assert [r[0] for r in ok_child[:2]] == ["true", "true"]
     assert ok_child[0][1:] == ['w0\nline "two"', f"{tag}c-0", "0"]
 
