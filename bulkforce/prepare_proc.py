@@ -6,11 +6,14 @@ the writer waits on the GIL more than it works. Measured here, 300,000 Contact r
 multi-row INSERTs: 2.1-3.3 s alone, 3-4 s with a busy second *process*, 27-43 s with a busy
 second *thread* in the same process. So for a job of several batches the parsing, coercion
 and result quoting run in a child process: the worker feeds it the upload's bytes through
-a pipe and gets each batch back pickled (~4 MB, ~10 ms to unpickle per 10,000 rows).
+a pipe and gets each batch back pickled (~3.5 MB, ~9 ms to unpickle per 10,000 rows).
+SQLite only (Store.prepare_in_child): PostgreSQL formats COPY rows holding the GIL anyway,
+and its backend needs the second core more than the pickling would give back.
 
 One child per Worker, started on the first large job and kept for the next ones. A job
 that ends early (aborted, lease lost, an error in the writer) kills it: there is nothing
-in it worth saving, and the next job starts a new one. If the worker dies, the child reads
+in it worth saving, and the next job starts a new one. If the child dies mid-job, the
+worker goes on with the job on a thread (worker.py); if the worker dies, the child reads
 end-of-file or a broken pipe and exits.
 
 The protocol, frames of (kind, length, payload) both ways:
