@@ -281,7 +281,9 @@ class Worker:
             gc.disable()  # millions of short-lived small objects; collections only cost time
             try:
                 try:
-                    problem = self._run_batches(job, plan, None if in_child else rows)
+                    problem, completed = self._run_batches(
+                        job, plan, None if in_child else rows, header
+                    )
                 except PrepareProcessDied:
                     # What it had not delivered rolled back: go on from the batches
                     # committed, on a thread, rather than leave the job until its lease ends.
@@ -290,7 +292,7 @@ class Worker:
                     if now is None:
                         raise Stop() from None
                     rows.skip(now.records_processed)
-                    problem = self._run_batches(now, plan, rows)
+                    problem, completed = self._run_batches(now, plan, rows, header)
             finally:
                 gc.enable()
                 if job.upload_rows is None or job.upload_rows > BATCH_SIZE:
@@ -298,12 +300,16 @@ class Worker:
                     trim_heap()
         if problem:
             self._fail(job, problem, header)
-        else:
+        elif not completed:
             changes = {"header": header} if job.header is None else {}
             ctx.store.transition(job.id, [JobState.IN_PROGRESS], JobState.JOB_COMPLETE, **changes)
 
-    def _run_batches(self, job: Job, plan: Plan, rows: RowReader | None) -> str | None:
-        """Apply every remaining batch; returns a job-level error if the CSV breaks midway.
+    def _run_batches(
+        self, job: Job, plan: Plan, rows: RowReader | None, header: list[str]
+    ) -> tuple[str | None, bool]:
+        """Apply every remaining batch. Returns a job-level error if the CSV breaks midway,
+        and whether the job was completed in the transaction of its last batches (one write
+        transaction less per job: what a burst of small jobs waits on).
 
         Consecutive batches share one write transaction for `commit_seconds`: with a
         randomly ordered unique index, each commit rewrites most index pages into the WAL,
@@ -342,11 +348,12 @@ class Worker:
             else:
                 batches = Prefetch(produce)
             stack.enter_context(batches)
-            return self._write_batches(job, plan, batches, seq)
+            return self._write_batches(job, plan, batches, seq, header)
 
     def _write_batches(
-        self, job: Job, plan: Plan, batches: Prefetch[Chunk] | ProcessBatches, seq: int
-    ) -> str | None:
+        self, job: Job, plan: Plan, batches: Prefetch[Chunk] | ProcessBatches, seq: int,
+        header: list[str],
+    ) -> tuple[str | None, bool]:  # fmt: skip
         group: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         opened = 0.0
@@ -356,9 +363,10 @@ class Worker:
                 try:
                     item = next(batches, None)
                 except CsvFormatError as e:
-                    return str(e)  # the batches before it commit below; the rest: unprocessed
-                if item is None:
-                    return None
+                    # the batches before it commit below; the rest: unprocessed
+                    return str(e), False
+                if item is None:  # the end: with the last batches if they are not committed
+                    return None, tx is not None and tx.complete_job(job.id, self.owner, header)
                 if group is None or tx is None:
                     self._let_writers_in()
                     group = self.ctx.store.transaction()

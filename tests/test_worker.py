@@ -6,10 +6,12 @@ import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import inprocess_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -179,3 +181,43 @@ def test_trim_heap_returns_pages_a_thread_freed_to_the_os() -> None:
     worker_mod.trim_heap()
     assert before - rss_mb() >= 50, (before, rss_mb())
     assert len(kept) == 300
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Context]:
+    with inprocess_context(request.param, tmp_path / "data") as context:
+        yield context
+
+
+def test_a_job_ends_in_the_transaction_of_its_last_batch(
+    any_ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One write transaction less per job (a burst of small jobs waits on each), and no
+    moment where every batch is committed but the job still reads InProgress."""
+    svc = IngestService(any_ctx)
+    store_type = type(any_ctx.store)
+    calls: list[object] = []
+    real = store_type.transition
+
+    def transition(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(store_type, "transition", transition)
+    job_id = submit(svc, b"LastName\nOne\nTwo\n")
+    calls.clear()  # the close's own transition
+    assert Worker(any_ctx).run_once()
+    job = svc.get(job_id, ADMIN)
+    assert job.state is JobState.JOB_COMPLETE and job.records_processed == 2
+    assert job.header == ["LastName"]
+    assert calls == []
+    # when the group was committed early (a request waiting for the write lock), the end
+    # is a transaction of its own, as before
+    monkeypatch.setattr(store_type, "writers_waiting", lambda self: 1)
+    monkeypatch.setattr(Worker, "_let_writers_in", lambda self, limit=1.0: None)
+    second = submit(svc, b"LastName\nThree\n")
+    calls.clear()
+    assert Worker(any_ctx).run_once()
+    done = svc.get(second, ADMIN)
+    assert done.state is JobState.JOB_COMPLETE and done.header == ["LastName"]
+    assert len(calls) == 1

@@ -124,6 +124,11 @@ class Tx(abc.ABC):
         The batch's result files are written before this commits: a batch counts as done,
         results included, exactly when this commit lands."""
 
+    @abc.abstractmethod
+    def complete_job(self, job_id: str, owner: str, header: Sequence[str] | None) -> bool:
+        """InProgress → JobComplete with the batches of this transaction (`header` stored
+        if the job has none yet); False if the job is not ours any more."""
+
 
 class Store(abc.ABC):
     dialect: str  # "sqlite" or "postgres": which SQL the query compiler generates

@@ -137,6 +137,14 @@ class PgTx(Tx):
         with wrapped():
             return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
+    def complete_job(self, job_id: str, owner: str, header: Sequence[str] | None) -> bool:
+        params = {
+            "now": now_iso(), "id": job_id, "owner": owner,
+            "header": None if header is None else json.dumps(list(header)),
+        }  # fmt: skip
+        with wrapped():
+            return self.conn.execute(Q["complete_job"], params).rowcount == 1
+
 
 class PgWakeup(Wakeup):
     """NOTIFY on set; each waiting thread LISTENs on its own connection."""

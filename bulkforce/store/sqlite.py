@@ -202,6 +202,14 @@ class SQLiteTx(Tx):
         with _wrapped():
             return self.conn.execute(Q["advance_job"], params).rowcount == 1
 
+    def complete_job(self, job_id: str, owner: str, header: Sequence[str] | None) -> bool:
+        params = {
+            "now": iso(dt.datetime.now(dt.UTC)), "id": job_id, "owner": owner,
+            "header": None if header is None else json.dumps(list(header)),
+        }  # fmt: skip
+        with _wrapped():
+            return self.conn.execute(Q["complete_job"], params).rowcount == 1
+
 
 def _reusable(conn: sqlite3.Connection) -> bool:
     """A connection goes back to the pool only outside any transaction."""

@@ -204,6 +204,12 @@ SET batches_done = batches_done + 1,
 WHERE id = %(id)s AND lease_owner = %(owner)s AND state = 'InProgress'
   AND batches_done = %(seq)s;
 
+-- name: complete_job
+-- The job's end in the transaction of its last batch group (worker.py): one write less per job.
+UPDATE bf_job
+SET state = 'JobComplete', system_modstamp = %(now)s, header = coalesce(header, %(header)s)
+WHERE id = %(id)s AND lease_owner = %(owner)s AND state = 'InProgress';
+
 -- name: insert_batch
 INSERT INTO bf_batch (id, job_id, seq, state, created_date, system_modstamp, content_type,
     record_count)

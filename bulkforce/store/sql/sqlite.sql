@@ -138,6 +138,12 @@ SET batches_done = batches_done + 1,
     lease_expires = :expires
 WHERE id = :id AND lease_owner = :owner AND state = 'InProgress' AND batches_done = :seq;
 
+-- name: complete_job
+-- The job's end in the transaction of its last batch group (worker.py): one write less per job.
+UPDATE bf_job
+SET state = 'JobComplete', system_modstamp = :now, header = coalesce(header, :header)
+WHERE id = :id AND lease_owner = :owner AND state = 'InProgress';
+
 -- name: next_max_id
 SELECT coalesce(max(id), '') FROM bf_job;
 
