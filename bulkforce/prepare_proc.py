@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, overload
+from typing import BinaryIO, overload
 
 from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.plan import Plan
@@ -50,6 +50,7 @@ from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.engine.schema import Schema
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE
 from bulkforce.store.base import StoreError
+from bulkforce.store.blobs import ChunkReader
 from bulkforce.wire.csvio import RowReader, quoted_bodies
 
 # One internal batch as the worker writes it: its rows, their coerced values and their
@@ -135,35 +136,18 @@ def _read(fd: int) -> tuple[bytes, bytearray]:
 # ---- the child -------------------------------------------------------------------------------
 
 
-class _Upload(io.RawIOBase):
+def _upload_chunks(inp: int) -> Callable[[], bytearray | None]:
     """The upload as the worker feeds it: D frames until E."""
 
-    def __init__(self, inp: int) -> None:
-        self._inp = inp
-        self._left = memoryview(b"")
-        self.ended = False
+    def next_chunk() -> bytearray | None:
+        kind, payload = _read(inp)
+        if kind == b"E":
+            return None
+        if kind != b"D":
+            raise EOFError(f"unexpected frame {kind!r} inside an upload")
+        return payload
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        while not self._left and not self.ended:
-            kind, payload = _read(self._inp)
-            if kind == b"E":
-                self.ended = True
-            elif kind == b"D":
-                self._left = memoryview(payload)
-            else:
-                raise EOFError(f"unexpected frame {kind!r} inside an upload")
-        n = min(len(buf), len(self._left))
-        buf[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
-
-    def drain(self) -> None:
-        while not self.ended:
-            self._left = memoryview(b"")
-            self.readinto(bytearray(1))
+    return next_chunk
 
 
 class Rows(Sequence[Sequence[str]]):
@@ -274,7 +258,7 @@ def child_main() -> None:
         if kind != b"J":
             continue
         spec: Spec = pickle.loads(payload)
-        upload = _Upload(inp)
+        upload = ChunkReader(_upload_chunks(inp))
         cpu = time.process_time()
         try:
             reader = io.BufferedReader(upload, buffer_size=FEED_BLOCK)
@@ -336,8 +320,6 @@ class PrepareProcess:
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 pipe.close()
-
-    close = kill
 
 
 class ProcessBatches:

@@ -96,7 +96,7 @@ class Worker:
 
     def close(self) -> None:
         """Stop the batch-preparing child, if one was started."""
-        self.preparer.close()
+        self.preparer.kill()
 
     def sweep(self) -> None:
         """Retention like Salesforce's: ended jobs and their data go after `retention`, jobs

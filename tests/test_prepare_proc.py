@@ -29,8 +29,7 @@ from bulkforce.engine.schema import build_schema, load_file
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState, Operation
-from bulkforce.prepare_proc import PrepareProcess, PrepareProcessDied, Rows, Spec
-from bulkforce.store.base import StoreError
+from bulkforce.prepare_proc import PrepareProcess, Rows, Spec
 from bulkforce.wire.csvio import CsvFormatError
 from bulkforce.worker import Worker
 
@@ -45,10 +44,8 @@ def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Context]:
 
 
 def submit(svc: IngestService, body: bytes) -> str:
-    job = svc.insert(svc.create("59.0", {"object": "Widget__c", "operation": "insert"}))
-    sink = svc.open_upload(job.id, ADMIN)
-    sink.write(body)
-    sink.finish()
+    job = svc.open_job("59.0", {"object": "Widget__c", "operation": "insert"}, ADMIN.user_id)
+    svc.upload(job.id, ADMIN, body)
     svc.close(job.id, ADMIN)
     return job.id
 
@@ -143,7 +140,7 @@ def test_invalid_utf8_midway_is_raised_after_the_batches_before_it() -> None:
             assert [list(rows) for rows, _, _ in batches] == [[["a"], ["b"]]]
         assert owner._proc is proc
     finally:
-        owner.close()
+        owner.kill()
 
 
 @pytest.mark.parametrize("commit_seconds", [0, 60])
@@ -181,11 +178,9 @@ def test_a_child_killed_midway_loses_and_repeats_nothing(
     ok = results(svc, job_id, "success")
     assert [r[2] for r in ok] == [f"n{i}" for i in range(n)]  # each row once, in order
     assert len({r[0] for r in ok}) == n
-    assert issubclass(PrepareProcessDied, StoreError)  # should it get further: a retry
 
 
 def test_closing_the_worker_stops_its_child(ctx: Context) -> None:
-    run(ctx, upload(f"{time.time_ns() % 10**9:09d}", 30), in_child=True)
     w = Worker(ctx)
     proc = w.preparer._started()
     w.close()

@@ -6,18 +6,50 @@ process on any host can serve any job (store/pgblobs.py)."""
 from __future__ import annotations
 
 import abc
+import io
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 class BlobGone(Exception):
     """Data deleted (job DELETE, retention) while it was being read. Raised mid-download so the
     connection is aborted: ending the stream cleanly would pass a truncated file as whole."""
+
+
+class ChunkReader(io.RawIOBase):
+    """A stream over the chunks `next_chunk` returns (None: the end), never whole in memory
+    and with no copy of a chunk's unread rest. Wrap it in io.BufferedReader."""
+
+    def __init__(self, next_chunk: Callable[[], bytes | bytearray | None]) -> None:
+        self._next = next_chunk
+        self._pending = memoryview(b"")
+        self.ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._pending and not self.ended:
+            data = self._next()
+            if data is None:
+                self.ended = True
+            else:
+                self._pending = memoryview(data)
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def drain(self) -> None:
+        """Skip to the end without keeping what is read."""
+        self._pending = memoryview(b"")
+        while not self.ended:
+            self.ended = self._next() is None
 
 
 class UploadWriter(abc.ABC):

@@ -11,10 +11,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bulkforce.store.base import StoreError
-from bulkforce.store.blobs import BlobGone, Blobs, ResultWriter, UploadWriter
+from bulkforce.store.blobs import BlobGone, Blobs, ChunkReader, ResultWriter, UploadWriter
 from bulkforce.store.pgsql import Q, lazy_commit, wrapped
 
 if TYPE_CHECKING:
@@ -117,34 +117,6 @@ class _PgUpload(UploadWriter):
             conn.execute(Q["blob_delete"], (self.tmp,))
 
 
-class _PgReader(io.RawIOBase):
-    """A committed upload read back chunk by chunk: never whole in memory."""
-
-    def __init__(self, blobs: PgBlobs, name: str, chunks: int) -> None:
-        self.blobs, self.name, self.chunks = blobs, name, chunks
-        self.seq = 0
-        self.pending = memoryview(b"")
-        self.done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self.pending and not self.done:
-            if self.seq >= self.chunks:  # all there were at open: no query to find the end
-                self.done = True
-                break
-            data = self.blobs.chunk(self.name, self.seq)
-            if data is None:
-                raise BlobGone(f"{self.name} was deleted while being read")
-            self.pending = memoryview(data)
-            self.seq += 1
-        n = min(len(b), len(self.pending))
-        b[:n] = self.pending[:n]
-        self.pending = self.pending[n:]  # a memoryview: no copy of the rest
-        return n
-
-
 class PgBlobs(Blobs):
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
@@ -167,7 +139,18 @@ class PgBlobs(Blobs):
         row = self.store._one(Q["blob_count"], (name,))
         if row is None or not row["n"]:
             return None
-        return io.BufferedReader(_PgReader(self, name, int(row["n"])), buffer_size=CHUNK)
+        seqs = iter(range(int(row["n"])))  # all there were at open: no query to find the end
+
+        def next_chunk() -> bytes | None:
+            seq = next(seqs, None)
+            if seq is None:
+                return None
+            data = self.chunk(name, seq)
+            if data is None:
+                raise BlobGone(f"{name} was deleted while being read")
+            return data
+
+        return io.BufferedReader(ChunkReader(next_chunk), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
         prefix = f"results:{key}:{seq}"
