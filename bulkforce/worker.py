@@ -54,6 +54,10 @@ log = logging.getLogger("bulkforce.worker")
 # overlap saves).
 PROCESS_MIN_ROWS = 3 * BATCH_SIZE
 
+# Small jobs (one batch) claimed in one write, at most: a burst of small jobs hands the write
+# lock over once per this many jobs to claim them. Each still runs in its own transaction.
+CLAIM_SMALL_JOBS = 8
+
 # What a crash leaves (store/blobs.py: sweep_orphans) is looked for hourly; anything younger
 # than an hour may belong to an upload still running (stalled ones are cut off far sooner).
 ORPHAN_SWEEP_SECONDS = 3600.0
@@ -125,8 +129,10 @@ class Worker:
             )
 
     def run_once(self) -> bool:
-        job = self.ctx.store.claim_job(self.owner, self.ctx.settings.lease_seconds)
-        if job is None:
+        jobs = self.ctx.store.claim_jobs(
+            self.owner, self.ctx.settings.lease_seconds, BATCH_SIZE, CLAIM_SMALL_JOBS
+        )
+        if not jobs:
             batch = self.ctx.store.claim_batch(self.owner, self.ctx.settings.lease_seconds)
             if batch is None:
                 return False
@@ -142,6 +148,13 @@ class Worker:
                     batch, BatchState.FAILED, f"InternalError : {type(e).__name__}: {e}"
                 )
             return True
+        for job in jobs:
+            # A StoreError here leaves the rest claimed: they are taken again when their
+            # leases run out, as after a crash.
+            self._run_job(job)
+        return True
+
+    def _run_job(self, job: Job) -> None:
         try:
             self.process(job)
         except Stop:
@@ -153,7 +166,6 @@ class Worker:
             # failing batch rolled back, so its rows show up as unprocessed.
             log.exception("job %s failed with an internal error", job.id)
             self._fail(job, f"InternalError : {type(e).__name__}: {e}")
-        return True
 
     # ---- Bulk 1.0 batches --------------------------------------------------------------------
 
@@ -359,14 +371,11 @@ class Worker:
         opened = 0.0
         started, cpu = time.perf_counter(), time.thread_time()
         try:
-            while True:
-                try:
-                    item = next(batches, None)
-                except CsvFormatError as e:
-                    # the batches before it commit below; the rest: unprocessed
-                    return str(e), False
-                if item is None:  # the end: with the last batches if they are not committed
-                    return None, tx is not None and tx.complete_job(job.id, self.owner, header)
+            try:
+                item = next(batches, None)
+            except CsvFormatError as e:
+                return str(e), False  # the rest: unprocessed
+            while item is not None:
                 if group is None or tx is None:
                     self._let_writers_in()
                     group = self.ctx.store.transaction()
@@ -376,10 +385,21 @@ class Worker:
                 batches.discard(item)
                 del item
                 seq += 1
+                # The next batch is looked for before this group may commit: when there is
+                # none, the job ends in this transaction rather than in one of its own, which
+                # would queue again for the write lock behind the API writers of a burst.
+                try:
+                    item = next(batches, None)
+                except CsvFormatError as e:
+                    # the batches before it commit below; the rest: unprocessed
+                    return str(e), False
+                if item is None:
+                    return None, tx.complete_job(job.id, self.owner, header)
                 due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
                 if due or self.ctx.store.writers_waiting():
                     group.__exit__(None, None, None)
                     group = tx = None
+            return None, False  # no batch at all
         except BaseException as e:
             if group is not None:
                 group.__exit__(type(e), e, e.__traceback__)
@@ -396,9 +416,7 @@ class Worker:
 
     def _let_writers_in(self, limit: float = 1.0) -> None:
         """Before re-taking the write lock, wait (briefly) for API writers queued on it."""
-        deadline = time.perf_counter() + limit
-        while self.ctx.store.writers_waiting() and time.perf_counter() < deadline:
-            time.sleep(0.001)
+        self.ctx.store.let_writers_in(limit)
 
     def _batch(
         self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: Sequence[Sequence[str]],

@@ -52,14 +52,19 @@ def test_internal_error_fails_that_job_and_the_next_job_still_runs(
     first = submit(svc, b"LastName\nOne\nTwo\n")
     second = submit(svc, b"LastName\nThree\n")
 
-    def boom(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("simulated bug")
+    real = worker_mod.apply_prepared
+    calls: list[str] = []
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        calls.append("apply")
+        if len(calls) == 1:
+            raise RuntimeError("simulated bug")
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(worker_mod, "apply_prepared", boom)
     w = Worker(ctx)
-    assert w.run_once()
-    monkeypatch.undo()
-    assert w.run_once()
+    assert w.run_once()  # both small jobs claimed at once; the second runs after the bug
+    assert not w.run_once()
 
     failed = svc.get(first, ADMIN)
     assert failed.state is JobState.FAILED
@@ -80,15 +85,22 @@ def test_abort_between_batches_leaves_rest_unprocessed(
     ctx.settings.commit_seconds = 0  # commit after every batch
     reads = []
     real_next_rows = RowReader.next_rows
+    aborter = threading.Thread(target=svc.abort, args=(job_id, ADMIN))
 
     def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
         reads.append(n)
-        if len(reads) == 2:  # the first batch has committed; no transaction is open
-            svc.abort(job_id, ADMIN)
+        if len(reads) == 2:
+            # The worker looks for the second batch before committing the first: the abort
+            # queues for the write lock and gets it between the two.
+            aborter.start()
+            deadline = time.monotonic() + 10
+            while not ctx.store.writers_waiting() and time.monotonic() < deadline:
+                time.sleep(0.001)
         return real_next_rows(self, n, *cells)
 
     monkeypatch.setattr(RowReader, "next_rows", next_rows)
     Worker(ctx).run_once()
+    aborter.join()
     job = svc.get(job_id, ADMIN)
     assert job.state is JobState.ABORTED
     assert job.records_processed == 10_000
@@ -125,11 +137,28 @@ def test_sqlite_writers_queue_in_process_and_give_up_like_sqlite(
     monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 50)
     with pytest.raises(StoreError, match="database is locked"):
         store.set_meta("late", "1")
+    # the worker's step aside: wakes as soon as the queued writer has the lock
+    stepped: list[float] = []
+
+    def step_aside() -> None:
+        started = time.monotonic()
+        store.let_writers_in(20)
+        stepped.append(time.monotonic() - started)
+
+    aside = threading.Thread(target=step_aside)
+    aside.start()
+    time.sleep(0.05)
+    assert not stepped  # still queued: the worker waits
     release.set()
     holder.join(30)
     queued.join(30)
+    aside.join(30)
     assert store.writers_waiting() == 0
+    assert stepped and 0.05 <= stepped[0] < 5
     assert store.get_meta("queued") == "1" and store.get_meta("late") is None
+    started = time.monotonic()
+    store.let_writers_in(20)  # nobody queued: no wait at all
+    assert time.monotonic() - started < 1
 
 
 @settings(max_examples=300, deadline=None)
@@ -213,13 +242,60 @@ def test_a_job_ends_in_the_transaction_of_its_last_batch(
     assert job.state is JobState.JOB_COMPLETE and job.records_processed == 2
     assert job.header == ["LastName"]
     assert calls == []
-    # when the group was committed early (a request waiting for the write lock), the end
-    # is a transaction of its own, as before
+    # A request waiting for the write lock makes each batch commit on its own, but the
+    # last one still ends the job: the worker looks for a next batch before committing.
     monkeypatch.setattr(store_type, "writers_waiting", lambda self: 1)
     monkeypatch.setattr(Worker, "_let_writers_in", lambda self, limit=1.0: None)
-    second = submit(svc, b"LastName\nThree\n")
+    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 1)
+    groups: list[object] = []
+    real_tx = store_type.transaction
+
+    def transaction(self: Any) -> Any:
+        groups.append(self)
+        return real_tx(self)
+
+    monkeypatch.setattr(store_type, "transaction", transaction)
+    second = submit(svc, b"LastName\nThree\nFour\nFive\n")
     calls.clear()
+    groups.clear()
     assert Worker(any_ctx).run_once()
     done = svc.get(second, ADMIN)
     assert done.state is JobState.JOB_COMPLETE and done.header == ["LastName"]
+    assert (done.records_processed, done.batches_done) == (3, 3)
+    assert (len(groups), calls) == (3, [])
+    # with no batch at all (a header only), the end is a transaction of its own
+    third = submit(svc, b"LastName\n")
+    calls.clear()
+    assert Worker(any_ctx).run_once()
+    assert svc.get(third, ADMIN).state is JobState.JOB_COMPLETE
     assert len(calls) == 1
+
+
+def test_small_jobs_are_claimed_together_in_close_order(
+    any_ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite claims a small job and the small ones closed right after it in one write
+    (a burst hands the write lock over once per few jobs); a large job is claimed alone and
+    never behind a small one. PostgreSQL, whose workers run on many hosts, claims one."""
+    svc = IngestService(any_ctx)
+    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 2)
+    small = [submit(svc, b"LastName\nA\nB\n") for _ in range(3)]
+    large = submit(svc, b"LastName\nA\nB\nC\n")
+    tail = submit(svc, b"LastName\nA\n")
+    store, lease = any_ctx.store, any_ctx.settings.lease_seconds
+    many = any_ctx.store.prepare_in_child  # SQLite only
+    first = store.claim_jobs("w1", lease, 2, 8)
+    assert [j.id for j in first] == (small if many else small[:1])
+    assert all(j.state is JobState.IN_PROGRESS for j in first)
+    if not many:
+        assert [j.id for j in store.claim_jobs("w1", lease, 2, 8)] == [small[1]]
+        assert [j.id for j in store.claim_jobs("w1", lease, 2, 8)] == [small[2]]
+    assert [j.id for j in store.claim_jobs("w2", lease, 2, 8)] == [large]  # alone
+    assert [j.id for j in store.claim_jobs("w2", lease, 2, 8)] == [tail]
+    assert store.claim_jobs("w3", lease, 2, 8) == []  # leases held: nothing to take
+    # through the worker: every claimed job runs in the one pass, each to its own end
+    more = [submit(svc, b"LastName\nX\n") for _ in range(3)]
+    assert Worker(any_ctx).run_once()
+    states = [svc.get(j, ADMIN).state for j in more]
+    expected = 3 if many else 1
+    assert states.count(JobState.JOB_COMPLETE) == expected

@@ -212,6 +212,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def claim_job(self, owner: str, lease_seconds: float) -> Job | None: ...
 
+    def claim_jobs(
+        self, owner: str, lease_seconds: float, small_rows: int, limit: int
+    ) -> list[Job]:
+        """The next claimable job and, when it has at most `small_rows` data lines, up to
+        `limit - 1` more such small ones behind it, oldest first, in one write. A store
+        whose workers run on many hosts claims one at a time (a worker must not hold jobs
+        another could run now)."""
+        job = self.claim_job(owner, lease_seconds)
+        return [] if job is None else [job]
+
     @abc.abstractmethod
     def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Extend a running job's lease; False if the job is no longer ours and InProgress."""
@@ -266,6 +276,11 @@ class Store(abc.ABC):
     def writers_waiting(self) -> int:
         """Other writers blocked on this store's write lock (0 where writes do not queue)."""
         return 0
+
+    def let_writers_in(self, limit: float) -> None:
+        """Wait, at most `limit` seconds, until the writers now queued on the write lock
+        have had it (a worker about to take it for seconds lets API requests go first)."""
+        return None
 
     def release_memory(self) -> None:
         """Give back what this thread's connection caches (after a large job: an idle

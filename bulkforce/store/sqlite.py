@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, takewhile
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,10 @@ def _reusable(conn: sqlite3.Connection) -> bool:
     return True
 
 
+def _small(rows: int | None, small_rows: int) -> bool:
+    return rows is not None and rows <= small_rows
+
+
 class SQLiteStore(SqlStore):
     Q = Q
     dialect = "sqlite"
@@ -247,6 +251,7 @@ class SQLiteStore(SqlStore):
         # committing would starve them; it reads this and steps aside (Worker._run_batches).
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        self._none_waiting = threading.Condition(self._waiting_lock)
         # Read connections for query_rows, reused across threads: a stream holds one until it
         # ends, so it never shares a transaction with the thread's writes.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -328,8 +333,37 @@ class SQLiteStore(SqlStore):
             else:
                 conn.close()
 
+    def claim_jobs(
+        self, owner: str, lease_seconds: float, small_rows: int, limit: int
+    ) -> list[Job]:
+        # One process owns a SQLite database, so no worker elsewhere waits for the jobs
+        # claimed here; a burst of small jobs then costs one write-lock hand-off per `limit`
+        # jobs to claim rather than one each.
+        if self._one(Q["claimable_job"], {"clock": time.time()}) is None:
+            return []
+        lease = self._lease(owner, lease_seconds)
+        with self._write() as conn:
+            found = conn.execute(Q["claim_candidates"], {**lease, "limit": limit}).fetchall()
+            if not found:
+                return []
+            # the first, then the small ones behind it up to the first large one (in order:
+            # a large job is never passed over by small ones closed after it)
+            order = [found[0]["id"]]
+            if _small(found[0]["upload_rows"], small_rows):
+                small = takewhile(lambda row: _small(row["upload_rows"], small_rows), found[1:])
+                order += [row["id"] for row in small]
+            rows = conn.execute(Q["claim_ids"], {**lease, "ids": json.dumps(order)}).fetchall()
+        jobs = {job.id: job for job in map(_job_from_row, rows)}
+        return [jobs[i] for i in order]
+
     def writers_waiting(self) -> int:
         return self._waiting
+
+    def let_writers_in(self, limit: float) -> None:
+        # Woken when the last queued writer got the lock, not by polling: in a burst of
+        # small jobs the worker comes here once per job.
+        with self._none_waiting:
+            self._none_waiting.wait_for(lambda: not self._waiting, timeout=limit)
 
     def release_memory(self) -> None:
         # The worker's 32 MB page cache refills from the OS's file cache as the next job
@@ -371,6 +405,8 @@ class SQLiteStore(SqlStore):
         finally:
             with self._waiting_lock:
                 self._waiting -= 1
+                if not self._waiting:
+                    self._none_waiting.notify_all()
         if not got:
             raise StoreError("database error: database is locked")
         try:

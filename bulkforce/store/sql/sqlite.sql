@@ -119,6 +119,21 @@ WHERE id = (
 )
 RETURNING *;
 
+-- name: claim_candidates
+-- claim_jobs: the oldest claimable jobs, to claim the first and the small ones right behind it.
+SELECT id, upload_rows FROM bf_job
+WHERE state IN ('UploadComplete', 'InProgress')
+  AND (lease_owner IS NULL OR lease_expires < :clock)
+ORDER BY system_modstamp, id
+LIMIT :limit;
+
+-- name: claim_ids
+UPDATE bf_job
+SET state = 'InProgress', lease_owner = :owner, lease_expires = :expires, system_modstamp = :now,
+    retries = retries + (CASE WHEN state = 'InProgress' THEN 1 ELSE 0 END)
+WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING *;
+
 -- name: renew_lease
 UPDATE bf_job SET lease_expires = :expires
 WHERE id = :id AND lease_owner = :owner AND state = 'InProgress';
@@ -455,6 +470,27 @@ WHERE cursor_id IN (SELECT id FROM bf_query_cursor WHERE created_date < :before)
 
 -- name: expire_cursors
 DELETE FROM bf_query_cursor WHERE created_date < :before;
+
+-- name: claim_jobs
+-- claim_job, and the small jobs right behind a small first one: a burst of small jobs then
+-- costs one write-lock hand-off per `limit` jobs to claim, not one each.
+WITH next AS (
+    SELECT id, upload_rows, row_number() OVER (ORDER BY system_modstamp, id) AS n
+    FROM bf_job
+    WHERE state IN ('UploadComplete', 'InProgress')
+      AND (lease_owner IS NULL OR lease_expires < :clock)
+    ORDER BY system_modstamp, id
+    LIMIT :limit
+)
+UPDATE bf_job
+SET state = 'InProgress', lease_owner = :owner, lease_expires = :expires, system_modstamp = :now,
+    retries = retries + (CASE WHEN state = 'InProgress' THEN 1 ELSE 0 END)
+WHERE id IN (
+    SELECT id FROM next
+    WHERE n = 1
+       OR (upload_rows <= :small AND (SELECT upload_rows FROM next WHERE n = 1) <= :small)
+)
+RETURNING *;
 
 -- name: renew_lease
 UPDATE bf_job SET lease_expires = :expires
