@@ -278,9 +278,9 @@ PG_SHARED = ("walwriter", "checkpointer", "background writer", "autovacuum launc
 class CpuWatch:
     """Where the CPU went during a timed phase: this run's processes by kind, and the rest.
 
-    This run is the bench process and its descendants (server, workers, sampler) plus the
-    PostgreSQL processes whose title names one of `markers` (our databases) or that serve
-    every database (WAL writer, checkpointer, ...). Everything else, e.g. a test suite running
+    This run is the bench process and its descendants (server and its children, workers,
+    sampler) plus the PostgreSQL processes whose title names one of `markers` (our databases)
+    or that serve every database (WAL writer, checkpointer, ...). Everything else, e.g. a test suite running
     at the same time, competes for the same cores and makes the numbers low and noisy. Both
     are lower bounds: a process that ends within the phase is not counted.
     """
@@ -326,8 +326,8 @@ class CpuWatch:
                 kind = "other"
             elif "bulkforce worker" in title:
                 kind = "workers"
-            elif "bulkforce serve" in title:
-                kind = "server"
+            elif "bulkforce serve" in title or "bulkforce.prepare_proc" in title:
+                kind = "server"  # with the child that prepares a large SQLite job's batches
             else:
                 kind = "sampler"
             out[(pid, created)] = (cpu, kind, title or f"pid {pid}")
