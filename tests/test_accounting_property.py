@@ -33,7 +33,6 @@ from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
 from bulkforce.store.base import Tx
-from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
 ADMIN = Caller("005000000000000AAA", is_admin=True)
@@ -152,16 +151,16 @@ def run(
     ctx.settings.commit_seconds = (
         0 if spec["commit_each_batch"] or spec["abort_at"] is not None else 60
     )
-    reads = itertools.count()
+    groups = itertools.count()
     batches = itertools.count()
-    real_next_rows = RowReader.next_rows
+    real_let_writers_in = Worker._let_writers_in
     real_batch = Worker._batch
 
-    def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
-        # the worker reads each internal batch outside of any open transaction here
-        if n == spec["batch"] and next(reads) == spec["abort_at"]:
+    def let_writers_in(self: Worker, limit: float = 1.0) -> None:
+        # with no transaction open, before batch N's (one batch per transaction here)
+        if next(groups) == spec["abort_at"]:
             svc.abort(job.id, ADMIN)
-        return real_next_rows(self, n, *cells)
+        real_let_writers_in(self, limit)
 
     def batch(self: Worker, tx: Tx, *args: Any) -> None:
         real_batch(self, tx, *args)
@@ -169,7 +168,7 @@ def run(
             raise Killed  # after the batch's writes, before its commit
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(RowReader, "next_rows", next_rows)
+        mp.setattr(Worker, "_let_writers_in", let_writers_in)
         mp.setattr(Worker, "_batch", batch)
         with contextlib.suppress(Killed):
             Worker(ctx).run_once()

@@ -153,12 +153,10 @@ class PgBlobs(Blobs):
         return io.BufferedReader(ChunkReader(next_chunk), buffer_size=CHUNK)
 
     def write_results(self, key: str, seq: int, success: bytes, failed: bytes) -> None:
+        # Inside the worker's transaction, by another connection while it goes on (see
+        # store/pgresults.py); its commit waits for them.
         prefix = f"results:{key}:{seq}"
-        # Straight on the connection, with no savepoint of its own (`_run` makes one inside a
-        # transaction: two round trips more per batch): in the worker's batch transaction a
-        # failure fails the batch and rolls the transaction back anyway.
-        with self.store._conns.borrow() as conn, wrapped():
-            conn.execute(Q["blob_put_pair"], (f"{prefix}:ok", success, f"{prefix}:err", failed))
+        self.store.results.write((f"{prefix}:ok", success, f"{prefix}:err", failed))
 
     def read_results(self, key: str, kind: str, batches: int) -> Iterator[bytes]:
         """The batches' result blobs in order, each read by a thread while the one before

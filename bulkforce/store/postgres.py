@@ -36,6 +36,7 @@ from bulkforce.store.base import (
 from bulkforce.store.blobs import Blobs
 from bulkforce.store.pgblobs import PgBlobs
 from bulkforce.store.pgrecords import PgRecords, api_values, column_def, ident, pg_type
+from bulkforce.store.pgresults import ResultWrites
 from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections, has_news
 from bulkforce.store.records import date_indexes, live_index
@@ -188,6 +189,7 @@ class PostgresStore(SqlStore):
         # Connections for query_rows: a stream holds one (and its read transaction) until it
         # ends, then gives it back for the next.
         self._readers: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+        self.results = ResultWrites(self)
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
@@ -289,6 +291,7 @@ class PostgresStore(SqlStore):
             self._conns.pin().execute("SET synchronous_commit = off")
 
     def close(self) -> None:
+        self.results.close()
         self._conns.release_thread()
         while not self._readers.empty():
             self._readers.get_nowait().close()
@@ -304,8 +307,9 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with self._write() as conn:
+        with self.results.scope(), self._write() as conn:
             yield PgTx(conn, self)
+            self.results.wait()  # a batch commits only once its result files are stored
 
     def _run(self, query: str, params: Any = ()) -> int:
         with self._conns.borrow() as conn, wrapped(), _single(conn):
