@@ -375,6 +375,12 @@ class Worker:
                 item = next(batches, None)
             except CsvFormatError as e:
                 return str(e), False  # the rest: unprocessed
+            # A job of one batch (every small job) looks for the end before it may commit:
+            # it then ends in this transaction, not in one of its own that would queue again
+            # for the write lock behind a burst's API writers. A larger job commits first when
+            # it is due or someone waits: it must not hold the lock while its next batch is
+            # being prepared.
+            small = job.upload_rows is not None and job.upload_rows <= BATCH_SIZE
             while item is not None:
                 if group is None or tx is None:
                     self._let_writers_in()
@@ -385,18 +391,17 @@ class Worker:
                 batches.discard(item)
                 del item
                 seq += 1
-                # The next batch is looked for before this group may commit: when there is
-                # none, the job ends in this transaction rather than in one of its own, which
-                # would queue again for the write lock behind the API writers of a burst.
+                if not small and self._commit_due(opened):
+                    group.__exit__(None, None, None)
+                    group = tx = None
                 try:
                     item = next(batches, None)
                 except CsvFormatError as e:
                     # the batches before it commit below; the rest: unprocessed
                     return str(e), False
-                if item is None:
-                    return None, tx.complete_job(job.id, self.owner, header)
-                due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
-                if due or self.ctx.store.writers_waiting():
+                if item is None:  # the end: with the last batches if they are not committed
+                    return None, tx is not None and tx.complete_job(job.id, self.owner, header)
+                if group is not None and self._commit_due(opened):
                     group.__exit__(None, None, None)
                     group = tx = None
             return None, False  # no batch at all
@@ -413,6 +418,12 @@ class Worker:
                 job.id, seq - job.batches_done, time.perf_counter() - started,
                 time.thread_time() - cpu, batches.thread_seconds,
             )  # fmt: skip
+
+    def _commit_due(self, opened: float) -> bool:
+        """Whether the open group of batches commits now: it has been open for
+        `commit_seconds`, or another writer is waiting for the lock."""
+        due = time.perf_counter() - opened >= self.ctx.settings.commit_seconds
+        return due or bool(self.ctx.store.writers_waiting())
 
     def _let_writers_in(self, limit: float = 1.0) -> None:
         """Before re-taking the write lock, wait (briefly) for API writers queued on it."""

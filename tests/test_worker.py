@@ -20,7 +20,7 @@ from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
-from bulkforce.model import JobState, iso
+from bulkforce.model import Job, JobState, iso
 from bulkforce.store import sqlite as sqlite_store
 from bulkforce.store.base import StoreError
 from bulkforce.store.rows import parse_iso
@@ -85,22 +85,15 @@ def test_abort_between_batches_leaves_rest_unprocessed(
     ctx.settings.commit_seconds = 0  # commit after every batch
     reads = []
     real_next_rows = RowReader.next_rows
-    aborter = threading.Thread(target=svc.abort, args=(job_id, ADMIN))
 
     def next_rows(self: RowReader, n: int, *cells: int) -> list[list[str]]:
         reads.append(n)
-        if len(reads) == 2:
-            # The worker looks for the second batch before committing the first: the abort
-            # queues for the write lock and gets it between the two.
-            aborter.start()
-            deadline = time.monotonic() + 10
-            while not ctx.store.writers_waiting() and time.monotonic() < deadline:
-                time.sleep(0.001)
+        if len(reads) == 2:  # the first batch has committed; no transaction is open
+            svc.abort(job_id, ADMIN)
         return real_next_rows(self, n, *cells)
 
     monkeypatch.setattr(RowReader, "next_rows", next_rows)
     Worker(ctx).run_once()
-    aborter.join()
     job = svc.get(job_id, ADMIN)
     assert job.state is JobState.ABORTED
     assert job.records_processed == 10_000
@@ -234,19 +227,6 @@ def test_a_job_ends_in_the_transaction_of_its_last_batch(
         calls.append(args)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(store_type, "transition", transition)
-    job_id = submit(svc, b"LastName\nOne\nTwo\n")
-    calls.clear()  # the close's own transition
-    assert Worker(any_ctx).run_once()
-    job = svc.get(job_id, ADMIN)
-    assert job.state is JobState.JOB_COMPLETE and job.records_processed == 2
-    assert job.header == ["LastName"]
-    assert calls == []
-    # A request waiting for the write lock makes each batch commit on its own, but the
-    # last one still ends the job: the worker looks for a next batch before committing.
-    monkeypatch.setattr(store_type, "writers_waiting", lambda self: 1)
-    monkeypatch.setattr(Worker, "_let_writers_in", lambda self, limit=1.0: None)
-    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 1)
     groups: list[object] = []
     real_tx = store_type.transaction
 
@@ -254,21 +234,33 @@ def test_a_job_ends_in_the_transaction_of_its_last_batch(
         groups.append(self)
         return real_tx(self)
 
+    monkeypatch.setattr(store_type, "transition", transition)
     monkeypatch.setattr(store_type, "transaction", transaction)
-    second = submit(svc, b"LastName\nThree\nFour\nFive\n")
-    calls.clear()
-    groups.clear()
-    assert Worker(any_ctx).run_once()
-    done = svc.get(second, ADMIN)
-    assert done.state is JobState.JOB_COMPLETE and done.header == ["LastName"]
-    assert (done.records_processed, done.batches_done) == (3, 3)
-    assert (len(groups), calls) == (3, [])
+
+    def run(csv: bytes) -> tuple[Job, int, int]:
+        """The job done, its write transactions and its transitions of their own."""
+        job_id = submit(svc, csv)
+        calls.clear()  # the close's own transition
+        groups.clear()
+        assert Worker(any_ctx).run_once()
+        job = svc.get(job_id, ADMIN)
+        assert job.state is JobState.JOB_COMPLETE
+        return job, len(groups), len(calls)
+
+    job, _, own = run(b"LastName\nOne\nTwo\n")
+    assert (job.records_processed, own, job.header) == (2, 0, ["LastName"])
+    # with a request waiting for the write lock, a one-batch job still ends in its batch's
+    # transaction: it looks for a next batch before committing
+    monkeypatch.setattr(store_type, "writers_waiting", lambda self: 1)
+    monkeypatch.setattr(Worker, "_let_writers_in", lambda self, limit=1.0: None)
+    assert run(b"LastName\nThree\n")[1:] == (1, 0)
+    # a larger job commits each batch before reading the next while someone waits (the
+    # lock is not held while a batch is prepared); its end is then a transaction of its own
+    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 1)
+    job, groups_used, own = run(b"LastName\nThree\nFour\nFive\n")
+    assert (job.records_processed, job.batches_done, groups_used, own) == (3, 3, 3, 1)
     # with no batch at all (a header only), the end is a transaction of its own
-    third = submit(svc, b"LastName\n")
-    calls.clear()
-    assert Worker(any_ctx).run_once()
-    assert svc.get(third, ADMIN).state is JobState.JOB_COMPLETE
-    assert len(calls) == 1
+    assert run(b"LastName\n")[1:] == (0, 1)
 
 
 def test_small_jobs_are_claimed_together_in_close_order(

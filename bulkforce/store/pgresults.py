@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bulkforce.store.pgsql import Q, wrapped
+from bulkforce.store.pgsql import Q, lazy_commit, wrapped
 
 if TYPE_CHECKING:
     from bulkforce.store.postgres import PostgresStore
@@ -92,5 +92,7 @@ class ResultWrites:
             return self._pool
 
     def _store(self, params: tuple[Any, ...]) -> None:
-        with self.store._conns.borrow() as conn, wrapped(), conn.transaction():
-            conn.execute(Q["blob_put_pair"], params)
+        # Not waiting for the WAL flush: the batch's commit, which comes after it in the WAL,
+        # flushes it too.
+        with self.store._conns.borrow() as conn, wrapped():
+            lazy_commit(conn, Q["blob_put_pair"], params)

@@ -323,12 +323,20 @@ class PostgresStore(SqlStore):
     # No read-only look first as on SQLite: an UPDATE that finds nothing writes nothing here,
     # and a worker that has work saves a round trip.
     def claim_job(self, owner: str, lease_seconds: float) -> Job | None:
-        row = self._returning(Q["claim_job"], self._lease(owner, lease_seconds))
+        row = self._claim(Q["claim_job"], self._lease(owner, lease_seconds))
         return None if row is None else job_from_row(row)
 
     def claim_batch(self, owner: str, lease_seconds: float) -> Batch | None:
-        row = self._returning(Q["claim_batch"], self._lease(owner, lease_seconds))
+        row = self._claim(Q["claim_batch"], self._lease(owner, lease_seconds))
         return None if row is None else batch_from_row(row)
+
+    def _claim(self, query: Any, params: Any) -> RowLike | None:
+        # Without waiting for the WAL flush (a synchronous commit: ~4 ms median on the
+        # bench machine, a quarter of a 1-record job): a claim lost in a crash only leaves
+        # the job to be claimed again, and the commit of the work it claimed flushes it.
+        with self._conns.borrow() as conn, wrapped():
+            row: RowLike | None = lazy_commit(conn, query, params).fetchone()
+        return row
 
     def allocate(self, counter: str, count: int = 1) -> int:
         # On a connection of its own: inside a worker's long transaction the counter row
