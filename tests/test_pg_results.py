@@ -114,3 +114,23 @@ def test_small_results_are_written_in_the_batch_transaction(
     assert svc.get(job_id, ADMIN).state is JobState.JOB_COMPLETE
     assert names(svc, job_id, "success") == ["N0", "N1", "N2"]
     assert background == []
+
+
+def test_a_nested_transaction_rolled_back_does_not_let_the_outer_commit_early(
+    pg: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outer transaction still waits for the result writes made before the inner one."""
+    monkeypatch.setattr(pgresults, "BACKGROUND_MIN_BYTES", 0)
+    real = ResultWrites._store
+
+    def slow(self: ResultWrites, params: tuple[Any, ...]) -> None:
+        time.sleep(0.2)
+        real(self, params)
+
+    monkeypatch.setattr(ResultWrites, "_store", slow)
+    with pg.store.transaction():
+        pg.blobs.write_results("job1", 0, b"ok0\n", b"")
+        with pytest.raises(RuntimeError), pg.store.transaction():  # a savepoint rolled back
+            raise RuntimeError("rolled back")
+        pg.blobs.write_results("job1", 1, b"ok1\n", b"")
+    assert b"".join(pg.blobs.read_results("job1", "ok", 2)) == b"ok0\nok1\n"

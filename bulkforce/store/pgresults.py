@@ -49,16 +49,18 @@ class ResultWrites:
     def scope(self) -> Iterator[None]:
         """A write transaction of this thread: writes made in it go ahead in the background
         (outside one, or when small, they are made before `write` returns)."""
-        self._local.active = True
+        depth = getattr(self._local, "depth", 0)
+        self._local.depth = depth + 1
         try:
             yield
         finally:
-            self._local.active = False
-            self._pending().clear()  # after a rollback they are moot; they finish on their own
+            self._local.depth = depth
+            if not depth:  # the outermost: after a rollback they are moot (and finish alone)
+                self._pending().clear()
 
     def write(self, params: tuple[Any, ...]) -> None:
         size = sum(len(p) for p in params)
-        if size < BACKGROUND_MIN_BYTES or not getattr(self._local, "active", False):
+        if size < BACKGROUND_MIN_BYTES or not getattr(self._local, "depth", 0):
             # In the caller's transaction, on its connection (with no savepoint of its own:
             # a failure fails the batch and rolls the transaction back anyway).
             with self.store._conns.borrow() as conn, wrapped():
