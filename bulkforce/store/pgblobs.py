@@ -136,16 +136,22 @@ class PgBlobs(Blobs):
 
     def open(self, key: str) -> BinaryIO | None:
         name = f"upload:{key}"
-        row = self.store._one(Q["blob_count"], (name,))
+        with self.store._conns.borrow() as conn, wrapped():  # binary: see chunk()
+            row = conn.execute(Q["blob_open"], {"name": name}, binary=True).fetchone()
         if row is None or not row["n"]:
             return None
+        first = None if row["first"] is None else bytes(row["first"])
         seqs = iter(range(int(row["n"])))  # all there were at open: no query to find the end
 
         def next_chunk() -> bytes | None:
+            nonlocal first
             seq = next(seqs, None)
             if seq is None:
                 return None
-            data = self.chunk(name, seq)
+            if seq == 0:
+                data, first = first, None
+            else:
+                data = self.chunk(name, seq)
             if data is None:
                 raise BlobGone(f"{name} was deleted while being read")
             return data

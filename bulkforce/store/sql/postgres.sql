@@ -329,6 +329,11 @@ WHERE name LIKE 'tmp:%%' AND name ~ '^tmp:[^:]+:[0-9]+:'
 -- name: blob_count
 SELECT count(*) AS n FROM bf_blob WHERE name = %s;
 
+-- name: blob_open
+-- A blob's chunk count and its first chunk, in one round trip (a small upload is one chunk).
+SELECT (SELECT count(*) FROM bf_blob WHERE name = %(name)s) AS n,
+       (SELECT data FROM bf_blob WHERE name = %(name)s AND seq = 0) AS first;
+
 -- name: lock_open_job
 -- Batches of one job take their sequence numbers in turn.
 SELECT 1 FROM bf_job WHERE id = %s AND state = 'Open' FOR UPDATE;
