@@ -8,6 +8,7 @@ while it waits on the server), so the two overlap on two cores. The queue is bou
 
 from __future__ import annotations
 
+import abc
 import queue
 import threading
 import time
@@ -31,7 +32,36 @@ class _End:
 _END = _End()
 
 
-class Prefetch(Generic[T]):
+class Batches(abc.ABC, Generic[T]):
+    """Where the worker takes a job's prepared batches from, in order (Prefetch here, or
+    prepare_proc.ProcessBatches): an iterator and a context manager whose exit stops what
+    produces them. `thread_seconds` is the CPU time that took, for the log."""
+
+    thread_seconds = 0.0
+
+    def __enter__(self) -> Batches[T]:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    @abc.abstractmethod
+    def __next__(self) -> T: ...
+
+    @abc.abstractmethod
+    def discard(self, item: T) -> None:
+        """The caller is done with `item`."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Prefetch(Batches[T]):
     """Iterate over `produce()` results until it returns None. The first `inline` items, and
     then every item after one that took under `cheap` CPU seconds to produce, are produced
     on the caller's thread (a small job pays no thread); the rest on a background thread,
@@ -53,17 +83,6 @@ class Prefetch(Generic[T]):
         self._done = False
         self.thread_seconds = 0.0  # CPU time the background thread used (for the log)
         self._used: list[T] = []
-
-    def __enter__(self) -> Prefetch[T]:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[T]:
-        return self
 
     def __next__(self) -> T:
         if self._done:

@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO, overload
 
 from bulkforce.engine.errors import malformed_rows
@@ -49,6 +48,7 @@ from bulkforce.engine.plan import Plan
 from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.engine.schema import Schema
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE
+from bulkforce.prefetch import Batches
 from bulkforce.store.base import StoreError
 from bulkforce.store.blobs import ChunkReader
 from bulkforce.wire.csvio import RowReader, quoted_bodies
@@ -322,9 +322,8 @@ class PrepareProcess:
                 pipe.close()
 
 
-class ProcessBatches:
-    """Iterate over one job's batches from the child; the same use as prefetch.Prefetch
-    (a context manager; `discard`; `thread_seconds` for the log)."""
+class ProcessBatches(Batches[Chunk]):
+    """One job's batches from the child, in order."""
 
     def __init__(
         self, owner: PrepareProcess, proc: subprocess.Popen[bytes], spec: Spec, source: BinaryIO
@@ -381,17 +380,6 @@ class ProcessBatches:
                     continue
             if isinstance(frame, BaseException) or frame[0] != b"B" or self._stop.is_set():
                 return
-
-    def __enter__(self) -> ProcessBatches:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __iter__(self) -> Iterator[Chunk]:
-        return self
 
     def __next__(self) -> Chunk:
         if self._ended:

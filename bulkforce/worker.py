@@ -27,12 +27,11 @@ from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
-from bulkforce.prefetch import Prefetch
+from bulkforce.prefetch import Batches, Prefetch
 from bulkforce.prepare_proc import (
     Chunk,
     PrepareProcess,
     PrepareProcessDied,
-    ProcessBatches,
     Spec,
     trim_heap,
 )
@@ -345,7 +344,7 @@ class Worker:
             prepared = prepare(schema, plan, chunk, bad, holds_nul, job.created_by)
             return chunk, prepared, quoted_bodies(chunk, job.delimiter, job.newline)
 
-        batches: Prefetch[Chunk] | ProcessBatches
+        batches: Batches[Chunk]
         with ExitStack() as stack:
             if rows is None:
                 source = self.ctx.blobs.open(job.id)
@@ -363,7 +362,7 @@ class Worker:
             return self._write_batches(job, plan, batches, seq, header)
 
     def _write_batches(
-        self, job: Job, plan: Plan, batches: Prefetch[Chunk] | ProcessBatches, seq: int,
+        self, job: Job, plan: Plan, batches: Batches[Chunk], seq: int,
         header: list[str],
     ) -> tuple[str | None, bool]:  # fmt: skip
         group: AbstractContextManager[Tx] | None = None

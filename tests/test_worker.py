@@ -326,3 +326,30 @@ def test_sqlite_checkpoints_run_outside_the_write_lock_and_bound_the_wal(ctx: Co
     # without checkpoints the WAL would hold ~2,000 pages (8 MB); autocheckpoint is off
     assert wal.stat().st_size < 2 * 1024 * 1024, wal.stat().st_size
     assert store.get_meta("k1999") == "x" * 2000
+
+
+def test_an_abort_between_the_claim_and_the_first_batch_writes_nothing(
+    any_ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch after a claim skips the job-state query (a round trip per small job);
+    its commit_batch still finds the job aborted, and the batch's writes roll back."""
+    svc = IngestService(any_ctx)
+    job_id = submit(svc, b"LastName\nOne\nTwo\n")
+    real = Worker._let_writers_in
+
+    def abort_first(self: Worker, limit: float = 1.0) -> None:
+        svc.abort(job_id, ADMIN)  # no transaction is open yet
+        real(self, limit)
+
+    monkeypatch.setattr(Worker, "_let_writers_in", abort_first)
+    assert Worker(any_ctx).run_once()
+    job = svc.get(job_id, ADMIN)
+    assert (job.state, job.records_processed, job.batches_done) == (JobState.ABORTED, 0, 0)
+    assert b"".join(svc.results(job_id, "unprocessed", ADMIN)[1]).splitlines()[1:] == [
+        b'"One"',
+        b'"Two"',
+    ]
+    table = any_ctx.schema.get("Contact").table  # type: ignore[union-attr]
+    with any_ctx.store._conns.borrow() as conn:  # type: ignore[attr-defined]
+        row = conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()  # unquoted: both
+    assert row["n"] == 0

@@ -308,9 +308,6 @@ ON CONFLICT (name, seq) DO UPDATE SET data = excluded.data;
 -- name: blob_chunk
 SELECT data FROM bf_blob WHERE name = %s AND seq = %s;
 
--- name: blob_chunks
-SELECT data FROM bf_blob WHERE name = %s ORDER BY seq;
-
 -- name: blob_delete
 DELETE FROM bf_blob WHERE name = %s;
 
@@ -325,9 +322,6 @@ UPDATE bf_blob SET name = %s WHERE name = %s;
 DELETE FROM bf_blob
 WHERE name LIKE 'tmp:%%' AND name ~ '^tmp:[^:]+:[0-9]+:'
   AND split_part(name, ':', 3)::bigint < %s;
-
--- name: blob_count
-SELECT count(*) AS n FROM bf_blob WHERE name = %s;
 
 -- name: blob_open
 -- A blob's chunk count and its first chunk, in one round trip (a small upload is one chunk).

@@ -159,9 +159,6 @@ UPDATE bf_job
 SET state = 'JobComplete', system_modstamp = :now, header = coalesce(header, :header)
 WHERE id = :id AND lease_owner = :owner AND state = 'InProgress';
 
--- name: next_max_id
-SELECT coalesce(max(id), '') FROM bf_job;
-
 -- name: migrate_2
 CREATE TABLE IF NOT EXISTS bf_batch (
     id TEXT PRIMARY KEY,
@@ -470,31 +467,6 @@ WHERE cursor_id IN (SELECT id FROM bf_query_cursor WHERE created_date < :before)
 
 -- name: expire_cursors
 DELETE FROM bf_query_cursor WHERE created_date < :before;
-
--- name: claim_jobs
--- claim_job, and the small jobs right behind a small first one: a burst of small jobs then
--- costs one write-lock hand-off per `limit` jobs to claim, not one each.
-WITH next AS (
-    SELECT id, upload_rows, row_number() OVER (ORDER BY system_modstamp, id) AS n
-    FROM bf_job
-    WHERE state IN ('UploadComplete', 'InProgress')
-      AND (lease_owner IS NULL OR lease_expires < :clock)
-    ORDER BY system_modstamp, id
-    LIMIT :limit
-)
-UPDATE bf_job
-SET state = 'InProgress', lease_owner = :owner, lease_expires = :expires, system_modstamp = :now,
-    retries = retries + (CASE WHEN state = 'InProgress' THEN 1 ELSE 0 END)
-WHERE id IN (
-    SELECT id FROM next
-    WHERE n = 1
-       OR (upload_rows <= :small AND (SELECT upload_rows FROM next WHERE n = 1) <= :small)
-)
-RETURNING *;
-
--- name: renew_lease
-UPDATE bf_job SET lease_expires = :expires
-WHERE id = :id AND state = 'InProgress' AND lease_owner = :owner;
 
 -- name: migrate_7
 -- Bulk 1.0 query jobs (issue #11): a job's PK-chunking options, and the original batch each
