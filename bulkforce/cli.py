@@ -195,7 +195,7 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
     show_default=True,
     type=click.IntRange(0, 64),
     envvar=env("workers"),
-    help="Worker threads processing jobs (0: none). Two let a small job pass a big one.",
+    help="Workers processing jobs (0: none). Two let a small job pass a big one.",
 )
 @click.option(
     "--no-worker",
@@ -203,6 +203,12 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
     envvar=env("no-worker"),
     help="Serve the API only; `bulkforce worker` processes run the jobs (PostgreSQL).",
 )
+@click.option(
+    "--worker-process/--worker-threads", "worker_process", default=None,
+    envvar=env("worker-process"),
+    help="PostgreSQL: the --workers run in one child `bulkforce worker` process (the default: "
+    "they do not share the API's GIL) or as threads of this one. SQLite: always threads.",
+)  # fmt: skip
 @tuning_options
 @login_options
 @click.option(
@@ -229,7 +235,8 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
-    login: LoginOptions, head_timeout: float, body_timeout: float, access_log: bool,
+    worker_process: bool | None, login: LoginOptions, head_timeout: float, body_timeout: float,
+    access_log: bool,
     **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
@@ -238,6 +245,7 @@ def serve(
     from bulkforce.http.app import create_app
     from bulkforce.http.protocol import guarded_protocol
     from bulkforce.worker import sweep_orphans
+    from bulkforce.workerproc import WorkerChild, worker_argv
 
     setup_logging(tuning)
     tune_threads()
@@ -246,6 +254,9 @@ def serve(
         # Bound before anything is printed: a taken port must not look like a running server.
         listener = bind(host, port)
         sqlite = not (database or "").startswith(("postgresql:", "postgres:"))
+        if sqlite and worker_process:
+            raise BootError("--worker-process needs PostgreSQL; with SQLite the workers are "
+                            "threads of the server (one process holds the write lock)")  # fmt: skip
         # SQLite: one server per data dir; holding the lock, any lease is a dead process's.
         # PostgreSQL: many processes share the database and dead workers' leases expire.
         db_file = sqlite_path(data_dir, database)
@@ -265,12 +276,20 @@ def serve(
         access = admin_token(data_dir, ctx.settings.org_id, token, ctx.store)
         tls = login.server_files(data_dir, host)
     scheme = "https" if tls else "http"
+    if no_worker:
+        workers = 0
+    child = None
+    if workers and not sqlite and worker_process is not False:
+        assert database is not None
+        argv = worker_argv(database, str(data_dir), [str(s) for s in schemas], workers, tuning)
+        child, workers = WorkerChild(argv), 0
     asgi = create_app(
         ctx,
         access.digest,
-        workers=0 if no_worker else workers,
+        workers=workers,
         auth_settings=login.auth_settings(),
         tls=bool(tls),
+        background=[child] if child is not None else [],
     )
     click.echo(f"bulkforce listening on {scheme}://{host}:{port}")
     click.echo(f"instance URL: {scheme}://{host}:{port}")
@@ -345,19 +364,24 @@ def token(data_dir: Path, database: str | None) -> None:
     envvar=env("threads"),
     help="Worker threads in this process.",
 )
+@click.option("--exit-with-parent", is_flag=True, hidden=True,
+              help="Exit when stdin closes: `serve` starts its worker process so.")  # fmt: skip
 @tuning_options
 def worker(
     database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int,
-    **tuning: Any,
+    exit_with_parent: bool, **tuning: Any,
 ) -> None:  # fmt: skip
     """Process jobs without serving HTTP: scale workers apart from API processes."""
     import signal
     import threading
 
     from bulkforce.worker import Worker
+    from bulkforce.workerproc import exit_with_parent as watch_parent
 
     setup_logging(tuning)
     tune_threads()
+    if exit_with_parent:
+        watch_parent()
     if not database.startswith(("postgresql:", "postgres:")):
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip

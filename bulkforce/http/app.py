@@ -6,7 +6,8 @@ import contextlib
 import errno
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -59,6 +60,13 @@ async def last_resort(request: Request, exc: Exception) -> Response:
     return error_response(ServiceError(Kind.UNKNOWN, "An unexpected error occurred"))
 
 
+class Background(Protocol):
+    """Something the server runs beside itself for as long as it serves (its worker process)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class _Asgi:
     """Starlette treats a plain function as a request/response endpoint limited to GET; an
     object is taken as a raw ASGI app, which sees every method."""
@@ -72,10 +80,12 @@ class _Asgi:
 
 def create_app(
     ctx: Context, admin_digest: str, workers: int = 1, auth_settings: AuthSettings | None = None,
-    tls: bool = False,
+    tls: bool = False, background: Sequence[Background] = (),
 ) -> Starlette:  # fmt: skip
     """`admin_digest`: the SHA-256 (hex) of the admin access token; `tls`: served over https
-    (the console's cookie is then Secure)."""
+    (the console's cookie is then Secure); `background`: started with the app, stopped at its
+    shutdown (uvicorn ends the process by re-raising SIGTERM once the app has shut down, so
+    this is where anything that must stop in order is stopped)."""
     router = Router()
     org = ctx.settings.org_id
     auth = AuthService(
@@ -152,7 +162,11 @@ def create_app(
             t = threading.Thread(target=w.run_forever, name=f"bulkforce-worker-{n}", daemon=True)
             t.start()
             running.append((w, t))
+        for b in background:
+            b.start()
         yield
+        for b in background:
+            b.stop()
         for w, _ in running:
             w.stopping.set()
         ctx.wake.set()
