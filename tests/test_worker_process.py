@@ -1,6 +1,7 @@
-"""`serve` on PostgreSQL runs its workers in a child `bulkforce worker` process: jobs complete,
-the child never outlives the server (killed or stopped), a dead child is replaced, and
-`--worker-threads` (or SQLite) keeps them as threads."""
+"""`serve` runs its workers in a child `bulkforce worker` process: jobs complete, the child
+never outlives the server (killed or stopped), a dead child is replaced, and
+`--worker-threads` keeps them as threads. SQLite: the child works under the server's locks,
+its writers and the server's queue on one lock file, and a dead child's leases are cleared."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ import psutil
 import pytest
 from bulk2_helpers import run_job
 from conftest import Server, unique
+
+from bulkforce.store.sqlite import SQLiteStore
+from bulkforce.workerproc import WorkerChild
+
+
+def serve(make: Callable[..., Server], backend: str, *args: str) -> Server:
+    """A server whose workers run in a child process (SQLite's default is threads)."""
+    return make(*args, *(["--worker-process"] if backend == "sqlite" else []), backend=backend)
 
 
 def worker_children(srv: Server) -> list[psutil.Process]:
@@ -39,10 +48,11 @@ def one_record_job(srv: Server) -> dict[str, object]:
         return run_job(c, "Contact", "insert", f"LastName\n{unique('wp')}\n")
 
 
-def test_postgresql_workers_run_in_a_child_that_dies_with_a_killed_server(
-    make_server: Callable[..., Server],
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_workers_run_in_a_child_that_dies_with_a_killed_server(
+    make_server: Callable[..., Server], backend: str
 ) -> None:
-    srv = make_server("--workers", "2", backend="postgresql")
+    srv = serve(make_server, backend, "--workers", "2")
     assert wait_for(lambda: len(worker_children(srv)) == 1)
     (child,) = worker_children(srv)
     assert "--threads" in child.cmdline() and "2" in child.cmdline()
@@ -51,20 +61,27 @@ def test_postgresql_workers_run_in_a_child_that_dies_with_a_killed_server(
     srv.kill()  # SIGKILL: the server cannot stop the child; the child must notice by itself
     child.wait(timeout=10)
     assert not child.is_running()
+    if backend == "sqlite":  # the locks were the child's too: a new server may start now
+        srv.start()
+        assert one_record_job(srv)["state"] == "JobComplete"
 
 
-def test_a_stopped_server_stops_its_worker_process(make_server: Callable[..., Server]) -> None:
-    srv = make_server(backend="postgresql")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_stopped_server_stops_its_worker_process(
+    make_server: Callable[..., Server], backend: str
+) -> None:
+    srv = serve(make_server, backend)
     assert wait_for(lambda: len(worker_children(srv)) == 1)
     (child,) = worker_children(srv)
     srv.stop()
     assert not child.is_running()  # gone by the time the server's process has exited
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_dead_worker_process_is_replaced_and_jobs_go_on(
-    make_server: Callable[..., Server],
+    make_server: Callable[..., Server], backend: str
 ) -> None:
-    srv = make_server(backend="postgresql")
+    srv = serve(make_server, backend)
     assert wait_for(lambda: len(worker_children(srv)) == 1)
     (first,) = worker_children(srv)
     first.kill()
@@ -75,27 +92,80 @@ def test_a_dead_worker_process_is_replaced_and_jobs_go_on(
     assert "exited with code" in srv.log()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_worker_threads_keep_the_workers_in_the_server(
-    make_server: Callable[..., Server],
+    make_server: Callable[..., Server], backend: str
 ) -> None:
-    srv = make_server("--worker-threads", backend="postgresql")
+    srv = make_server("--worker-threads", backend=backend)
     info = one_record_job(srv)
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
     assert worker_children(srv) == []
 
 
-def test_sqlite_refuses_a_worker_process(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bulkforce", "serve", "--data-dir", str(tmp_path),
-         "--worker-process"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert "--worker-process needs PostgreSQL" in proc.stderr
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_by_default_a_process_on_postgresql_and_threads_on_sqlite(
+    make_server: Callable[..., Server], backend: str
+) -> None:
+    srv = make_server(backend=backend)
+    info = one_record_job(srv)
+    assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
+    assert len(worker_children(srv)) == (1 if backend == "postgresql" else 0)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_no_worker_means_no_child(make_server: Callable[..., Server], backend: str) -> None:
-    srv = make_server("--no-worker", backend=backend)
+    srv = make_server("--no-worker", "--worker-process", backend=backend)
     time.sleep(1.0)  # a child would have been started by now
     assert worker_children(srv) == []
+
+
+def test_a_dead_childs_successor_starts_after_its_leases_are_cleared(tmp_path: Path) -> None:
+    """The supervisor: a child that exits while the server runs is followed by another, after
+    `on_restart` (SQLite: clear the dead one's leases, so its job is taken again at once)."""
+    marks = tmp_path / "starts"
+    argv = [sys.executable, "-c", f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"]
+    cleared: list[int] = []
+    child = WorkerChild(argv, on_restart=lambda: cleared.append(len(marks.read_text())))
+    child.start()
+    try:
+        assert wait_for(lambda: marks.exists() and len(marks.read_text()) >= 3)
+    finally:
+        child.stop()
+    # each successor started only after its predecessor's leases were cleared
+    assert cleared[:2] == [1, 2]
+    started = len(marks.read_text())
+    time.sleep(1.5)
+    assert len(marks.read_text()) == started  # stopped: none after
+
+
+def test_sqlite_writers_of_two_processes_queue_on_the_lock_file(tmp_path: Path) -> None:
+    """The server and its worker process share one SQLite database: a writer of the other
+    process queues on the lock file, counts in writers_waiting (the worker steps aside for
+    it), and writes as soon as the lock is free."""
+    db = tmp_path / "x.db"
+    store = SQLiteStore(str(db))
+    store.migrate()
+    other = (
+        "import sys, time; from bulkforce.store.sqlite import SQLiteStore; "
+        "s = SQLiteStore(sys.argv[1]); print('ready', flush=True); "
+        "s.set_meta('other', '1'); print(time.monotonic(), flush=True)"
+    )
+    try:
+        with store.transaction() as tx:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", other, str(db)], stdout=subprocess.PIPE, text=True
+            )
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            assert wait_for(lambda: store.writers_waiting() == 1)
+            tx.allocate("held", 1)  # the holder goes on writing meanwhile
+            time.sleep(0.3)
+            assert proc.poll() is None  # still waiting: nothing got past the lock
+        released = time.monotonic()
+        store.let_writers_in(20)  # returns once the other process holds the lock
+        wrote = float(proc.stdout.readline())
+        assert proc.wait(30) == 0
+        assert store.writers_waiting() == 0
+        assert store.get_meta("other") == "1"
+        assert wrote - released < 1.0
+    finally:
+        store.close()

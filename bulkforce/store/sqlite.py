@@ -29,6 +29,7 @@ from bulkforce.store.pool import DEFAULT_POOL_SIZE, SimplePool, ThreadConnection
 from bulkforce.store.rows import RowLike
 from bulkforce.store.rows import job_from_row as _job_from_row
 from bulkforce.store.sqlbase import SqlStore
+from bulkforce.store.sqlitelock import ProcessWriteLock
 from bulkforce.store.sqlitetx import Q, SQLiteTx, wrapped
 from bulkforce.store.wakeup import ThreadWakeup, Wakeup
 
@@ -97,8 +98,13 @@ class SQLiteStore(SqlStore):
         # handler still orders this process against others (a CLI command on the same file).
         # Re-entrant: a nested write fails in BEGIN as before instead of deadlocking here.
         self._writer = threading.RLock()
+        # Between this process and the server's other one (API and worker process), the
+        # holder of `_writer` queues on an flock: store/sqlitelock.py.
+        self._process_lock = ProcessWriteLock(path)
+        self._depth = threading.local()
         # Threads queued for the write lock. A worker that re-begins within milliseconds of
         # committing would starve them; it reads this and steps aside (Worker._run_batches).
+        # The other process's are announced through the lock files.
         self._waiting = 0
         self._waiting_lock = threading.Lock()
         self._since_checkpoint = [0, 0]  # commits, rows changed (_checkpoint_after)
@@ -129,6 +135,7 @@ class SQLiteStore(SqlStore):
         self._pool.close()
         while not self._readers.empty():
             self._readers.get_nowait().close()
+        self._process_lock.close()
 
     def blobs(self, data_dir: Path) -> Blobs:
         return FileBlobs(data_dir / "uploads")
@@ -211,13 +218,16 @@ class SQLiteStore(SqlStore):
         return [jobs[i] for i in order]
 
     def writers_waiting(self) -> int:
-        return self._waiting
+        return self._waiting or int(self._process_lock.others_waiting())
 
     def let_writers_in(self, limit: float) -> None:
-        # Woken when the last queued writer got the lock, not by polling: in a burst of
-        # small jobs the worker comes here once per job.
+        # This process's: woken when the last queued writer got the lock, not by polling (in
+        # a burst of small jobs the worker comes here once per job). The other process's:
+        # polled, each try a system call.
+        deadline = time.monotonic() + limit
         with self._none_waiting:
             self._none_waiting.wait_for(lambda: not self._waiting, timeout=limit)
+        self._process_lock.wait_for_no_waiters(deadline)
 
     def release_memory(self) -> None:
         # The worker's 32 MB page cache refills from the OS's file cache as the next job
@@ -274,21 +284,35 @@ class SQLiteStore(SqlStore):
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
+        depth: int = getattr(self._depth, "n", 0)
         with self._waiting_lock:
             self._waiting += 1
+            if self._waiting == 1:
+                self._process_lock.announce(True)
         try:
             # as long as SQLite itself would wait (busy_timeout), then the same error
             got = self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+            if got and not depth:
+                try:
+                    self._process_lock.acquire()
+                except BaseException:
+                    self._writer.release()
+                    raise
         finally:
             with self._waiting_lock:
                 self._waiting -= 1
                 if not self._waiting:
+                    self._process_lock.announce(False)
                     self._none_waiting.notify_all()
         if not got:
             raise StoreError("database error: database is locked")
+        self._depth.n = depth + 1
         try:
             yield
         finally:
+            self._depth.n = depth
+            if not depth:
+                self._process_lock.release()
             self._writer.release()
 
     @contextmanager
