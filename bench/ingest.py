@@ -297,6 +297,8 @@ def run_bench(
 
             # 4. latency --------------------------------------------------------------------
             if args.latency_jobs:
+                if dbs is not None:  # as before every phase: not the last one's flushing
+                    dbs.settle(db_url, report)
                 server.sampler.set_phase("latency")
                 head = ins.header()
                 polls: list[int] = []
