@@ -35,7 +35,12 @@ from bulkforce.store.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
+# A dead child's successor starts after 1 s, then 2, 4 … up to a minute while each dies young
+# (within STEADY_SECONDS: the database is down, say), so a child that cannot start does not
+# fill the log; one that ran for a while is replaced after 1 s again.
 RESTART_SECONDS = 1.0
+MAX_RESTART_SECONDS = 60.0
+STEADY_SECONDS = 60.0
 
 
 def worker_argv(
@@ -100,19 +105,24 @@ class WorkerChild:
             pass  # the child is gone; the next one looks for work when it starts
 
     def _supervise(self) -> None:
+        delay = RESTART_SECONDS
         while not self._stopping.is_set():
             proc = self._proc
             if proc is None:
                 return
+            started = time.monotonic()
             code = proc.wait()
             if self._stopping.is_set():
                 return
+            if time.monotonic() - started >= STEADY_SECONDS:
+                delay = RESTART_SECONDS
             log.error("the worker process (PID %d) exited with code %s; starting another in %.0f s",
-                      proc.pid, code, RESTART_SECONDS)  # fmt: skip
+                      proc.pid, code, delay)  # fmt: skip
             if proc.stdin is not None:
                 proc.stdin.close()
-            if self._stopping.wait(RESTART_SECONDS):
+            if self._stopping.wait(delay):
                 return
+            delay = min(delay * 2, MAX_RESTART_SECONDS)
             if self.on_restart is not None:
                 try:
                     self.on_restart()

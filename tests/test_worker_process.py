@@ -121,21 +121,33 @@ def test_no_worker_means_no_child(make_server: Callable[..., Server], backend: s
 
 def test_a_dead_childs_successor_starts_after_its_leases_are_cleared(tmp_path: Path) -> None:
     """The supervisor: a child that exits while the server runs is followed by another, after
-    `on_restart` (SQLite: clear the dead one's leases, so its job is taken again at once)."""
+    `on_restart` (SQLite: clear the dead one's leases, so its job is taken again at once), and
+    later than the one before while each dies young (a child that cannot start does not fill
+    the log)."""
     marks = tmp_path / "starts"
-    argv = [sys.executable, "-c", f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"]
+    code = (
+        f"import time; open({str(marks)!r}, 'a').write(f'{{time.time()}}\\n'); raise SystemExit(3)"
+    )
     cleared: list[int] = []
-    child = WorkerChild(argv, on_restart=lambda: cleared.append(len(marks.read_text())))
+
+    def starts() -> list[float]:
+        return [float(x) for x in marks.read_text().split()] if marks.exists() else []
+
+    child = WorkerChild(
+        [sys.executable, "-c", code], on_restart=lambda: cleared.append(len(starts()))
+    )
     child.start()
     try:
-        assert wait_for(lambda: marks.exists() and len(marks.read_text()) >= 3)
+        assert wait_for(lambda: len(starts()) >= 3)
     finally:
         child.stop()
     # each successor started only after its predecessor's leases were cleared
     assert cleared[:2] == [1, 2]
-    started = len(marks.read_text())
+    first, second, third = starts()[:3]
+    assert second - first >= 1.0 and third - second >= 2.0  # 1 s, then 2 s
+    started = len(starts())
     time.sleep(1.5)
-    assert len(marks.read_text()) == started  # stopped: none after
+    assert len(starts()) == started  # stopped: none after
 
 
 def test_sqlite_writers_of_two_processes_queue_on_the_lock_file(tmp_path: Path) -> None:
