@@ -324,7 +324,7 @@ class CpuWatch:
                 kind = "client"
             elif not ours:
                 kind = "other"
-            elif "bulkforce worker" in title:
+            elif "bulkforce worker" in title or "bulkforce.workerproc" in title:
                 kind = "workers"
             elif "bulkforce serve" in title or "bulkforce.prepare_proc" in title:
                 kind = "server"  # with the child that prepares a large SQLite job's batches

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bulkforce.auth import crypto
 from bulkforce.engine import ids
@@ -219,6 +220,20 @@ def read_token(data_dir: Path) -> str | None:
 # writer would lose a fifth of its time; at 0.5 ms it loses a few percent (measured: 400k rows through 2,000-row INSERTs beside a busy thread,
 # 2.87 s at 5 ms, 1.86 s at 1 ms, 1.71 s at 0.2 ms; 1.47 s alone).
 SWITCH_INTERVAL = 0.0005
+
+
+def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
+    """The processing options shared by `serve` and `worker` (cli.py's _TUNING) onto settings."""
+    for name, value in tuning.items():
+        if name not in ("log_level", "pool_size"):
+            setattr(settings, name, value)
+
+
+def setup_logging(tuning: dict[str, Any]) -> None:
+    logging.basicConfig(
+        level=str(tuning["log_level"]).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def tune_threads() -> None:

@@ -14,11 +14,13 @@ from bulkforce.auth.cli import LoginOptions, app, login_options, user
 from bulkforce.boot import (
     BootError,
     admin_token,
+    apply_tuning,
     build_context,
     lock_data_dir,
     lock_sqlite,
     private_files,
     read_token,
+    setup_logging,
     sqlite_path,
     tune_threads,
 )
@@ -30,7 +32,6 @@ from bulkforce.cli_options import (
     exit_on_error,
     with_options,
 )
-from bulkforce.jobs.service import Settings
 from bulkforce.soql.dates import zone
 from bulkforce.store import StoreError
 from bulkforce.store.pool import DEFAULT_POOL_SIZE
@@ -100,19 +101,6 @@ schema_option = click.option(
 
 def tuning_options(func: F) -> F:
     return with_options(_TUNING, func)
-
-
-def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
-    for name, value in tuning.items():
-        if name not in ("log_level", "pool_size"):
-            setattr(settings, name, value)
-
-
-def setup_logging(tuning: dict[str, Any]) -> None:
-    logging.basicConfig(
-        level=str(tuning["log_level"]).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -204,7 +192,7 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
 @click.option(
     "--worker-process/--worker-threads", "worker_process", default=None,
     envvar=env("worker-process"),
-    help="The --workers run in one child `bulkforce worker` process, where they do not share "
+    help="The --workers run in one child process, where they do not share "
     "the API's GIL, or as threads of this one. Default: a process on PostgreSQL, threads on "
     "SQLite (a process costs ~50 MB more).",
 )  # fmt: skip
@@ -370,50 +358,23 @@ def token(data_dir: Path, database: str | None) -> None:
     envvar=env("threads"),
     help="Worker threads in this process.",
 )
-@click.option("--exit-with-parent", is_flag=True, hidden=True,
-              help="Exit when stdin closes, wake at each byte on it: how `serve` starts its "
-              "worker process (on SQLite too, under its locks).")  # fmt: skip
 @tuning_options
 def worker(
-    database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int,
-    exit_with_parent: bool, **tuning: Any,
+    database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int, **tuning: Any,
 ) -> None:  # fmt: skip
     """Process jobs without serving HTTP: scale workers apart from API processes."""
-    import signal
-    import threading
-
-    from bulkforce.worker import Worker
-    from bulkforce.workerproc import exit_with_parent as watch_parent
+    from bulkforce.workerproc import run_workers
 
     setup_logging(tuning)
     tune_threads()
-    if not exit_with_parent and not database.startswith(("postgresql:", "postgres:")):
-        # (`serve` itself starts one on SQLite: it holds the database's locks for it)
+    if not database.startswith(("postgresql:", "postgres:")):
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
         sys.exit(2)
     with exit_on_error():
         ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
         apply_tuning(ctx.settings, tuning)
-    if exit_with_parent:
-        watch_parent(ctx.wake)
-    workers = [Worker(ctx) for _ in range(threads)]
-
-    def stop(*_: object) -> None:
-        for w in workers:
-            w.stopping.set()
-        ctx.wake.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
-    for t in running:
-        t.start()
-    click.echo(f"bulkforce worker running {threads} thread(s)")
-    sys.stdout.flush()
-    for t in running:
-        while t.is_alive():
-            t.join(0.5)
+    run_workers(ctx, threads)
 
 
 main.add_command(user)

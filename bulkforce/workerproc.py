@@ -22,6 +22,7 @@ as the threads it replaces did not.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -30,8 +31,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
+from bulkforce.boot import BootError, apply_tuning, build_context, setup_logging, tune_threads
+from bulkforce.engine.schema import SchemaError
+from bulkforce.jobs.service import Context
+from bulkforce.store.base import StoreError
 from bulkforce.store.wakeup import Wakeup
+from bulkforce.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +52,53 @@ STEADY_SECONDS = 60.0
 
 
 def worker_argv(
-    database: str, data_dir: str, schemas: Sequence[str], threads: int, tuning: dict[str, object]
+    database: str, data_dir: str, schemas: Sequence[str], threads: int, tuning: dict[str, Any]
 ) -> list[str]:
-    """The `bulkforce worker` command line that processes jobs as `serve` would."""
-    argv = [sys.executable, "-m", "bulkforce", "worker", "--database", database,
-            "--data-dir", data_dir, "--threads", str(threads), "--exit-with-parent"]  # fmt: skip
-    for schema in schemas:
-        argv += ["--schema", schema]
-    for name, value in tuning.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
+    """The command line of serve's worker process: this module as a program, so the child
+    imports what the workers need and not the CLI's (~11 MB less, on a peak that counts)."""
+    spec = {"database": database, "data_dir": data_dir, "schemas": list(schemas),
+            "threads": threads, "tuning": tuning}  # fmt: skip
+    return [sys.executable, "-m", "bulkforce.workerproc", json.dumps(spec)]
+
+
+def run_workers(ctx: Context, threads: int) -> None:
+    """`threads` workers until SIGTERM or SIGINT, when each finishes its batch (`bulkforce
+    worker` and serve's worker process)."""
+    workers = [Worker(ctx) for _ in range(threads)]
+
+    def stop(*_: object) -> None:
+        for w in workers:
+            w.stopping.set()
+        ctx.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running = [threading.Thread(target=w.run_forever, daemon=True) for w in workers]
+    for t in running:
+        t.start()
+    print(f"bulkforce worker running {threads} thread(s)", flush=True)
+    for t in running:
+        while t.is_alive():
+            t.join(0.5)
+
+
+def main(argv: Sequence[str]) -> None:
+    """serve's worker process: the spec of `worker_argv`; exits with its parent."""
+    spec = json.loads(argv[0])
+    tuning: dict[str, Any] = spec["tuning"]
+    setup_logging(tuning)
+    tune_threads()
+    try:
+        ctx = build_context(
+            Path(spec["data_dir"]), spec["database"], [Path(s) for s in spec["schemas"]], 0,
+            pool_size=tuning["pool_size"],
+        )  # fmt: skip
+    except (BootError, SchemaError, StoreError) as e:
+        print(f"bulkforce worker: {e}", file=sys.stderr)
+        sys.exit(2)
+    apply_tuning(ctx.settings, tuning)
+    exit_with_parent(ctx.wake)
+    run_workers(ctx, int(spec["threads"]))
 
 
 class WorkerChild:
@@ -185,3 +230,7 @@ def exit_with_parent(wake: Wakeup) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="bulkforce-parent-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

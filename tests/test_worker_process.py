@@ -5,6 +5,7 @@ its writers and the server's queue on one lock file, and a dead child's leases a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -28,9 +29,7 @@ def serve(make: Callable[..., Server], backend: str, *args: str) -> Server:
 def worker_children(srv: Server) -> list[psutil.Process]:
     assert srv.proc is not None
     return [
-        p
-        for p in psutil.Process(srv.proc.pid).children()
-        if "worker" in p.cmdline() and "bulkforce" in p.cmdline()
+        p for p in psutil.Process(srv.proc.pid).children() if "bulkforce.workerproc" in p.cmdline()
     ]
 
 
@@ -55,7 +54,7 @@ def test_workers_run_in_a_child_that_dies_with_a_killed_server(
     srv = serve(make_server, backend, "--workers", "2")
     assert wait_for(lambda: len(worker_children(srv)) == 1)
     (child,) = worker_children(srv)
-    assert "--threads" in child.cmdline() and "2" in child.cmdline()
+    assert json.loads(child.cmdline()[-1])["threads"] == 2
     info = one_record_job(srv)
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
     srv.kill()  # SIGKILL: the server cannot stop the child; the child must notice by itself
