@@ -34,7 +34,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bulkforce.boot import BootError, apply_tuning, build_context, setup_logging, tune_threads
+from bulkforce.boot import (
+    BootError,
+    apply_tuning,
+    build_context,
+    private_files,
+    setup_logging,
+    tune_threads,
+)
 from bulkforce.engine.schema import SchemaError
 from bulkforce.jobs.service import Context
 from bulkforce.store.base import StoreError
@@ -84,6 +91,7 @@ def run_workers(ctx: Context, threads: int) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """serve's worker process: the spec of `worker_argv`; exits with its parent."""
+    private_files()  # inherited from serve, and set again as every `bulkforce` command does
     spec = json.loads(argv[0])
     tuning: dict[str, Any] = spec["tuning"]
     setup_logging(tuning)

@@ -77,23 +77,25 @@ def private(path: Path) -> list[str]:
     return bad
 
 
+@pytest.mark.parametrize("workers", ["--worker-threads", "--worker-process"])
 def test_everything_the_server_writes_is_its_owners_only(
-    make_server: Callable[..., Server], tmp_path: Path
+    make_server: Callable[..., Server], tmp_path: Path, workers: str
 ) -> None:
     """Under the usual umask 022, the database, uploads, results, token and lock files are
-    0600 and their directories 0700; a data dir made world-readable before is tightened."""
+    0600 and their directories 0700; a data dir made world-readable before is tightened.
+    The result files of a worker process too."""
     old_umask = os.umask(0o022)  # the servers inherit the common default
     try:
-        _run_and_check_modes(make_server, tmp_path)
+        _run_and_check_modes(make_server, tmp_path, workers)
     finally:
         os.umask(old_umask)
 
 
-def _run_and_check_modes(make_server: Callable[..., Server], tmp_path: Path) -> None:
+def _run_and_check_modes(make_server: Callable[..., Server], tmp_path: Path, workers: str) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
     data.chmod(0o755)
-    srv = make_server(data_dir=data)
+    srv = make_server(workers, data_dir=data)
     with srv.client() as c:
         job = c.post(INGEST, json={"object": "Contact", "operation": "insert"}).json()
         c.put(f"{INGEST}/{job['id']}/batches", content=b"LastName\nOne\n#N/A\n",
