@@ -194,7 +194,7 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
     envvar=env("worker-process"),
     help="The --workers run in one child process, where they do not share "
     "the API's GIL, or as threads of this one. Default: a process on PostgreSQL, threads on "
-    "SQLite (a process costs ~50 MB more).",
+    "SQLite (a process costs ~40 MB more).",
 )  # fmt: skip
 @tuning_options
 @login_options
@@ -263,8 +263,8 @@ def serve(
     if no_worker:
         workers = 0
     child = None
-    # SQLite's default stays threads: the second interpreter costs ~50 MB (a 1M-row insert's
-    # peak 280 -> 324-333 MB), for a 50-job burst's p95 median ~330 -> ~257 ms on 2 cores.
+    # SQLite's default stays threads: the second interpreter costs ~40 MB (a 1M-row insert's
+    # peak 276-280 -> 320 MB), for a 50-job burst's p95 median ~330 -> ~257 ms on 2 cores.
     if workers and (worker_process if worker_process is not None else not sqlite):
         url = database if db_file is None else f"sqlite:///{db_file.resolve()}"
         assert url is not None

@@ -2,10 +2,11 @@
 
 Why a process: worker threads in the API's process share its GIL with the event loop, so every
 status poll, upload and close delays the jobs, and every job's Python work delays the requests.
-So `serve` starts one `bulkforce worker` with its `--workers` threads and keeps it running.
+So `serve` starts one child running its `--workers` threads (`python -m bulkforce.workerproc`,
+the loop of `bulkforce worker` without the CLI's imports) and keeps it running.
 Measured on 2 cores, 50 concurrent 100-row jobs, close→JobComplete p95: PostgreSQL
 424-634 → 279-356 ms; SQLite, median of 15 bursts, 329 → 257 ms (opt-in there: the second
-interpreter costs ~50 MB). A 1-record job's median on PostgreSQL: 19.8-23.9 → 12.7-15.3 ms.
+interpreter costs ~40 MB). A 1-record job's median on PostgreSQL: 19.8-23.9 → 12.7-15.3 ms.
 
 - PostgreSQL: the child is a worker like any other (LISTEN/NOTIFY wakes it, leases hand jobs
   over).
