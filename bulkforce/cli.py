@@ -232,7 +232,7 @@ def serve(
     from bulkforce.http.app import create_app
     from bulkforce.http.protocol import guarded_protocol
     from bulkforce.worker import sweep_orphans
-    from bulkforce.workerproc import ChildWakeup, WorkerChild, worker_argv
+    from bulkforce.workerproc import ChildWakeup, WorkerChild, worker_command
 
     setup_logging(tuning)
     tune_threads()
@@ -268,14 +268,16 @@ def serve(
     if workers and (worker_process if worker_process is not None else not sqlite):
         url = database if db_file is None else f"sqlite:///{db_file.resolve()}"
         assert url is not None
-        argv = worker_argv(url, str(data_dir), [str(s) for s in schemas], workers, tuning)
+        argv, env = worker_command(url, str(data_dir), [str(s) for s in schemas], workers, tuning)
         if sqlite:
             # the server's locks stay held while the child lives; a dead child's leases are
             # cleared before the next starts; API writes wake the child through its pipe
-            child = WorkerChild(argv, [lock.fileno() for lock in locks], ctx.store.clear_leases)
+            child = WorkerChild(
+                argv, env, [lock.fileno() for lock in locks], ctx.store.clear_leases
+            )
             ctx.wake = ChildWakeup(child)
         else:
-            child = WorkerChild(argv)
+            child = WorkerChild(argv, env)
         workers = 0
     asgi = create_app(
         ctx,

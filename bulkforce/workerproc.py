@@ -59,14 +59,23 @@ MAX_RESTART_SECONDS = 60.0
 STEADY_SECONDS = 60.0
 
 
-def worker_argv(
+# The child's spec travels in its environment, not on its command line: the database URL may
+# hold a password (given to serve through BULKFORCE_DATABASE to keep it out of `ps`).
+SPEC_ENV = "BULKFORCE_WORKER_SPEC"
+
+
+def worker_command(
     database: str, data_dir: str, schemas: Sequence[str], threads: int, tuning: dict[str, Any]
-) -> list[str]:
-    """The command line of serve's worker process: this module as a program, so the child
-    imports what the workers need and not the CLI's (~11 MB less, on a peak that counts)."""
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of serve's worker process: this module as a program,
+    so the child imports what the workers need and not the CLI's (~11 MB less, on a peak
+    that counts)."""
     spec = {"database": database, "data_dir": data_dir, "schemas": list(schemas),
             "threads": threads, "tuning": tuning}  # fmt: skip
-    return [sys.executable, "-m", "bulkforce.workerproc", json.dumps(spec)]
+    return [sys.executable, "-m", "bulkforce.workerproc"], {
+        **os.environ,
+        SPEC_ENV: json.dumps(spec),
+    }
 
 
 def run_workers(ctx: Context, threads: int) -> None:
@@ -90,10 +99,10 @@ def run_workers(ctx: Context, threads: int) -> None:
             t.join(0.5)
 
 
-def main(argv: Sequence[str]) -> None:
-    """serve's worker process: the spec of `worker_argv`; exits with its parent."""
+def main() -> None:
+    """serve's worker process, as `worker_command` describes it; exits with its parent."""
     private_files()  # inherited from serve, and set again as every `bulkforce` command does
-    spec = json.loads(argv[0])
+    spec = json.loads(os.environ[SPEC_ENV])
     tuning: dict[str, Any] = spec["tuning"]
     setup_logging(tuning)
     tune_threads()
@@ -111,16 +120,17 @@ def main(argv: Sequence[str]) -> None:
 
 
 class WorkerChild:
-    """One `bulkforce worker` child, restarted when it exits while the server runs.
+    """One worker child, restarted when it exits while the server runs.
 
-    `pass_fds`: descriptors the child keeps open (the server's lock files); `on_restart`: run
-    before a dead child's successor starts."""
+    `env`: its environment (None: this process's); `pass_fds`: descriptors the child keeps open
+    (the server's lock files); `on_restart`: run before a dead child's successor starts."""
 
     def __init__(
-        self, argv: list[str], pass_fds: Sequence[int] = (),
+        self, argv: list[str], env: dict[str, str] | None = None, pass_fds: Sequence[int] = (),
         on_restart: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         self.argv = argv
+        self.env = env
         self.pass_fds = tuple(pass_fds)
         self.on_restart = on_restart
         self._proc: subprocess.Popen[bytes] | None = None
@@ -140,8 +150,9 @@ class WorkerChild:
             # A session of its own: a Ctrl-C at the terminal reaches the server, which stops
             # the child in order, and not the child halfway through the server's shutdown.
             proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, start_new_session=True, pass_fds=self.pass_fds
-            )
+                self.argv, stdin=subprocess.PIPE, start_new_session=True, pass_fds=self.pass_fds,
+                env=self.env,
+            )  # fmt: skip
             assert proc.stdin is not None
             os.set_blocking(proc.stdin.fileno(), False)  # wake() must never block a request
             self._proc = proc
@@ -242,4 +253,4 @@ def exit_with_parent(wake: Wakeup) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

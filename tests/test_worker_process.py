@@ -54,7 +54,9 @@ def test_workers_run_in_a_child_that_dies_with_a_killed_server(
     srv = serve(make_server, backend, "--workers", "2")
     assert wait_for(lambda: len(worker_children(srv)) == 1)
     (child,) = worker_children(srv)
-    assert json.loads(child.cmdline()[-1])["threads"] == 2
+    spec = json.loads(child.environ()["BULKFORCE_WORKER_SPEC"])
+    assert spec["threads"] == 2
+    assert not any(spec["database"] in arg for arg in child.cmdline())  # no password in `ps`
     info = one_record_job(srv)
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
     srv.kill()  # SIGKILL: the server cannot stop the child; the child must notice by itself
