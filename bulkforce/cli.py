@@ -365,17 +365,14 @@ def worker(
     database: str, data_dir: Path, schemas: tuple[Path, ...], threads: int, **tuning: Any,
 ) -> None:  # fmt: skip
     """Process jobs without serving HTTP: scale workers apart from API processes."""
-    from bulkforce.workerproc import run_workers
+    from bulkforce.workerproc import run_workers, worker_context
 
-    setup_logging(tuning)
-    tune_threads()
     if not database.startswith(("postgresql:", "postgres:")):
         click.echo("bulkforce: separate worker processes need PostgreSQL (--database "
                    "postgresql://…); with SQLite, `bulkforce serve` runs the workers", err=True)  # fmt: skip
         sys.exit(2)
     with exit_on_error():
-        ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
-        apply_tuning(ctx.settings, tuning)
+        ctx = worker_context(data_dir, database, schemas, tuning)
     run_workers(ctx, threads)
 
 

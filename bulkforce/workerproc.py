@@ -35,17 +35,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bulkforce.boot import (
-    BootError,
-    apply_tuning,
-    build_context,
-    private_files,
-    setup_logging,
-    tune_threads,
-)
-from bulkforce.engine.schema import SchemaError
+from bulkforce.boot import apply_tuning, build_context, private_files, setup_logging, tune_threads
+from bulkforce.cli_options import exit_on_error
 from bulkforce.jobs.service import Context
-from bulkforce.store.base import StoreError
 from bulkforce.store.wakeup import Wakeup
 from bulkforce.worker import Worker
 
@@ -99,22 +91,27 @@ def run_workers(ctx: Context, threads: int) -> None:
             t.join(0.5)
 
 
+def worker_context(
+    data_dir: Path, database: str, schemas: Sequence[Path], tuning: dict[str, Any]
+) -> Context:
+    """What a process of workers starts with (`bulkforce worker` and serve's worker process):
+    logging, the GIL's switch interval, the store and schema, the tuning options."""
+    setup_logging(tuning)
+    tune_threads()
+    ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
+    apply_tuning(ctx.settings, tuning)
+    return ctx
+
+
 def main() -> None:
     """serve's worker process, as `worker_command` describes it; exits with its parent."""
     private_files()  # inherited from serve, and set again as every `bulkforce` command does
     spec = json.loads(os.environ[SPEC_ENV])
-    tuning: dict[str, Any] = spec["tuning"]
-    setup_logging(tuning)
-    tune_threads()
-    try:
-        ctx = build_context(
-            Path(spec["data_dir"]), spec["database"], [Path(s) for s in spec["schemas"]], 0,
-            pool_size=tuning["pool_size"],
+    with exit_on_error():
+        ctx = worker_context(
+            Path(spec["data_dir"]), spec["database"], [Path(s) for s in spec["schemas"]],
+            spec["tuning"],
         )  # fmt: skip
-    except (BootError, SchemaError, StoreError) as e:
-        print(f"bulkforce worker: {e}", file=sys.stderr)
-        sys.exit(2)
-    apply_tuning(ctx.settings, tuning)
     exit_with_parent(ctx.wake)
     run_workers(ctx, int(spec["threads"]))
 

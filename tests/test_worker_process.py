@@ -18,7 +18,7 @@ from bulk2_helpers import run_job
 from conftest import Server, unique
 
 from bulkforce.store.sqlite import SQLiteStore
-from bulkforce.workerproc import WorkerChild
+from bulkforce.workerproc import ChildWakeup, WorkerChild
 
 
 def serve(make: Callable[..., Server], backend: str, *args: str) -> Server:
@@ -31,6 +31,13 @@ def worker_children(srv: Server) -> list[psutil.Process]:
     return [
         p for p in psutil.Process(srv.proc.pid).children() if "bulkforce.workerproc" in p.cmdline()
     ]
+
+
+def the_child(srv: Server) -> psutil.Process:
+    """The server's one worker process, once it has started it."""
+    assert wait_for(lambda: len(worker_children(srv)) == 1)
+    (child,) = worker_children(srv)
+    return child
 
 
 def wait_for(what: Callable[[], bool], timeout: float = 20.0) -> bool:
@@ -52,8 +59,7 @@ def test_workers_run_in_a_child_that_dies_with_a_killed_server(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     srv = serve(make_server, backend, "--workers", "2")
-    assert wait_for(lambda: len(worker_children(srv)) == 1)
-    (child,) = worker_children(srv)
+    child = the_child(srv)
     spec = json.loads(child.environ()["BULKFORCE_WORKER_SPEC"])
     assert spec["threads"] == 2
     assert not any(spec["database"] in arg for arg in child.cmdline())  # no password in `ps`
@@ -72,8 +78,7 @@ def test_a_stopped_server_stops_its_worker_process(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     srv = serve(make_server, backend)
-    assert wait_for(lambda: len(worker_children(srv)) == 1)
-    (child,) = worker_children(srv)
+    child = the_child(srv)
     srv.stop()
     assert not child.is_running()  # gone by the time the server's process has exited
 
@@ -83,8 +88,7 @@ def test_a_dead_worker_process_is_replaced_and_jobs_go_on(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     srv = serve(make_server, backend)
-    assert wait_for(lambda: len(worker_children(srv)) == 1)
-    (first,) = worker_children(srv)
+    first = the_child(srv)
     first.kill()
     first.wait(timeout=10)
     assert wait_for(lambda: [p.pid for p in worker_children(srv)] not in ([], [first.pid]))
@@ -182,3 +186,23 @@ def test_sqlite_writers_of_two_processes_queue_on_the_lock_file(tmp_path: Path) 
         assert wrote - released < 1.0
     finally:
         store.close()
+
+
+def test_a_byte_down_the_pipe_wakes_the_childs_workers(tmp_path: Path) -> None:
+    """SQLite has no LISTEN/NOTIFY: the server's ChildWakeup.set() is a byte on the child's
+    stdin, which the child's parent watch turns into its own wake-up."""
+    woken = tmp_path / "woken"
+    code = (
+        "import pathlib, sys, time; from bulkforce.store.wakeup import ThreadWakeup; "
+        "from bulkforce.workerproc import exit_with_parent; w = ThreadWakeup(); "
+        "exit_with_parent(w); w.wait(60); pathlib.Path(sys.argv[1]).touch(); time.sleep(60)"
+    )
+    child = WorkerChild([sys.executable, "-c", code, str(woken)])
+    child.start()
+    try:
+        time.sleep(1.0)  # the child is up and waiting by now
+        assert not woken.exists()
+        ChildWakeup(child).set()
+        assert wait_for(woken.exists, timeout=10)
+    finally:
+        child.stop()
