@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -182,6 +183,24 @@ def test_simple_salesforce_over_tls(tls_srv: Server, monkeypatch: pytest.MonkeyP
     }  # fmt: skip
     assert created == {acc.alice_id}
     assert all(i.startswith("003") and len(i) == 18 for i in ids)
+
+
+def test_a_tls_server_stops_promptly_while_a_client_keeps_its_connection(
+    make_server: Callable[..., Server],
+) -> None:
+    """A requests.Session (simple-salesforce's) keeps its connection open and idle; the server
+    must not wait for that client's TLS close_notify (asyncio's 30 s) to stop."""
+    srv = make_server("--tls", start=False)
+    srv.scheme = "https"
+    srv.start()
+    session = trusting_session(srv)
+    assert session.get(f"{srv.url}/services/data", timeout=10).status_code == 200
+    assert srv.proc is not None
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    srv.proc.wait(timeout=10)  # before the fix: TimeoutExpired (30 s)
+    assert time.monotonic() - t0 < 5
+    session.close()
 
 
 def test_own_certificate_and_ca_kept_across_restarts(

@@ -8,6 +8,8 @@ sees them (414 for a request line over the limit, 431 for the head), gives a cli
 closes a connection whose request body stalls for `body_timeout` seconds (the handler sees a
 disconnect and discards the partial upload). Idle keep-alive connections are closed by
 uvicorn's own `timeout_keep_alive`.
+
+A stopping server drops a TLS connection a second after its last response: see `shutdown`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ log = logging.getLogger("bulkforce.http")
 MAX_URL = 16 * 1024
 MAX_HEAD = 64 * 1024
 
+# How long a stopping server waits for a TLS client's close_notify before it drops the
+# connection (asyncio's own wait is 30 s).
+TLS_CLOSE_GRACE = 1.0
+
 _REASONS = {408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large"}
 
 
@@ -36,6 +42,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._lost = False
         self._arm(self.head_timeout, self._head_expired)  # a client that never sends
 
     # ---- timers ------------------------------------------------------------------------------
@@ -66,8 +73,29 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         self._disarm()
         super().connection_lost(exc)
+
+    # ---- shutting down -----------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful stop: close once the response in hand is sent. Over TLS, asyncio's
+        close then waits up to 30 s for the client's close_notify, which a client keeping an
+        idle keep-alive connection (requests' pool, simple-salesforce's session) never sends:
+        `serve --tls` took 30 s to stop after one such client. TLS does not require the closing
+        side to wait for the reply (RFC 8446, 6.1), so after a second the connection is dropped."""
+        super().shutdown()
+        if self.transport.get_extra_info("ssl_object") is not None:
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop_when_idle)
+
+    def _drop_when_idle(self) -> None:
+        if self._lost:
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:  # a response still going out (a long download): it finishes first
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop_when_idle)
 
     # ---- counting the head -------------------------------------------------------------------
 
