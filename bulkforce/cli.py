@@ -229,6 +229,7 @@ def serve(
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
 
+    from bulkforce.heap import fix_mmap_threshold
     from bulkforce.http.app import create_app
     from bulkforce.http.protocol import guarded_protocol
     from bulkforce.worker import sweep_orphans
@@ -236,6 +237,7 @@ def serve(
 
     setup_logging(tuning)
     tune_threads()
+    fix_mmap_threshold()
     setup_access_log(access_log)
     with exit_on_error():
         # Bound before anything is printed: a taken port must not look like a running server.

@@ -25,7 +25,6 @@ The protocol, frames of (kind, length, payload) both ways:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import gc
 import io
@@ -47,6 +46,7 @@ from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.plan import Plan
 from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.engine.schema import Schema
+from bulkforce.heap import fix_mmap_threshold, trim_heap
 from bulkforce.model import BATCH_CELLS, BATCH_SIZE
 from bulkforce.prefetch import Batches
 from bulkforce.store.base import StoreError
@@ -84,25 +84,6 @@ class Spec:
     user_id: str
     batch_size: int = BATCH_SIZE
     batch_cells: int = BATCH_CELLS
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to hand back this way
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def trim_heap() -> None:
-    """Hand the heap a large job freed back to the OS. glibc keeps freed pages, in every
-    malloc arena a thread used: without this, an idle server after a 1M-row insert held
-    ~280 MB, and the next job's peak stacked on it. The worker calls it after a large job,
-    the child after each job."""
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 # ---- framing ---------------------------------------------------------------------------------
@@ -248,6 +229,7 @@ def _dump_error(e: BaseException) -> bytes:
 
 def child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which stops us
+    fix_mmap_threshold()
     inp, out = sys.stdin.fileno(), sys.stdout.fileno()
     gc.disable()  # each batch is ~300,000 small objects, freed by reference counting
     while True:

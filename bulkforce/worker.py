@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, ExitStack
 from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, apply_prepared, make_plan
 from bulkforce.engine.errors import RecordError, malformed_rows
 from bulkforce.engine.prepare import Prepared, prepare
+from bulkforce.heap import trim_heap
 from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
@@ -33,7 +34,6 @@ from bulkforce.prepare_proc import (
     PrepareProcess,
     PrepareProcessDied,
     Spec,
-    trim_heap,
 )
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire import bulk1

@@ -37,6 +37,7 @@ from typing import Any
 
 from bulkforce.boot import apply_tuning, build_context, private_files, setup_logging, tune_threads
 from bulkforce.cli_options import exit_on_error
+from bulkforce.heap import fix_mmap_threshold
 from bulkforce.jobs.service import Context
 from bulkforce.store.wakeup import Wakeup
 from bulkforce.worker import Worker
@@ -95,9 +96,10 @@ def worker_context(
     data_dir: Path, database: str, schemas: Sequence[Path], tuning: dict[str, Any]
 ) -> Context:
     """What a process of workers starts with (`bulkforce worker` and serve's worker process):
-    logging, the GIL's switch interval, the store and schema, the tuning options."""
+    logging, the GIL's switch interval, the heap's mmap threshold, the store and schema, the tuning options."""
     setup_logging(tuning)
     tune_threads()
+    fix_mmap_threshold()
     ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
     apply_tuning(ctx.settings, tuning)
     return ctx

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,6 @@ from conftest import inprocess_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkforce import prepare_proc
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.access import Caller
@@ -182,29 +180,6 @@ def test_a_multi_batch_job_hands_its_freed_heap_back(
     large = submit(svc, b"LastName\n" + b"".join(b"L%d\n" % i for i in range(12)))
     assert Worker(ctx).run_once()
     assert svc.get(large, ADMIN).state is JobState.JOB_COMPLETE and trims == ["cache", "trim"]
-
-
-def test_trim_heap_returns_pages_a_thread_freed_to_the_os() -> None:
-    if prepare_proc._TRIM is None:
-        pytest.skip("no glibc malloc_trim on this platform: the worker does not trim here")
-
-    def rss_mb() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
-
-    kept: list[bytes] = []
-
-    def churn() -> None:  # ~120 MB of malloc'd blocks; every 200th stays, pinning the heap
-        blocks = [bytes(2000) + b"%d" % i for i in range(60_000)]
-        kept.extend(blocks[::200])
-
-    t = threading.Thread(target=churn)
-    t.start()
-    t.join()
-    before = rss_mb()
-    worker_mod.trim_heap()
-    assert before - rss_mb() >= 50, (before, rss_mb())
-    assert len(kept) == 300
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
