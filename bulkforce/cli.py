@@ -190,11 +190,10 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
     help="Serve the API only; `bulkforce worker` processes run the jobs (PostgreSQL).",
 )
 @click.option(
-    "--worker-process/--worker-threads", "worker_process", default=None,
+    "--worker-process/--worker-threads", "worker_process", default=True,
     envvar=env("worker-process"),
-    help="The --workers run in one child process, where they do not share "
-    "the API's GIL, or as threads of this one. Default: a process on PostgreSQL, threads on "
-    "SQLite (a process costs ~40 MB more).",
+    help="The --workers run in one child process (the default), where they do not share "
+    "the API's GIL, or as threads of this one (a second interpreter less: ~30 MB).",
 )  # fmt: skip
 @tuning_options
 @login_options
@@ -222,7 +221,7 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
 def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
-    worker_process: bool | None, login: LoginOptions, head_timeout: float, body_timeout: float,
+    worker_process: bool, login: LoginOptions, head_timeout: float, body_timeout: float,
     access_log: bool,
     **tuning: Any,
 ) -> None:  # fmt: skip
@@ -265,9 +264,10 @@ def serve(
     if no_worker:
         workers = 0
     child = None
-    # SQLite's default stays threads: the second interpreter costs ~40 MB (a 1M-row insert's
-    # peak 276-280 -> 320 MB), for a 50-job burst's p95 median ~330 -> ~257 ms on 2 cores.
-    if workers and (worker_process if worker_process is not None else not sqlite):
+    # A process on SQLite too since the heap's fixed mmap threshold (heap.py): the 1M-row
+    # insert's peak is 280 MB with it (threads: 247), and a 50-job burst's p95 168-220 ms
+    # against threads' 222-264 on 2 cores.
+    if workers and worker_process:
         url = database if db_file is None else f"sqlite:///{db_file.resolve()}"
         assert url is not None
         argv, env = worker_command(url, str(data_dir), [str(s) for s in schemas], workers, tuning)

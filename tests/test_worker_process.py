@@ -22,8 +22,8 @@ from bulkforce.workerproc import ChildWakeup, WorkerChild
 
 
 def serve(make: Callable[..., Server], backend: str, *args: str) -> Server:
-    """A server whose workers run in a child process (SQLite's default is threads)."""
-    return make(*args, *(["--worker-process"] if backend == "sqlite" else []), backend=backend)
+    """A server whose workers run in a child process (the default, said here all the same)."""
+    return make(*args, "--worker-process", backend=backend)
 
 
 def worker_children(srv: Server) -> list[psutil.Process]:
@@ -108,13 +108,13 @@ def test_worker_threads_keep_the_workers_in_the_server(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_by_default_a_process_on_postgresql_and_threads_on_sqlite(
+def test_by_default_the_workers_are_a_process(
     make_server: Callable[..., Server], backend: str
 ) -> None:
     srv = make_server(backend=backend)
     info = one_record_job(srv)
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
-    assert len(worker_children(srv)) == (1 if backend == "postgresql" else 0)
+    assert len(worker_children(srv)) == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
