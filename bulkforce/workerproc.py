@@ -167,6 +167,8 @@ class WorkerChild:
             pass  # the pipe is full of wake-ups the child has yet to read: it will look
         except OSError:
             pass  # the child is gone; the next one looks for work when it starts
+        except ValueError:
+            pass  # stopped: its pipe is closed (the server's shutdown wakes its workers)
 
     def _supervise(self) -> None:
         delay = RESTART_SECONDS

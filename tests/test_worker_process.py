@@ -81,6 +81,8 @@ def test_a_stopped_server_stops_its_worker_process(
     child = the_child(srv)
     srv.stop()
     assert not child.is_running()  # gone by the time the server's process has exited
+    # and cleanly: waking a stopped child's workers once failed the server's shutdown
+    assert "Traceback" not in srv.log() and "shutdown failed" not in srv.log()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
