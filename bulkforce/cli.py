@@ -208,6 +208,11 @@ def explain_tls_on_http(record: logging.LogRecord) -> bool:
     help="Seconds a request body may stall before the connection is closed.",
 )  # fmt: skip
 @click.option(
+    "--shutdown-timeout", default=30, show_default=True, type=click.IntRange(1),
+    envvar=env("shutdown-timeout"),
+    help="Seconds a stopping server lets responses in flight finish (then it cancels them).",
+)  # fmt: skip
+@click.option(
     "--hard-delete/--no-hard-delete",
     default=True,
     show_default=True,
@@ -222,7 +227,7 @@ def serve(
     host: str, port: int, data_dir: Path, database: str | None, schemas: tuple[Path, ...],
     token: str | None, max_upload_mb: float, workers: int, hard_delete: bool, no_worker: bool,
     worker_process: bool, login: LoginOptions, head_timeout: float, body_timeout: float,
-    access_log: bool,
+    shutdown_timeout: int, access_log: bool,
     **tuning: Any,
 ) -> None:  # fmt: skip
     """Run the API server (and its worker) on HOST:PORT."""
@@ -305,6 +310,9 @@ def serve(
     config = uvicorn.Config(
         asgi, host=host, port=port, log_level=tuning["log_level"], access_log=False,
         http=guarded_protocol(head_timeout, body_timeout),
+        # uvicorn waits for every response in flight without end: one client that stopped
+        # reading a results download held a SIGTERM'd server forever
+        timeout_graceful_shutdown=shutdown_timeout,
         ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
     )  # fmt: skip
     uvicorn.Server(config).run(sockets=[listener])

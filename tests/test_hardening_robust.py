@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -215,6 +216,30 @@ def test_delete_during_results_download_never_ends_cleanly_short(
         lines = received.count(b"\n") - 1  # header line
         assert aborted or lines == rows, f"a clean 200 with {lines} of {rows} rows"
         assert_serving(c)
+
+
+def test_a_client_that_stops_reading_a_download_does_not_hold_a_stopping_server(
+    make_server: Callable[..., Server],
+) -> None:
+    srv = make_server("--shutdown-timeout", "2")
+    rows = 25_000  # ~6 MB of results: more than the socket buffers hold
+    pad = "p" * 200
+    body = "LastName,Description\n" + "".join(f"st{i},{pad}\n" for i in range(rows))
+    with srv.client() as c:
+        job = run_job(c, "Contact", "insert", body)["id"]
+    with _raw(srv) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(
+            f"GET {BASE}/{job}/successfulResults HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {srv.token}\r\n\r\n".encode()
+        )
+        assert _status(s) == 200  # then reads nothing more
+        assert srv.proc is not None
+        started = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(timeout=15)  # before --shutdown-timeout: TimeoutExpired, it waited on
+        assert time.monotonic() - started < 10
+    assert "timeout graceful shutdown exceeded" in srv.log()
 
 
 # ---------------------------------------------------------------- connections stay bounded
