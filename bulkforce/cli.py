@@ -241,7 +241,6 @@ def serve(
 
     setup_logging(tuning)
     tune_threads()
-    fix_mmap_threshold()
     setup_access_log(access_log)
     with exit_on_error():
         # Bound before anything is printed: a taken port must not look like a running server.
@@ -259,6 +258,8 @@ def serve(
         )  # fmt: skip
         ctx.settings.hard_delete = hard_delete
         apply_tuning(ctx.settings, tuning)
+        if ctx.store.fixed_mmap_threshold:
+            fix_mmap_threshold()
         if sqlite:
             ctx.store.clear_leases()
             # holding the lock, every unfinished upload or unrecorded payload is a crash's

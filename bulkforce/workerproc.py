@@ -96,11 +96,12 @@ def worker_context(
     data_dir: Path, database: str, schemas: Sequence[Path], tuning: dict[str, Any]
 ) -> Context:
     """What a process of workers starts with (`bulkforce worker` and serve's worker process):
-    logging, the GIL's switch interval, the heap's mmap threshold, the store and schema, the tuning options."""
+    logging, the GIL's switch interval, the store, its heap's mmap threshold and schema, the tuning options."""
     setup_logging(tuning)
     tune_threads()
-    fix_mmap_threshold()
     ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
+    if ctx.store.fixed_mmap_threshold:
+        fix_mmap_threshold()
     apply_tuning(ctx.settings, tuning)
     return ctx
 

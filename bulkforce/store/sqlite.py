@@ -80,6 +80,7 @@ class SQLiteStore(SqlStore):
     Q = Q
     dialect = "sqlite"
     prepare_in_child = True
+    fixed_mmap_threshold = True
 
     def __init__(self, path: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.path = path
