@@ -5,8 +5,9 @@ status poll, upload and close delays the jobs, and every job's Python work delay
 So `serve` starts one child running its `--workers` threads (`python -m bulkforce.workerproc`,
 the loop of `bulkforce worker` without the CLI's imports) and keeps it running.
 Measured on 2 cores, 50 concurrent 100-row jobs, close→JobComplete p95: PostgreSQL
-424-634 → 279-356 ms; SQLite, median of 15 bursts, 329 → 257 ms (opt-in there: the second
-interpreter costs ~40 MB). A 1-record job's median on PostgreSQL: 19.8-23.9 → 12.7-15.3 ms.
+424-634 → 279-356 ms; SQLite, median of 15 bursts, 329 → 257 ms. A 1-record job's median on
+PostgreSQL: 19.8-23.9 → 12.7-15.3 ms. The second interpreter costs ~30 MB (SQLite's 1M-row
+insert peaks at 280 MB against 247 with threads, with heap.py's fixed mmap threshold).
 
 - PostgreSQL: the child is a worker like any other (LISTEN/NOTIFY wakes it, leases hand jobs
   over).
