@@ -8,6 +8,7 @@ import os
 import secrets
 import string
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +16,7 @@ from typing import IO, Any
 from bulkforce.auth import crypto
 from bulkforce.engine import ids
 from bulkforce.engine.schema import ObjectDef, build_schema, builtin_definitions, load_file
+from bulkforce.heap import fix_mmap_threshold
 from bulkforce.jobs.service import Context, Settings
 from bulkforce.model import iso, utcnow
 from bulkforce.store import Store, open_store
@@ -227,6 +229,21 @@ def apply_tuning(settings: Settings, tuning: dict[str, Any]) -> None:
     for name, value in tuning.items():
         if name not in ("log_level", "pool_size"):
             setattr(settings, name, value)
+
+
+def tuned_context(
+    data_dir: Path, database: str | None, schemas: Sequence[Path], max_upload: int,
+    tuning: dict[str, Any],
+) -> Context:  # fmt: skip
+    """The context of a process that runs jobs (`serve`, its worker process, `bulkforce
+    worker`): the tuning options applied and, where the store wants it (SQLite), the heap's
+    mmap threshold fixed."""
+    ctx = build_context(data_dir, database, list(schemas), max_upload,
+                        pool_size=tuning["pool_size"])  # fmt: skip
+    apply_tuning(ctx.settings, tuning)
+    if ctx.store.fixed_mmap_threshold:
+        fix_mmap_threshold()
+    return ctx
 
 
 def setup_logging(tuning: dict[str, Any]) -> None:

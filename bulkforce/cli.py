@@ -14,8 +14,6 @@ from bulkforce.auth.cli import LoginOptions, app, login_options, user
 from bulkforce.boot import (
     BootError,
     admin_token,
-    apply_tuning,
-    build_context,
     lock_data_dir,
     lock_sqlite,
     private_files,
@@ -23,6 +21,7 @@ from bulkforce.boot import (
     setup_logging,
     sqlite_path,
     tune_threads,
+    tuned_context,
 )
 from bulkforce.cli_data import load_records, reset, schema
 from bulkforce.cli_jobs import job, jobs
@@ -233,7 +232,6 @@ def serve(
     """Run the API server (and its worker) on HOST:PORT."""
     import uvicorn
 
-    from bulkforce.heap import fix_mmap_threshold
     from bulkforce.http.app import create_app
     from bulkforce.http.protocol import guarded_protocol
     from bulkforce.worker import sweep_orphans
@@ -252,14 +250,8 @@ def serve(
         locks = [lock_data_dir(data_dir, port)] if sqlite else []
         if db_file is not None:
             locks.append(lock_sqlite(db_file, port))
-        ctx = build_context(
-            data_dir, database, list(schemas), int(max_upload_mb * 1024 * 1024),
-            pool_size=tuning["pool_size"],
-        )  # fmt: skip
+        ctx = tuned_context(data_dir, database, schemas, int(max_upload_mb * 1024 * 1024), tuning)
         ctx.settings.hard_delete = hard_delete
-        apply_tuning(ctx.settings, tuning)
-        if ctx.store.fixed_mmap_threshold:
-            fix_mmap_threshold()
         if sqlite:
             ctx.store.clear_leases()
             # holding the lock, every unfinished upload or unrecorded payload is a crash's

@@ -36,9 +36,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bulkforce.boot import apply_tuning, build_context, private_files, setup_logging, tune_threads
+from bulkforce.boot import private_files, setup_logging, tune_threads, tuned_context
 from bulkforce.cli_options import exit_on_error
-from bulkforce.heap import fix_mmap_threshold
 from bulkforce.jobs.service import Context
 from bulkforce.store.wakeup import Wakeup
 from bulkforce.worker import Worker
@@ -97,14 +96,10 @@ def worker_context(
     data_dir: Path, database: str, schemas: Sequence[Path], tuning: dict[str, Any]
 ) -> Context:
     """What a process of workers starts with (`bulkforce worker` and serve's worker process):
-    logging, the GIL's switch interval, the store, its heap's mmap threshold and schema, the tuning options."""
+    logging, the GIL's switch interval, and the context (boot.tuned_context)."""
     setup_logging(tuning)
     tune_threads()
-    ctx = build_context(data_dir, database, list(schemas), 0, pool_size=tuning["pool_size"])
-    if ctx.store.fixed_mmap_threshold:
-        fix_mmap_threshold()
-    apply_tuning(ctx.settings, tuning)
-    return ctx
+    return tuned_context(data_dir, database, schemas, 0, tuning)
 
 
 def main() -> None:
@@ -170,7 +165,9 @@ class WorkerChild:
         except OSError:
             pass  # the child is gone; the next one looks for work when it starts
         except ValueError:
-            pass  # stopped: its pipe is closed (the server's shutdown wakes its workers)
+            # its pipe is closed: the child died and the next is not started yet (a request
+            # closing a job then answered 500), or the server's shutdown stopped it
+            pass
 
     def _supervise(self) -> None:
         delay = RESTART_SECONDS

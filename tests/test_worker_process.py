@@ -93,10 +93,12 @@ def test_a_dead_worker_process_is_replaced_and_jobs_go_on(
     first = the_child(srv)
     first.kill()
     first.wait(timeout=10)
-    assert wait_for(lambda: [p.pid for p in worker_children(srv)] not in ([], [first.pid]))
+    # A job closed while no child runs (its pipe closed, the next not started for 1 s):
+    # waking the workers must not fail the request; the successor then runs the job.
+    assert wait_for(lambda: "exited with code" in srv.log())
     info = one_record_job(srv)
     assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
-    assert "exited with code" in srv.log()
+    assert [p.pid for p in worker_children(srv)] not in ([], [first.pid])
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
