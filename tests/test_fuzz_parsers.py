@@ -156,6 +156,49 @@ def test_csv_reader_and_scanner_raise_only_format_errors(data: bytes, delimiter:
         pass
 
 
+def _scanned_by_text(data: bytes, header: int, record: int) -> str | None:
+    """Which limit the whole upload breaks, read as text line by line: what UploadScanner
+    must tell from the bytes as they arrive."""
+    lines = data.decode("utf-8").split("\n")
+    if len(lines[0]) - 1 > header:
+        return "header row"
+    if any(len(line) - 1 > record for line in lines[1:]):
+        return "record"
+    return None
+
+
+@FAST
+@given(
+    text=st.lists(
+        st.text(st.sampled_from("a\u00e9\u20ac\U0001f600\r,"), max_size=14), min_size=1, max_size=6
+    ).map("\n".join),
+    cuts=st.lists(st.sampled_from([1, 2, 3, 5, 17, 64, 1000]), min_size=1, max_size=8),
+    bom=st.booleans(),
+)
+def test_scanner_measures_lines_in_characters_whatever_the_pieces(
+    text: str, cuts: list[int], bom: bool
+) -> None:
+    """With small limits, so that lines near them are common: pieces cut inside characters,
+    inside line endings, longer and shorter than a record."""
+    from bulkforce.wire import csvio
+
+    data = ("\ufeff" if bom else "").encode() + text.encode()
+    with pytest.MonkeyPatch.context() as limits:
+        limits.setattr(csvio, "MAX_HEADER_CHARS", 5)
+        limits.setattr(csvio, "MAX_RECORD_CHARS", 8)
+        scanner = UploadScanner()
+        at = 0
+        for i in range(len(data)):
+            step = cuts[i % len(cuts)]
+            scanner.feed(data[at : at + step])
+            at += step
+            if at >= len(data):
+                break
+        problem = scanner.finish()
+    expected = _scanned_by_text(data, 5, 8)
+    assert (problem is None) if expected is None else (expected in (problem or "")), problem
+
+
 @FAST
 @given(
     data=st.binary(max_size=300)

@@ -26,6 +26,16 @@ MAX_HEADER_CHARS = 32_000
 MAX_RECORD_CHARS = 400_000
 
 
+# UTF-8 continuation bytes: a valid UTF-8 text has as many characters as other bytes
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _chars(data: bytes) -> int:
+    """Characters in `data`, valid UTF-8 (a character cut at either end counts where its
+    first byte is)."""
+    return len(data.translate(None, _CONTINUATION))
+
+
 class UploadScanner:
     """Cheap checks while an upload streams in: valid UTF-8, balanced quotes, and the header
     row and records within Salesforce's sizes.
@@ -48,9 +58,11 @@ class UploadScanner:
     def feed(self, data: bytes) -> None:
         if self.problem is None:
             try:
-                self._measure(self._decoder.decode(data))
+                self._decoder.decode(data)  # for its errors only
             except UnicodeDecodeError as e:
                 self.problem = f"InvalidBatch : Invalid UTF-8 byte sequence at byte offset {self.size + e.start}"
+            else:
+                self._measure(data)
         self.quotes += data.count(b'"')
         self.lines += data.count(b"\n")
         self.size += len(data)
@@ -63,16 +75,21 @@ class UploadScanner:
         lines = self.lines + (1 if self.last not in (b"", b"\n") else 0)
         return max(lines - 1, 0)
 
-    def _measure(self, text: str) -> None:
-        lines = text.split("\n")
-        first = self._line + len(lines[0])
-        if len(lines) == 1:
-            self._line = first
+    def _measure(self, data: bytes) -> None:
+        """Line lengths in characters, from the bytes: the lines wholly inside `data` are
+        looked at only if `data` is longer than a record may be, and only the pieces at its
+        ends are counted otherwise. Splitting every upload into lines of text took ~40% of
+        the API's time receiving it (165 MB: 0.95 s)."""
+        first = data.find(b"\n")
+        if first < 0:
+            self._line += _chars(data)
         else:
-            self._check_line(first)
-            if len(lines) > 2:
-                self._check_line(max(map(len, lines[1:-1])))
-            self._line = len(lines[-1])
+            self._check_line(self._line + _chars(data[:first]))
+            last = data.rfind(b"\n")
+            # a line has no more characters than bytes: only a long stretch can hold one
+            if last - first - 1 > MAX_RECORD_CHARS:
+                self._check_line(max(map(_chars, data[first + 1 : last].split(b"\n"))))
+            self._line = _chars(data[last + 1 :])
         # a line still in progress is checked as it grows, so nothing waits for its end
         if self.problem is None and self._line:
             self._check_line(self._line, finished=False)
