@@ -65,17 +65,25 @@ def free_port() -> int:
 # The sampler runs as `python -c SAMPLER_CODE PID OUT INTERVAL`: a thread in this process would
 # be starved by the GIL while the raw baseline and the checks run (gaps of 0.5 s were seen) and
 # would steal time from them. It writes "monotonic-seconds rss-bytes" lines until its stdin
-# closes.
+# closes. The tree's members are looked up every TREE_SECONDS only: finding a process's
+# children reads every process on the machine, and doing it every 50 ms cost ~3 CPU-s per
+# 40 s phase, taken from the two cores the server shares with PostgreSQL. A child lives
+# far longer than that (the workers, a large job's preparing process).
 SAMPLER_CODE = """
 import contextlib, select, sys, time
 import psutil
 pid, out, interval = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+TREE_SECONDS = 0.5
+procs, found = [], 0.0
 def tree():
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
+    global procs, found
+    if time.monotonic() - found >= TREE_SECONDS:
+        found = time.monotonic()
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            procs = []
     total = 0
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
