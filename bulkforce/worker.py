@@ -18,7 +18,15 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack
 
-from bulkforce.engine.dml import HeaderError, Outcome, Plan, apply_chunk, apply_prepared, make_plan
+from bulkforce.engine.dml import (
+    HeaderError,
+    Outcome,
+    Plan,
+    apply_chunk,
+    apply_prepared,
+    make_plan,
+    stage_insert,
+)
 from bulkforce.engine.errors import RecordError, malformed_rows
 from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.heap import trim_heap
@@ -333,7 +341,8 @@ class Worker:
         writes, their results and the commits happen here, in the order of the file.
         """
         seq = job.batches_done
-        schema, holds_nul = self.ctx.schema, self.ctx.store.text_holds_nul
+        store, schema = self.ctx.store, self.ctx.schema
+        failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
 
         def produce() -> Chunk | None:
             assert rows is not None
@@ -341,8 +350,19 @@ class Worker:
             if not chunk:
                 return None
             bad = malformed_rows(rows.malformed)
-            prepared = prepare(schema, plan, chunk, bad, holds_nul, job.created_by)
-            return chunk, prepared, quoted_bodies(chunk, job.delimiter, job.newline)
+            prepared = prepare(schema, plan, chunk, bad, store.text_holds_nul, job.created_by)
+            bodies = quoted_bodies(chunk, job.delimiter, job.newline)
+            if store.stages_inserts:
+                staged = stage_insert(
+                    schema, plan, prepared, job.created_by, iso(utcnow()), store.allocate,
+                    store.encode_insert,
+                )  # fmt: skip
+                if staged is not None and bodies is not None and not any(prepared.errors):
+                    staged.results, _ = render_outcome(
+                        chunk, staged.outcome, job.delimiter, job.newline, failed_ids, bodies
+                    )  # fmt: skip
+                prepared.staged = staged
+            return chunk, prepared, bodies
 
         batches: Batches[Chunk]
         with ExitStack() as stack:
@@ -352,7 +372,8 @@ class Worker:
                     raise Stop()  # the job was deleted under us
                 stack.enter_context(source)
                 spec = Spec(
-                    schema, plan, job.delimiter, job.newline, job.records_processed, holds_nul,
+                    schema, plan, job.delimiter, job.newline, job.records_processed,
+                    store.text_holds_nul,
                     job.created_by, BATCH_SIZE, BATCH_CELLS,
                 )  # fmt: skip
                 batches = self.preparer.batches(spec, source)
@@ -368,6 +389,7 @@ class Worker:
         group: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         opened = 0.0
+        held = False
         started, cpu = time.perf_counter(), time.thread_time()
         try:
             try:
@@ -386,7 +408,9 @@ class Worker:
                     group = self.ctx.store.transaction()
                     tx = group.__enter__()
                     opened = time.perf_counter()
-                self._batch(tx, job, plan, seq, *item)
+                    held = False
+                self._batch(tx, job, plan, seq, held, *item)
+                held = True  # commit_batch updated the job's row: it is ours until the commit
                 batches.discard(item)
                 del item
                 seq += 1
@@ -429,25 +453,31 @@ class Worker:
         self.ctx.store.let_writers_in(limit)
 
     def _batch(
-        self, tx: Tx, job: Job, plan: Plan, seq: int, chunk: Sequence[Sequence[str]],
-        prepared: Prepared,
-        bodies: list[str] | None,
+        self, tx: Tx, job: Job, plan: Plan, seq: int, held: bool,
+        chunk: Sequence[Sequence[str]], prepared: Prepared, bodies: list[str] | None,
     ) -> None:  # fmt: skip
+        """`held`: an earlier batch of this transaction has updated the job's row, so no one
+        else can have changed its state since (they wait for the row lock, or SQLite's)."""
         ctx = self.ctx
         started = time.perf_counter()
         # Not for the first batch after the claim (a round trip less per small job): the
         # claim was a moment ago, and commit_batch below checks owner, state and progress.
-        if seq != job.batches_done:
+        # Nor after a batch of the same transaction (`held`).
+        if seq != job.batches_done and not held:
             state = tx.job_state(job.id)
             if state is None or state != (JobState.IN_PROGRESS, self.owner):
                 raise Stop()
         # An exception here rolls back the whole uncommitted group; its batches were never
         # counted, so they show as unprocessed and a retry redoes them.
         outcome = apply_prepared(ctx.schema, plan, tx, prepared, job.created_by, iso(utcnow()))
-        failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
-        ok_csv, bad_csv = render_outcome(
-            chunk, outcome, job.delimiter, job.newline, failed_ids, bodies
-        )
+        staged = prepared.staged
+        if staged is not None and staged.results is not None and not any(outcome.errors):
+            ok_csv, bad_csv = staged.results, b""  # rendered ahead, and still true
+        else:
+            failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
+            ok_csv, bad_csv = render_outcome(
+                chunk, outcome, job.delimiter, job.newline, failed_ids, bodies
+            )
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
         failed = sum(e is not None for e in outcome.errors)
         ms = int((time.perf_counter() - started) * 1000)

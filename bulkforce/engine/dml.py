@@ -6,9 +6,11 @@ the happy path. Per-record outcomes come back in row order for the result files.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bulkforce.engine import ids
 from bulkforce.engine.coerce import NULL, Coerced, Errors
@@ -27,15 +29,15 @@ from bulkforce.engine.prepare import (
     prepare,
     stored_column,
 )
-from bulkforce.engine.schema import Schema
+from bulkforce.engine.schema import Schema, SObject
 from bulkforce.model import Operation
 from bulkforce.store import Tx
-from bulkforce.store.base import BadValue, ColumnRows, UniqueViolation
+from bulkforce.store.base import BadValue, ColumnRows, RecordTable, UniqueViolation
 
 # HeaderError, Plan and make_plan live in engine.plan; importable from here as before.
 __all__ = [
-    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "apply_chunk", "apply_prepared",
-    "make_plan", "prepare",
+    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "StagedInsert", "apply_chunk",
+    "apply_prepared", "make_plan", "prepare", "stage_insert",
 ]  # fmt: skip
 
 
@@ -46,6 +48,34 @@ class Outcome:
     ids: list[str]
     created: list[bool]
     errors: list[RecordError | None]
+
+
+@dataclass
+class InsertRows:
+    """What an insert writes: its columns, the rows of the records that passed the checks
+    (`good`, by index in the chunk) and the values the same in every row."""
+
+    columns: list[str]
+    rows: ColumnRows
+    good: list[int]
+    constants: dict[str, object]
+
+
+# Store.encode_insert: an insert's rows as the store's write sends them (None: as they are)
+Encode = Callable[[SObject, Sequence[str], Iterable[Sequence[Any]], Mapping[str, Any]], object]
+
+
+@dataclass
+class StagedInsert:
+    """An insert chunk made ready ahead of its transaction (stage_insert): the rows to write
+    (None if no record passed the checks), the store's encoding of them, and every row's
+    outcome should the write succeed. `results`: what the caller made of that outcome
+    ahead (the worker: the success result lines), valid while no record fails."""
+
+    rows: InsertRows | None
+    encoded: object
+    outcome: Outcome
+    results: bytes | None = None
 
 
 def _merge(errors: list[RecordError | None], new: Errors) -> None:
@@ -59,14 +89,17 @@ def _id15(id18: str) -> str:
 
 
 class ChunkRun:
-    """One chunk through one operation, inside the caller's transaction."""
+    """One chunk through one operation, inside the caller's transaction (`tx` None: the
+    part of an insert that needs no database, ahead of it: stage_insert)."""
 
     def __init__(
-        self, schema: Schema, plan: Plan, tx: Tx, prepared: Prepared, user_id: str, now: str
-    ) -> None:
-        self.schema, self.plan, self.tx, self.user_id, self.now = schema, plan, tx, user_id, now
+        self, schema: Schema, plan: Plan, tx: Tx | None, prepared: Prepared, user_id: str,
+        now: str, allocate: Callable[[str, int], int] | None = None,
+    ) -> None:  # fmt: skip
+        self.schema, self.plan, self._tx, self.user_id, self.now = schema, plan, tx, user_id, now
+        self._allocate = allocate
         self.obj = plan.obj
-        self.table = tx.records(plan.obj)
+        self.staged = prepared.staged
         self.n = prepared.n
         self.errors = prepared.errors
         self.ids = [""] * self.n
@@ -77,6 +110,18 @@ class ChunkRun:
         self.stored = prepared.stored  # made with the same user_id (apply_chunk, worker)
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    @property
+    def tx(self) -> Tx:
+        assert self._tx is not None, "staged work that needs the database"
+        return self._tx
+
+    @functools.cached_property
+    def table(self) -> RecordTable:
+        return self.tx.records(self.obj)
+
+    def allocate(self, counter: str, count: int) -> int:
+        return (self._allocate or self.tx.allocate)(counter, count)
 
     def outcome(self) -> Outcome:
         return Outcome(self.ids, self.created, self.errors)
@@ -219,13 +264,17 @@ class ChunkRun:
 
     def _write(
         self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int], insert: bool,
-        constants: dict[str, object],
+        constants: dict[str, object], encoded: object = None,
     ) -> None:  # fmt: skip
         """executemany on the happy path; row by row after a unique violation, to fail only
-        the offending records (SQLite undoes just the failing statement)."""
+        the offending records (SQLite undoes just the failing statement). `encoded`: the
+        rows as Store.encode_insert made them (an insert staged ahead)."""
         op = self.table.insert if insert else self.table.update
         try:
-            if insert or not self.tx.statement_failure_recoverable:
+            if insert:
+                with self.tx.savepoint():
+                    self.table.insert(columns, rows, constants, encoded)
+            elif not self.tx.statement_failure_recoverable:
                 with self.tx.savepoint():
                     op(columns, rows, constants)
             else:
@@ -258,6 +307,13 @@ class ChunkRun:
     # ---- operations ------------------------------------------------------------------------
 
     def insert(self, idx: Sequence[int]) -> None:
+        rows = self.insert_rows(idx)
+        if rows is not None:
+            self._write(rows.columns, rows.rows, rows.good, insert=True, constants=rows.constants)
+
+    def insert_rows(self, idx: Sequence[int]) -> InsertRows | None:
+        """The checks of an insert, and the rows it writes with their new Ids (None: no row
+        passed); every row's outcome is set as if the write succeeds."""
         fields = self.plan.fields
         obj = self.obj
         writable: list[int] = []
@@ -302,8 +358,8 @@ class ChunkRun:
         self._check_references(idx)
         good = self._live(idx)
         if not good:
-            return
-        first = self.tx.allocate(f"id:{obj.key_prefix}", len(good))
+            return None
+        first = self.allocate(f"id:{obj.key_prefix}", len(good))
         new_ids = ids.make_ids(obj.key_prefix, first, len(good))
         now, user = self.now, self.user_id
         columns = ["Id"]
@@ -332,11 +388,10 @@ class ChunkRun:
                 column = [column[i] for i in good]
             columns.append(f.name)
             data.append(column)
-        rows = ColumnRows(data)
         for i, rid in zip(good, new_ids, strict=True):
             self.ids[i] = rid
             self.created[i] = True
-        self._write(columns, rows, good, insert=True, constants=defaults)
+        return InsertRows(columns, ColumnRows(data), good, defaults)
 
     def update(self, idx: Sequence[int], targets: Sequence[str]) -> None:
         fields = self.plan.fields
@@ -380,7 +435,16 @@ class ChunkRun:
     def run(self) -> Outcome:
         op = self.plan.operation
         everyone = range(self.n)
-        if op is Operation.INSERT:
+        if op is Operation.INSERT and self.staged is not None:
+            staged = self.staged  # checked, with Ids and rows, ahead (stage_insert)
+            self.ids, self.created = staged.outcome.ids, staged.outcome.created
+            rows = staged.rows
+            if rows is not None:
+                self._write(
+                    rows.columns, rows.rows, rows.good, insert=True, constants=rows.constants,
+                    encoded=staged.encoded,
+                )  # fmt: skip
+        elif op is Operation.INSERT:
             self._finish_columns()
             self.insert(everyone)
         elif op is Operation.UPDATE:
@@ -466,6 +530,29 @@ class ChunkRun:
             inserts.sort()
         self.update(updates, targets)
         self.insert(inserts)
+
+
+def stage_insert(
+    schema: Schema, plan: Plan, prepared: Prepared, user_id: str, now: str,
+    allocate: Callable[[str, int], int], encode: Encode,
+) -> StagedInsert | None:  # fmt: skip
+    """An insert chunk's checks, new Ids and rows, ahead of its transaction and outside it
+    (the worker's prefetch thread; ChunkRun.run then only writes them). Only a chunk whose
+    checks read no records can be: not one with a `Rel.Field` column or a reference
+    value, whose targets are looked up in the transaction (None then: it runs as usual).
+    `now` stamps the records: the time they are staged, not written (a batch or two
+    before, as each batch's records always had one time for all of them). Ids allocated
+    for a chunk that is never written are a gap, as after a rollback."""
+    if plan.operation is not Operation.INSERT or plan.lookups:
+        return None
+    for j, f in enumerate(plan.fields):
+        if f.type == "reference" and any(prepared.values.get(j, ())):
+            return None
+    run = ChunkRun(schema, plan, None, prepared, user_id, now, allocate)
+    run._finish_columns()
+    rows = run.insert_rows(range(run.n))
+    encoded = None if rows is None else encode(plan.obj, rows.columns, rows.rows, rows.constants)
+    return StagedInsert(rows, encoded, run.outcome())
 
 
 def apply_chunk(

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bulkforce.engine.coerce import Errors, coerce, coerce_id, unstorable
 from bulkforce.engine.errors import RecordError
 from bulkforce.engine.plan import Plan
 from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema
 from bulkforce.model import Operation
+
+if TYPE_CHECKING:
+    from bulkforce.engine.dml import StagedInsert
 
 
 @dataclass
@@ -34,6 +38,8 @@ class Prepared:
     col_errors: dict[int, Errors] = field(default_factory=dict)
     # columns as an insert stores them (stored_column), made ahead for inserting operations
     stored: dict[int, Sequence[object]] = field(default_factory=dict)
+    # the whole insert made ready ahead of the transaction, if it could be (dml.stage_insert)
+    staged: StagedInsert | None = None
 
 
 def default_value(f: Field) -> object:

@@ -60,10 +60,12 @@ class RecordTable(abc.ABC):
 
     @abc.abstractmethod
     def insert(
-        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
-    ) -> None:
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {},
+        encoded: object = None,
+    ) -> None:  # fmt: skip
         """`constants` are the same in every row (timestamps, creator, defaults): a store may
-        bind them once rather than per row."""
+        bind them once rather than per row. `encoded`: what Store.encode_insert made of the
+        same rows ahead, if anything; a store may send it instead of the rows."""
 
     @abc.abstractmethod
     def update(
@@ -144,6 +146,21 @@ class Store(abc.ABC):
     # PostgreSQL: no, its peak is ~230 MB anyway and the mappings cost it speed (1M-row
     # insert, four alternating runs each: 41.3-46.9k rec/s with, 42.3-51.2k without).
     fixed_mmap_threshold = False
+
+    # Whether the worker makes an insert's Ids and rows ready ahead of the write, on its
+    # prefetch thread (engine.dml.stage_insert, encode_insert). PostgreSQL: yes, its writer
+    # then goes from one COPY to the next and allocate uses a connection of its own.
+    # SQLite: no, allocating there needs the write lock the writer holds.
+    stages_inserts = False
+
+    def encode_insert(
+        self, obj: SObject, columns: Sequence[str], rows: Iterable[Row],
+        constants: Mapping[str, Any],
+    ) -> object:  # fmt: skip
+        """An insert's rows in the form this store's write sends them, made ahead of the
+        write's transaction (RecordTable.insert's `encoded`); None where a store has
+        nothing to gain by it."""
+        return None
 
     @abc.abstractmethod
     def migrate(self) -> None: ...

@@ -84,12 +84,19 @@ class PgRecords(RecordTable):
         return sql.SQL(", ").join(ident(c) for c in columns)
 
     def insert(
-        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
-    ) -> None:
-        plan = CopyPlan(self.obj, columns, constants)
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {},
+        encoded: object = None,
+    ) -> None:  # fmt: skip
         stmt = copy_sql(self.table, [*columns, *constants])
+        # What PostgresStore.encode_insert made: its text is UTF-8, so only a UTF-8
+        # connection may send it (one with another client encoding formats the rows itself).
+        utf8 = self.conn.info.encoding == "utf-8"
+        data = encoded if isinstance(encoded, bytes) and utf8 else None
         with wrapped(), self.conn.cursor() as cur, cur.copy(stmt) as copy:
-            plan.write(cur, copy, rows)
+            if data is not None:
+                copy.write(data)
+            else:
+                CopyPlan(self.obj, columns, constants).write(cur, copy, rows)
 
     def update(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}

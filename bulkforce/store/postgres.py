@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,13 @@ from bulkforce.model import Batch, BatchState, Job, JobState
 from bulkforce.store.base import (
     IDLE_READERS,
     RecordTable,
+    Row,
     StoreError,
     Tx,
 )
 from bulkforce.store.blobs import Blobs
 from bulkforce.store.pgblobs import PgBlobs
+from bulkforce.store.pgcopy import CopyPlan
 from bulkforce.store.pgrecords import PgRecords, api_values, column_def, ident, pg_type
 from bulkforce.store.pgresults import ResultWrites
 from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
@@ -153,6 +155,7 @@ class PostgresStore(SqlStore):
     Q = Q
     dialect = "postgres"
     text_holds_nul = PgTx.text_holds_nul
+    stages_inserts = True
 
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
@@ -259,6 +262,15 @@ class PostgresStore(SqlStore):
                     conn.close()
             except psycopg.Error:
                 conn.close()
+
+    def encode_insert(
+        self, obj: SObject, columns: Sequence[str], rows: Iterable[Row],
+        constants: Mapping[str, Any],
+    ) -> object:  # fmt: skip
+        # The binary COPY data of the rows. Formatted on the prefetch thread, so that the
+        # writer's connection goes from one COPY to the next without it (the backend, not
+        # the worker, is what a large insert waits on).
+        return CopyPlan(obj, columns, constants).encode(rows)
 
     def tune_for_bulk(self) -> None:
         # A worker thread keeps its own connection (store/pool.py). A commit lost in a

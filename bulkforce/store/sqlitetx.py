@@ -64,8 +64,9 @@ class SQLiteRecords(RecordTable):
         self.table = obj.table
 
     def insert(
-        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
-    ) -> None:
+        self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {},
+        encoded: object = None,
+    ) -> None:  # fmt: skip
         # Not sorted by the unique key: measured on 400k random keys, sorting each chunk
         # cost more CPU (+25%) than the index's locality saved with the page cache we keep.
         # Many rows per statement: sqlite3 leaves the GIL free during each statement step, so
