@@ -25,10 +25,10 @@ from bulkforce.engine.dml import (
     apply_chunk,
     apply_prepared,
     make_plan,
-    stage_insert,
 )
 from bulkforce.engine.errors import RecordError, malformed_rows
 from bulkforce.engine.prepare import Prepared, prepare
+from bulkforce.engine.stage import stage_insert
 from bulkforce.heap import trim_heap
 from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec

@@ -1,5 +1,5 @@
 """PostgreSQL: an insert chunk's checks, Ids, COPY data and result lines are made ahead of its
-transaction, on the worker's prefetch thread (engine.dml.stage_insert); the writer only sends
+transaction, on the worker's prefetch thread (engine.stage); the writer only sends
 them. What was made ahead must be exactly what the write would have made, and a record that
 fails at the write must still fail alone."""
 
@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
-from bulkforce.engine.dml import make_plan, prepare, stage_insert
+from bulkforce.engine.dml import make_plan, prepare
 from bulkforce.engine.ids import make_id
+from bulkforce.engine.stage import stage_insert
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState, Operation
@@ -166,3 +167,33 @@ def test_the_copy_data_made_ahead_is_what_the_write_sends(
 
     plan.write(cur, Sink(), rows)
     assert ctx.store.encode_insert(obj, COLUMNS, rows, constants) == b"".join(sent)
+
+
+def test_copy_data_made_ahead_is_not_sent_on_a_connection_of_another_encoding(
+    pg: Context,
+) -> None:
+    """The data made ahead holds UTF-8 text; a connection set to another client encoding
+    formats the rows itself, so the text is stored as written, not read as Latin-1."""
+    obj = pg.schema.get("Widget__c")
+    first = pg.store.allocate(f"id:{obj.key_prefix}", 2)
+    rid, other = make_id(obj.key_prefix, first), make_id(obj.key_prefix, first + 1)
+    constants = {"IsDeleted": False}
+    with pg.store.transaction() as tx:
+        tx.conn.execute("SET LOCAL client_encoding TO 'LATIN1'")
+        rows = [(rid, "café")]
+        tx.records(obj).insert(
+            ["Id", "Name"],
+            rows,
+            constants,
+            pg.store.encode_insert(obj, ["Id", "Name"], rows, constants),
+        )
+    with pg.store.transaction() as tx:  # the same data on a UTF-8 connection is sent as made
+        rows = [(other, "café")]
+        tx.records(obj).insert(
+            ["Id", "Name"],
+            rows,
+            constants,
+            pg.store.encode_insert(obj, ["Id", "Name"], rows, constants),
+        )
+    assert pg.store.get_record(obj, rid)["Name"] == "café"
+    assert pg.store.get_record(obj, other)["Name"] == "café"

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from bulkforce.engine import ids
 from bulkforce.engine.coerce import NULL, Coerced, Errors
@@ -21,6 +19,7 @@ from bulkforce.engine.errors import (
     not_writable,
     required_missing,
 )
+from bulkforce.engine.outcome import InsertRows, Outcome
 from bulkforce.engine.plan import HeaderError, Plan, make_plan
 from bulkforce.engine.prepare import (
     Prepared,
@@ -29,53 +28,17 @@ from bulkforce.engine.prepare import (
     prepare,
     stored_column,
 )
-from bulkforce.engine.schema import Schema, SObject
+from bulkforce.engine.schema import Schema
 from bulkforce.model import Operation
 from bulkforce.store import Tx
 from bulkforce.store.base import BadValue, ColumnRows, RecordTable, UniqueViolation
 
-# HeaderError, Plan and make_plan live in engine.plan; importable from here as before.
+# HeaderError, Plan and make_plan live in engine.plan, Outcome in engine.outcome; importable
+# from here as before.
 __all__ = [
-    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "StagedInsert", "apply_chunk",
-    "apply_prepared", "make_plan", "prepare", "stage_insert",
+    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "apply_chunk", "apply_prepared",
+    "make_plan", "prepare",
 ]  # fmt: skip
-
-
-@dataclass
-class Outcome:
-    """Per row of the chunk: the record id ("" if none), created flag, and error if failed."""
-
-    ids: list[str]
-    created: list[bool]
-    errors: list[RecordError | None]
-
-
-@dataclass
-class InsertRows:
-    """What an insert writes: its columns, the rows of the records that passed the checks
-    (`good`, by index in the chunk) and the values the same in every row."""
-
-    columns: list[str]
-    rows: ColumnRows
-    good: list[int]
-    constants: dict[str, object]
-
-
-# Store.encode_insert: an insert's rows as the store's write sends them (None: as they are)
-Encode = Callable[[SObject, Sequence[str], Iterable[Sequence[Any]], Mapping[str, Any]], object]
-
-
-@dataclass
-class StagedInsert:
-    """An insert chunk made ready ahead of its transaction (stage_insert): the rows to write
-    (None if no record passed the checks), the store's encoding of them, and every row's
-    outcome should the write succeed. `results`: what the caller made of that outcome
-    ahead (the worker: the success result lines), valid while no record fails."""
-
-    rows: InsertRows | None
-    encoded: object
-    outcome: Outcome
-    results: bytes | None = None
 
 
 def _merge(errors: list[RecordError | None], new: Errors) -> None:
@@ -90,7 +53,7 @@ def _id15(id18: str) -> str:
 
 class ChunkRun:
     """One chunk through one operation, inside the caller's transaction (`tx` None: the
-    part of an insert that needs no database, ahead of it: stage_insert)."""
+    part of an insert that needs no database, ahead of it: engine.stage)."""
 
     def __init__(
         self, schema: Schema, plan: Plan, tx: Tx | None, prepared: Prepared, user_id: str,
@@ -436,7 +399,7 @@ class ChunkRun:
         op = self.plan.operation
         everyone = range(self.n)
         if op is Operation.INSERT and self.staged is not None:
-            staged = self.staged  # checked, with Ids and rows, ahead (stage_insert)
+            staged = self.staged  # checked, with Ids and rows, ahead (engine.stage)
             self.ids, self.created = staged.outcome.ids, staged.outcome.created
             rows = staged.rows
             if rows is not None:
@@ -530,29 +493,6 @@ class ChunkRun:
             inserts.sort()
         self.update(updates, targets)
         self.insert(inserts)
-
-
-def stage_insert(
-    schema: Schema, plan: Plan, prepared: Prepared, user_id: str, now: str,
-    allocate: Callable[[str, int], int], encode: Encode,
-) -> StagedInsert | None:  # fmt: skip
-    """An insert chunk's checks, new Ids and rows, ahead of its transaction and outside it
-    (the worker's prefetch thread; ChunkRun.run then only writes them). Only a chunk whose
-    checks read no records can be: not one with a `Rel.Field` column or a reference
-    value, whose targets are looked up in the transaction (None then: it runs as usual).
-    `now` stamps the records: the time they are staged, not written (a batch or two
-    before, as each batch's records always had one time for all of them). Ids allocated
-    for a chunk that is never written are a gap, as after a rollback."""
-    if plan.operation is not Operation.INSERT or plan.lookups:
-        return None
-    for j, f in enumerate(plan.fields):
-        if f.type == "reference" and any(prepared.values.get(j, ())):
-            return None
-    run = ChunkRun(schema, plan, None, prepared, user_id, now, allocate)
-    run._finish_columns()
-    rows = run.insert_rows(range(run.n))
-    encoded = None if rows is None else encode(plan.obj, rows.columns, rows.rows, rows.constants)
-    return StagedInsert(rows, encoded, run.outcome())
 
 
 def apply_chunk(

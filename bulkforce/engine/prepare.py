@@ -19,7 +19,7 @@ from bulkforce.engine.schema import KNOWN_PREFIXES, STRING_TYPES, Field, Schema
 from bulkforce.model import Operation
 
 if TYPE_CHECKING:
-    from bulkforce.engine.dml import StagedInsert
+    from bulkforce.engine.stage import StagedInsert
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Prepared:
     col_errors: dict[int, Errors] = field(default_factory=dict)
     # columns as an insert stores them (stored_column), made ahead for inserting operations
     stored: dict[int, Sequence[object]] = field(default_factory=dict)
-    # the whole insert made ready ahead of the transaction, if it could be (dml.stage_insert)
+    # the whole insert made ready ahead of the transaction, if it could be (engine.stage)
     staged: StagedInsert | None = None
 
 

@@ -148,7 +148,7 @@ class Store(abc.ABC):
     fixed_mmap_threshold = False
 
     # Whether the worker makes an insert's Ids and rows ready ahead of the write, on its
-    # prefetch thread (engine.dml.stage_insert, encode_insert). PostgreSQL: yes, its writer
+    # prefetch thread (engine.stage, encode_insert). PostgreSQL: yes, its writer
     # then goes from one COPY to the next and allocate uses a connection of its own.
     # SQLite: no, allocating there needs the write lock the writer holds.
     stages_inserts = False
