@@ -4,6 +4,10 @@ checked with real argon2id here (no fast-hash option): the cost is what is under
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +18,8 @@ from auth_helpers import bulkforce, soap_login
 from bulk2_helpers import create, patch, put
 from conftest import Server, unique, wait_for_job
 from rss_helpers import peak_rss
+
+from bulkforce.auth.throttle import LoginThrottle, ThrottleSettings
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -73,3 +79,30 @@ def test_fifty_bad_logins_do_not_stall_a_job(
     assert elapsed < 2.0, f"a 1-row job took {elapsed:.2f} s under a login flood"
     assert rss.peak < 400 << 20, f"peak RSS {rss.peak >> 20} MB"
     assert all(r.status_code == 500 and "INVALID_LOGIN" in r.text for r in answers)
+
+
+def _nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priority is Linux's")
+def test_password_checks_run_below_the_api_s_priority() -> None:
+    """argon2id hashes on 4 threads of its own: two login threads kept both cores of a 2-core CI
+    machine busy and a 1-row job took 2.75 s. The login threads, and the threads they start (as
+    argon2 does), run at a lower priority than the threads serving the API."""
+
+    def check() -> tuple[int, int]:
+        started: list[int] = []
+        lane = threading.Thread(target=lambda: started.append(_nice()))
+        lane.start()
+        lane.join()
+        return _nice(), started[0]
+
+    throttle = LoginThrottle(ThrottleSettings())
+    try:
+        login, lane = asyncio.run(throttle.run(["127.0.0.1", "ada@example.com"], check))
+    finally:
+        throttle.close()
+    api = _nice()
+    assert login > api or api == 19, (login, api)
+    assert lane == login
