@@ -73,9 +73,12 @@ def test_jobs_watch_shows_a_job_created_while_watching(
     make_server: Callable[..., Server],
 ) -> None:
     srv = make_server()
+    # Ctrl-C as a terminal sends it. A suite run in the background (`make test &`) has SIGINT
+    # ignored, which children inherit and Python then keeps: the watcher would never hear it.
     watcher = subprocess.Popen(
         _cli(srv, "jobs", "--watch", "--interval", "0.3"), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     time.sleep(2)
     with srv.client() as c:
