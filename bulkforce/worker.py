@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
 from bulkforce.engine.dml import (
@@ -44,6 +44,7 @@ from bulkforce.prepare_proc import (
     Spec,
 )
 from bulkforce.store.base import StoreError, Tx
+from bulkforce.streams import Turns, two_streams, unique_keys, write_two_streams
 from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import (
     FAILED_IDS_SINCE,
@@ -392,16 +393,22 @@ class Worker:
         held = False
         started, cpu = time.perf_counter(), time.thread_time()
         try:
-            try:
-                item = next(batches, None)
-            except CsvFormatError as e:
-                return str(e), False  # the rest: unprocessed
             # A job of one batch (every small job) looks for the end before it may commit:
             # it then ends in this transaction, not in one of its own that would queue again
             # for the write lock behind a burst's API writers. A larger job commits first when
             # it is due or someone waits: it must not hold the lock while its next batch is
             # being prepared.
             small = job.upload_rows is not None and job.upload_rows <= BATCH_SIZE
+            if not small and two_streams(self.ctx.store, plan):
+                problem, seq = write_two_streams(
+                    batches, seq, lambda it, n, turns: self._write_alone(job, plan, it, n, turns),
+                    lambda it: unique_keys(plan.obj, it[1].staged),
+                )  # fmt: skip
+                return problem, False  # the caller completes the job
+            try:
+                item = next(batches, None)
+            except CsvFormatError as e:
+                return str(e), False  # the rest: unprocessed
             while item is not None:
                 if group is None or tx is None:
                     self._let_writers_in()
@@ -442,6 +449,13 @@ class Worker:
                 time.thread_time() - cpu, batches.thread_seconds,
             )  # fmt: skip
 
+    def _write_alone(self, job: Job, plan: Plan, item: Chunk, seq: int, turns: Turns) -> None:
+        """One batch in a transaction of its own, its progress recorded in its turn. No lease
+        check before it: commit_batch checks owner, state and progress."""
+        self._let_writers_in()
+        with self.ctx.store.transaction() as tx:
+            self._batch(tx, job, plan, seq, True, *item, turn=lambda: turns.wait(seq))
+
     def _commit_due(self, opened: float) -> bool:
         """Whether the open group of batches commits now: it has been open for
         `commit_seconds`, or another writer is waiting for the lock."""
@@ -455,9 +469,11 @@ class Worker:
     def _batch(
         self, tx: Tx, job: Job, plan: Plan, seq: int, held: bool,
         chunk: Sequence[Sequence[str]], prepared: Prepared, bodies: list[str] | None,
+        turn: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         """`held`: an earlier batch of this transaction has updated the job's row, so no one
-        else can have changed its state since (they wait for the row lock, or SQLite's)."""
+        else can have changed its state since (they wait for the row lock, or SQLite's).
+        `turn`: returns when this batch may record its progress (bulkforce.streams)."""
         ctx = self.ctx
         started = time.perf_counter()
         # Not for the first batch after the claim (a round trip less per small job): the
@@ -481,6 +497,8 @@ class Worker:
         ctx.blobs.write_results(job.id, seq, ok_csv, bad_csv)
         failed = sum(e is not None for e in outcome.errors)
         ms = int((time.perf_counter() - started) * 1000)
+        if turn is not None:
+            turn()
         if not tx.commit_batch(
             job.id, self.owner, seq, len(chunk), failed, ms, self.ctx.settings.lease_seconds
         ):

@@ -162,8 +162,8 @@ def run(
             svc.abort(job.id, ADMIN)
         real_let_writers_in(self, limit)
 
-    def batch(self: Worker, tx: Tx, *args: Any) -> None:
-        real_batch(self, tx, *args)
+    def batch(self: Worker, tx: Tx, *args: Any, **kwargs: Any) -> None:
+        real_batch(self, tx, *args, **kwargs)
         if next(batches) == spec["kill_at"]:
             raise Killed  # after the batch's writes, before its commit
 

@@ -16,6 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bulk2_helpers import BASE, create, put
@@ -133,8 +134,8 @@ def test_killed_worker_resumes_after_batches_cut_by_the_cell_budget(ctx: Context
     seen = itertools.count()
     real_batch = Worker._batch
 
-    def batch(self: Worker, tx: Tx, *args: object) -> None:
-        real_batch(self, tx, *args)
+    def batch(self: Worker, tx: Tx, *args: Any, **kwargs: Any) -> None:
+        real_batch(self, tx, *args, **kwargs)
         if next(seen) == 3:
             raise Killed  # after the 4th batch's writes, before its commit
 
@@ -176,7 +177,10 @@ def test_unprocessed_rows_follow_batches_cut_by_the_cell_budget(ctx: Context) ->
         mp.setattr(Worker, "_let_writers_in", let_writers_in)
         Worker(ctx).run_once()
     job = svc.get(job_id, ADMIN)
-    assert job.state is JobState.ABORTED and job.batches_done == 4, job
+    # Two batches at once (PostgreSQL, bulkforce.streams): the one before may still be
+    # in flight at the abort, and is then not committed either.
+    assert job.state is JobState.ABORTED, job
+    assert job.batches_done == 4 or (ctx.store.write_streams > 1 and job.batches_done == 3), job
     done = _marks(svc.results(job_id, "success", ADMIN)[1])
     done += _marks(svc.results(job_id, "failed", ADMIN)[1])
     rest = _marks(svc.results(job_id, "unprocessed", ADMIN)[1])

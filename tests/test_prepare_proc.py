@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import inprocess_context
@@ -159,8 +160,8 @@ def test_a_child_killed_midway_loses_and_repeats_nothing(
     real_batch = Worker._batch
     written: list[int] = []
 
-    def batch(self: Worker, *args: object) -> None:
-        real_batch(self, *args)  # type: ignore[arg-type]
+    def batch(self: Worker, *args: Any, **kwargs: Any) -> None:
+        real_batch(self, *args, **kwargs)
         written.append(1)
         if len(written) == 3 and self.preparer._proc is not None:
             self.preparer._proc.kill()
@@ -199,12 +200,12 @@ def test_a_job_left_early_kills_the_child_and_the_next_job_starts_another(
 
     aborter = threading.Thread(target=svc.abort, args=(first, ADMIN))
 
-    def batch(self: Worker, *args: object) -> None:
+    def batch(self: Worker, *args: Any, **kwargs: Any) -> None:
         procs.append(self.preparer._proc)
         if len(procs) == 2 and aborter.ident is None:  # from another thread, as a client would
             aborter.start()
             time.sleep(0.2)
-        real_batch(self, *args)  # type: ignore[arg-type]
+        real_batch(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(worker_mod, "BATCH_SIZE", 10)

@@ -152,6 +152,10 @@ class Store(abc.ABC):
     # then goes from one COPY to the next and allocate uses a connection of its own.
     # SQLite: no, allocating there needs the write lock the writer holds.
     stages_inserts = False
+    # How many batches of one large insert job may be written at once, each in its own
+    # transaction and connection (bulkforce.streams). PostgreSQL: 2, so that two backends
+    # copy at once. SQLite: 1, it has one writer.
+    write_streams = 1
 
     def encode_insert(
         self, obj: SObject, columns: Sequence[str], rows: Iterable[Row],

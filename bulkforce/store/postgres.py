@@ -156,6 +156,7 @@ class PostgresStore(SqlStore):
     dialect = "postgres"
     text_holds_nul = PgTx.text_holds_nul
     stages_inserts = True
+    write_streams = 2
 
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)

@@ -1,0 +1,166 @@
+"""Two write streams for a large PostgreSQL insert job (issue #14).
+
+With one COPY at a time, one PostgreSQL backend does most of the work while the rest of the
+machine waits: on a 1M-row insert the backend's COPY was busy ~87% of the job. Here the batches
+of such a job alternate between two threads, each with its own connection and transaction, so
+two COPYs run at once. Each batch is still one transaction with its results and progress, and
+the batches commit in the file's order: batch k+1 records its progress only once batch k has
+committed (`Turns`), as the job's counters require. A failed batch rolls back the one after it
+too; both are redone when the job is taken up again, as after a crash.
+
+That wait is one PostgreSQL cannot see: were batch k to wait inside the database for batch k+1
+(a unique value both insert, the later batch first), neither could go on. So two batches are
+written at once only when neither can wait for the other: both staged ahead (no look-ups, see
+engine.stage) and no unique value of one among the other's, compared loosely (`loose`: a
+superset of what the indexes compare equal). Any other batch is written alone, after the one before it
+has committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+from bulkforce.engine.plan import Plan
+from bulkforce.engine.schema import SObject
+from bulkforce.engine.stage import StagedInsert
+from bulkforce.model import Operation
+from bulkforce.prefetch import Batches
+from bulkforce.store.base import Store
+from bulkforce.wire.csvio import CsvFormatError
+
+T = TypeVar("T")
+
+# What a batch may meet in the other's unique indexes (None: anything: it is written alone).
+Keys = frozenset[tuple[str, str]] | None
+
+
+def two_streams(store: Store, plan: Plan) -> bool:
+    """Whether a large job's batches are written two at a time: an insert, on a store whose
+    writes may run side by side."""
+    return store.write_streams > 1 and plan.operation is Operation.INSERT
+
+
+class Abandoned(Exception):
+    """An earlier batch failed: this one rolls back without recording its progress."""
+
+
+class Turns:
+    """The order in which batches record their progress and commit: the file's."""
+
+    def __init__(self, first: int) -> None:
+        self._cond = threading.Condition()
+        self._next = first
+        self._failed = False
+
+    def wait(self, seq: int) -> None:
+        """Until every batch before `seq` has committed; Abandoned if one of them failed."""
+        with self._cond:
+            while self._next != seq and not self._failed:
+                self._cond.wait()
+            if self._failed:
+                raise Abandoned()
+
+    def done(self, seq: int) -> None:
+        with self._cond:
+            self._next = seq + 1
+            self._cond.notify_all()
+
+    def fail(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._cond.notify_all()
+
+
+def unique_keys(obj: SObject, staged: StagedInsert | None) -> Keys:
+    """The unique values a staged insert batch writes; None if it was not staged."""
+    if staged is None:
+        return None
+    rows = staged.rows
+    if rows is None:
+        return frozenset()  # no record passed the checks: nothing is written
+    unique = []
+    for j, name in enumerate(rows.columns):
+        field = obj.field(name)
+        if name != "Id" and field is not None and field.unique:  # Ids: allocated, distinct
+            unique.append((j, name.lower()))
+    return frozenset(
+        (name, loose(str(row[j])))
+        for row in rows.rows
+        for j, name in unique
+        if row[j] is not None and row[j] != ""  # no two blanks are duplicates
+    )
+
+
+def loose(value: str) -> str:
+    """A key equal for any two values a unique index may find equal, and for more: case
+    folded with accents and marks dropped. A case-insensitive (citext) index compares the
+    values lower-cased by the database's locale, which maps a few characters other than
+    Unicode's case folding does (glibc lowers 'İ' to 'i'; folding gives 'i' + a dot)."""
+    if value.isascii():
+        return value.lower()
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+# (item, its sequence number, the turns) -> None; raises what fails the batch
+WriteOne = Callable[[T, int, Turns], None]
+
+
+def write_two_streams(
+    batches: Batches[T], seq: int, write_one: WriteOne[T], keys: Callable[[T], Keys]
+) -> tuple[str | None, int]:
+    """Write `batches`, two at a time where they may be, numbered from `seq`. Returns a
+    job-level error if the CSV breaks midway (the batches before it are committed) and the
+    sequence number after the last batch written. The job is completed by the caller, in a
+    transaction of its own: knowing which batch is the last would mean holding one more
+    batch (~30 MB) while two are written."""
+    turns = Turns(seq)
+    pool = ThreadPoolExecutor(2, thread_name_prefix="bulkforce-write")
+    inflight: deque[tuple[Future[None], T, Keys]] = deque()
+
+    def run(item: T, n: int) -> None:
+        try:
+            write_one(item, n, turns)
+        except BaseException:
+            turns.fail()
+            raise
+        turns.done(n)
+
+    def oldest() -> None:
+        future, item, _ = inflight.popleft()
+        try:
+            future.result()
+        finally:
+            batches.discard(item)
+
+    try:
+        item = next(batches, None)
+        while item is not None:
+            mine = keys(item)
+            if inflight:
+                theirs = inflight[-1][2]
+                if mine is None or theirs is None or mine & theirs:
+                    oldest()  # written alone, after it
+            inflight.append((pool.submit(run, item, seq), item, mine))
+            seq += 1
+            if len(inflight) == 2:
+                oldest()
+            del item  # the queue holds the next batch meanwhile, not this frame
+            item = next(batches, None)
+        while inflight:
+            oldest()
+    except CsvFormatError as e:
+        while inflight:
+            oldest()
+        return str(e), seq
+    finally:
+        # A failure: the batch after it gives up at its turn; wait for it before going on.
+        for future, _, _ in inflight:
+            future.exception()
+        pool.shutdown(wait=True)
+    return None, seq

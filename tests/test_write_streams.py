@@ -1,0 +1,158 @@
+"""Two write streams for a large PostgreSQL insert (bulkforce.streams, issue #14): a job's
+batches are written two at a time, each in its own transaction, and commit in the file's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import PG_PROBLEM, PG_URL, inprocess_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bulkforce import worker as worker_mod
+from bulkforce.jobs.access import Caller
+from bulkforce.jobs.service import Context, IngestService
+from bulkforce.model import JobState
+from bulkforce.store.base import Tx
+from bulkforce.streams import loose
+from bulkforce.worker import Worker
+
+ADMIN = Caller("005000000000000AAA", is_admin=True)
+SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
+BATCH = 40
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    with inprocess_context("postgresql", tmp_path / "data", [SCHEMA]) as context:
+        yield context
+
+
+def _job(ctx: Context, keys: list[str]) -> str:
+    svc = IngestService(ctx)
+    job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert"}))
+    sink = svc.open_upload(job.id, ADMIN)
+    sink.write(b"LastName,External_Id__c\n")
+    sink.write("".join(f"n{i},{k}\n" for i, k in enumerate(keys)).encode())
+    sink.finish()
+    svc.close(job.id, ADMIN)
+    return job.id
+
+
+def _run(ctx: Context, slow_seq: int | None = None) -> list[int]:
+    """Run the worker (batches of BATCH rows) on a thread, so that streams waiting for each
+    other show as a timeout, not a hung suite. Returns how many batches were being written
+    whenever one started. `slow_seq`: that batch waits 0.3 s before its writes."""
+    real_batch = Worker._batch
+    active: list[int] = []
+    lock = threading.Lock()
+    now = [0]
+
+    def batch(self: Worker, tx: Tx, job: Any, plan: Any, seq: int, *args: Any, **kw: Any) -> None:
+        with lock:
+            now[0] += 1
+            active.append(now[0])
+        try:
+            time.sleep(0.3 if seq == slow_seq else 0.05)
+            real_batch(self, tx, job, plan, seq, *args, **kw)
+        finally:
+            with lock:
+                now[0] -= 1
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(worker_mod, "BATCH_SIZE", BATCH)
+        mp.setattr(Worker, "_batch", batch)
+        runner = threading.Thread(target=Worker(ctx).run_once, daemon=True)
+        runner.start()
+        runner.join(60)
+    assert not runner.is_alive(), "the worker's two write streams wait for each other"
+    return active
+
+
+def _results(ctx: Context, job_id: str, kind: str) -> list[dict[str, str]]:
+    body = b"".join(IngestService(ctx).results(job_id, kind, ADMIN)[1])
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def test_batches_are_written_two_at_a_time_and_commit_in_order(ctx: Context) -> None:
+    keys = [f"k{i}" for i in range(5 * BATCH)]
+    job_id = _job(ctx, keys)
+    active = _run(ctx)
+    assert max(active) == 2, active  # two streams, never more
+    job = IngestService(ctx).get(job_id, ADMIN)
+    assert job.state is JobState.JOB_COMPLETE and job.batches_done == 5, job
+    ok = _results(ctx, job_id, "success")
+    assert [r["External_Id__c"] for r in ok] == keys  # every row once, in the file's order
+    ids = [r["sf__Id"] for r in ok]
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert _results(ctx, job_id, "failed") == []
+
+
+def test_a_unique_value_in_two_adjacent_batches_fails_only_the_later_row(ctx: Context) -> None:
+    """The first batch's last row and the second's first share a unique value (case aside).
+    Written at once, the second would insert it first, the first batch would wait for the
+    second's transaction and the second for the first's commit: the second must wait."""
+    keys = [f"k{i}" for i in range(2 * BATCH)]
+    keys[BATCH - 1], keys[BATCH] = "dup-x", "DUP-X"
+    job_id = _job(ctx, keys)
+    _run(ctx, slow_seq=0)
+    job = IngestService(ctx).get(job_id, ADMIN)
+    assert job.state is JobState.JOB_COMPLETE and job.records_failed == 1, job
+    ok = _results(ctx, job_id, "success")
+    assert [r["External_Id__c"] for r in ok] == keys[:BATCH] + keys[BATCH + 1 :]
+    [bad] = _results(ctx, job_id, "failed")
+    assert bad["External_Id__c"] == "DUP-X" and bad["sf__Error"].startswith("DUPLICATE_VALUE")
+
+
+TRICKY = "aAiIİıkKK sSßσςΣeéÉE\u0301ﬁfFΩΩ-1"  # Kelvin K, Ohm Ω, a combining accent, a ligature
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    if PG_PROBLEM:
+        pytest.skip(PG_PROBLEM)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citext")
+        yield conn
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.text(TRICKY, max_size=4), data=st.data())
+def test_values_a_unique_index_finds_equal_have_equal_keys(
+    pg: Any, a: str, data: st.DataObject
+) -> None:
+    """Whatever PostgreSQL's unique indexes call equal (text exactly, citext by the database's
+    lower-casing), `loose` must too, or two streams could wait for each other. `b` is `a`
+    with each character's case changed or not (or another character), so most pairs are
+    equal to citext."""
+    variants = [
+        st.sampled_from([c, c.upper(), c.lower(), c.swapcase(), c.casefold()])
+        | st.sampled_from(TRICKY)
+        for c in a
+    ]
+    b = "".join(data.draw(st.tuples(*variants))) + data.draw(st.text(TRICKY, max_size=1))
+    same_text, same_citext = pg.execute("SELECT %s::text = %s::text, %s::citext = %s::citext",
+                                        (a, b, a, b)).fetchone()  # fmt: skip
+    if same_text or same_citext:
+        assert loose(a) == loose(b), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("İ", "i"), ("\u212a", "k"), ("\u2126", "ω"), ("ß", "SS"), ("ς", "Σ"), ("É", "é")]
+)
+def test_known_look_alikes_have_equal_keys_where_the_database_finds_them_equal(
+    pg: Any, a: str, b: str
+) -> None:
+    """Characters the database's lower-casing maps differently from Unicode's case folding
+    (glibc lowers the dotted 'İ' to a plain 'i')."""
+    if pg.execute("SELECT %s::citext = %s::citext", (a, b)).fetchone()[0]:
+        assert loose(a) == loose(b), (a, b)
