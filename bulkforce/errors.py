@@ -57,3 +57,7 @@ class ServiceError(Exception):
         self.message = message
         # an exact errorCode that overrides the kind's (SOQL errors: MALFORMED_QUERY, ...)
         self.code = code
+
+
+class Stop(Exception):
+    """The job was aborted, deleted, or taken over while this worker ran it."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import io
 import logging
 import os
 import threading
@@ -18,24 +17,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
+from bulkforce.classic_batches import ClassicBatches
 from bulkforce.engine.dml import (
     HeaderError,
-    Outcome,
     Plan,
-    apply_chunk,
     apply_prepared,
     make_plan,
 )
-from bulkforce.engine.errors import RecordError, malformed_rows
+from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.engine.stage import stage_insert
+from bulkforce.errors import Stop
 from bulkforce.heap import trim_heap
 from bulkforce.jobs.bulk1query import QueryBatches
-from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
-from bulkforce.model import BATCH_CELLS, BATCH_SIZE, Batch, BatchState, Job, JobState, iso, utcnow
+from bulkforce.model import BATCH_CELLS, BATCH_SIZE, BatchState, Job, JobState, iso, utcnow
 from bulkforce.prefetch import Batches, Prefetch
 from bulkforce.prepare_proc import (
     Chunk,
@@ -45,7 +43,6 @@ from bulkforce.prepare_proc import (
 )
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.streams import Turns, two_streams, unique_keys, write_two_streams
-from bulkforce.wire import bulk1
 from bulkforce.wire.csvio import (
     FAILED_IDS_SINCE,
     CsvFormatError,
@@ -53,7 +50,6 @@ from bulkforce.wire.csvio import (
     quoted_bodies,
     render_outcome,
 )  # fmt: skip
-from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
 
 log = logging.getLogger("bulkforce.worker")
 
@@ -78,16 +74,13 @@ def sweep_orphans(ctx: Context, min_age: float) -> int:
     return ctx.blobs.sweep_orphans(lambda key: ctx.store.get_batch(key) is not None, min_age)
 
 
-class Stop(Exception):
-    """The job was aborted, deleted, or taken over while this worker ran it."""
-
-
 class Worker:
     def __init__(self, ctx: Context, name: str | None = None) -> None:
         self.ctx = ctx
         self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
         self.queries = QueryBatches(ctx)
+        self.classic = ClassicBatches(ctx, self.owner, self.queries)
         self._next_sweep = 0.0
         self._next_orphan_sweep = 0.0
         self.preparer = PrepareProcess()
@@ -145,14 +138,14 @@ class Worker:
             if batch is None:
                 return False
             try:
-                self.process_batch(batch)
+                self.classic.process(batch)
             except Stop:
                 log.info("batch %s stopped: its lease was taken over", batch.id)
             except StoreError:
                 raise
             except Exception as e:
                 log.exception("batch %s failed with an internal error", batch.id)
-                self._finish_batch(
+                self.classic.finish(
                     batch, BatchState.FAILED, f"InternalError : {type(e).__name__}: {e}"
                 )
             return True
@@ -174,79 +167,6 @@ class Worker:
             # failing batch rolled back, so its rows show up as unprocessed.
             log.exception("job %s failed with an internal error", job.id)
             self._fail(job, f"InternalError : {type(e).__name__}: {e}")
-
-    # ---- Bulk 1.0 batches --------------------------------------------------------------------
-
-    def _finish_batch(self, batch: Batch, state: BatchState, message: str | None) -> None:
-        with self.ctx.store.transaction() as tx:
-            tx.finish_batch(batch.id, self.owner, state, message, 0, 0, 0)
-
-    def _batch_rows(
-        self, job: Job, batch: Batch
-    ) -> tuple[list[str], list[list[str]], dict[int, RecordError]]:
-        """Header, rows, and the record errors of rows that could not be read (CSV only)."""
-        payload = self.ctx.blobs.get(f"{batch.id}.request") or b""
-        if batch.content_type == "JSON":
-            return (*bulk1.parse_json_records(payload), {})
-        if batch.content_type == "XML":
-            return (*bulk1.parse_xml_records(payload), {})
-        reader = RowReader(io.BytesIO(payload), ",")
-        header = reader.header()
-        if header is None:
-            return [], [], {}
-        rows = reader.next_rows(MAX_BATCH_RECORDS + 1)
-        if OPEN_QUOTE_AT_END in reader.malformed.values():
-            raise CsvFormatError(f"InvalidBatch : Failed to parse CSV: {OPEN_QUOTE_AT_END}")
-        bad = malformed_rows(reader.malformed)
-        if job.spec:
-            header, rows = apply_spec(job.spec, header, rows)
-        return header, rows, bad
-
-    def process_batch(self, batch: Batch) -> None:
-        ctx = self.ctx
-        if batch.retries > ctx.settings.max_retries:
-            message = f"InternalServerError : retried {batch.retries - 1} times without finishing"
-            self._finish_batch(batch, BatchState.FAILED, message)
-            return
-        job = ctx.store.get_job(batch.job_id)
-        obj = ctx.schema.get(job.object) if job else None
-        if job is None or obj is None:
-            self._finish_batch(
-                batch, BatchState.FAILED, "InvalidBatch : The job's object is no longer defined"
-            )
-            return
-        if job.operation.is_query:
-            if not self.queries.run(job, batch, self.owner):
-                raise Stop()
-            return
-        started = time.perf_counter()
-        try:
-            header, rows, bad = self._batch_rows(job, batch)
-            plan = (
-                make_plan(ctx.schema, obj, job.operation, header, job.external_id_field)
-                if header
-                else None
-            )
-        except (CsvFormatError, HeaderError) as e:
-            self._finish_batch(batch, BatchState.FAILED, str(e))
-            return
-        except bulk1.PayloadError as e:
-            self._finish_batch(batch, BatchState.FAILED, f"InvalidBatch : {e}")
-            return
-        with ctx.store.transaction() as tx:
-            if plan is None:
-                outcome = Outcome([], [], [])
-            else:
-                outcome = apply_chunk(
-                    ctx.schema, plan, tx, rows, job.created_by, iso(utcnow()), bad
-                )
-            ctx.blobs.put(f"{batch.id}.result", bulk1.results(outcome, job.content_type))
-            failed = sum(e is not None for e in outcome.errors)
-            ms = int((time.perf_counter() - started) * 1000)
-            if not tx.finish_batch(
-                batch.id, self.owner, BatchState.COMPLETED, None, len(rows), failed, ms
-            ):
-                raise Stop()
 
     # ---- Bulk 2.0 jobs -----------------------------------------------------------------------
 
