@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import time
 
-from bulkforce.engine.dml import HeaderError, Outcome, apply_chunk, make_plan
+from bulkforce.engine.dml import apply_chunk
 from bulkforce.engine.errors import RecordError, malformed_rows
+from bulkforce.engine.outcome import Outcome
+from bulkforce.engine.plan import HeaderError, make_plan
 from bulkforce.errors import Stop
 from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.classic import MAX_BATCH_RECORDS, apply_spec
@@ -20,10 +22,10 @@ from bulkforce.wire.csvrows import OPEN_QUOTE_AT_END
 
 
 class ClassicBatches:
-    def __init__(self, ctx: Context, owner: str, queries: QueryBatches) -> None:
+    def __init__(self, ctx: Context, owner: str) -> None:
         self.ctx = ctx
         self.owner = owner
-        self.queries = queries
+        self.queries = QueryBatches(ctx)
 
     def finish(self, batch: Batch, state: BatchState, message: str | None) -> None:
         with self.ctx.store.transaction() as tx:

@@ -12,8 +12,8 @@ That wait is one PostgreSQL cannot see: were batch k to wait inside the database
 (a unique value both insert, the later batch first), neither could go on. So two batches are
 written at once only when neither can wait for the other: both staged ahead (no look-ups, see
 engine.stage) and no unique value of one among the other's, compared loosely (`loose`: a
-superset of what the indexes compare equal). Any other batch is written alone, after the one before it
-has committed.
+superset of what the indexes compare equal). Any other batch is written alone, after the one
+before it has committed.
 """
 
 from __future__ import annotations

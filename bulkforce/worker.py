@@ -18,18 +18,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
 from bulkforce.classic_batches import ClassicBatches
-from bulkforce.engine.dml import (
-    HeaderError,
-    Plan,
-    apply_prepared,
-    make_plan,
-)
+from bulkforce.engine.dml import apply_prepared
 from bulkforce.engine.errors import malformed_rows
+from bulkforce.engine.plan import HeaderError, Plan, make_plan
 from bulkforce.engine.prepare import Prepared, prepare
 from bulkforce.engine.stage import stage_insert
 from bulkforce.errors import Stop
 from bulkforce.heap import trim_heap
-from bulkforce.jobs.bulk1query import QueryBatches
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.query import run_query_job
 from bulkforce.jobs.service import Context
@@ -79,8 +74,7 @@ class Worker:
         self.ctx = ctx
         self.owner = name or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
-        self.queries = QueryBatches(ctx)
-        self.classic = ClassicBatches(ctx, self.owner, self.queries)
+        self.classic = ClassicBatches(ctx, self.owner)
         self._next_sweep = 0.0
         self._next_orphan_sweep = 0.0
         self.preparer = PrepareProcess()

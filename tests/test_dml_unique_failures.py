@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from conftest import inprocess_context
 
-from bulkforce.engine.dml import Outcome, apply_chunk, make_plan
+from bulkforce.engine.dml import apply_chunk
+from bulkforce.engine.outcome import Outcome
+from bulkforce.engine.plan import make_plan
 from bulkforce.model import Operation
 
 SCHEMA = Path(__file__).parent / "data" / "test_schema.json"

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
-from bulkforce.engine.dml import Outcome
+from bulkforce.engine.outcome import Outcome
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkforce import worker as worker_mod
-from bulkforce.engine.dml import make_plan, prepare
 from bulkforce.engine.ids import make_id
+from bulkforce.engine.plan import make_plan
+from bulkforce.engine.prepare import prepare
 from bulkforce.engine.stage import stage_insert
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService

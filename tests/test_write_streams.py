@@ -22,8 +22,10 @@ from bulkforce import worker as worker_mod
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
+from bulkforce.prefetch import Batches
 from bulkforce.store.base import Tx
-from bulkforce.streams import loose
+from bulkforce.streams import Abandoned, Keys, Turns, loose, write_two_streams
+from bulkforce.wire.csvrows import CsvFormatError
 from bulkforce.worker import Worker
 
 ADMIN = Caller("005000000000000AAA", is_admin=True)
@@ -156,3 +158,66 @@ def test_known_look_alikes_have_equal_keys_where_the_database_finds_them_equal(
     (glibc lowers the dotted 'İ' to a plain 'i')."""
     if pg.execute("SELECT %s::citext = %s::citext", (a, b)).fetchone()[0]:
         assert loose(a) == loose(b), (a, b)
+
+
+class _Listed(Batches[int]):
+    """Batches 0, 1, 2, ... of a list; `broken_at`: that one is a CSV error instead."""
+
+    def __init__(self, n: int, broken_at: int | None = None) -> None:
+        self.items = iter(range(n))
+        self.broken_at = broken_at
+        self.discarded: list[int] = []
+
+    def __next__(self) -> int:
+        item = next(self.items)
+        if item == self.broken_at:
+            raise CsvFormatError("InvalidBatch : Failed to parse CSV")
+        return item
+
+    def discard(self, item: int) -> None:
+        self.discarded.append(item)
+
+    def close(self) -> None:
+        pass
+
+
+def _writer(fail_at: int | None = None) -> tuple[list[int], Any]:
+    committed: list[int] = []
+
+    def write_one(item: int, seq: int, turns: Turns) -> None:
+        time.sleep(0.02 if item % 2 else 0.05)  # the later batch of a pair finishes first
+        if item == fail_at:
+            raise RuntimeError("this batch fails")
+        turns.wait(seq)
+        committed.append(seq)
+
+    return committed, write_one
+
+
+def _apart(item: int) -> Keys:
+    return frozenset()
+
+
+def test_streams_commit_in_order_and_stop_at_a_broken_csv() -> None:
+    committed, write_one = _writer()
+    batches = _Listed(6, broken_at=4)
+    problem, after = write_two_streams(batches, 10, write_one, _apart)
+    assert problem == "InvalidBatch : Failed to parse CSV"
+    assert committed == [10, 11, 12, 13] and after == 14  # the batches before it, in order
+    assert sorted(batches.discarded) == [0, 1, 2, 3]
+
+
+def test_a_failed_batch_fails_the_one_in_flight_after_it() -> None:
+    committed, write_one = _writer(fail_at=2)
+    with pytest.raises(RuntimeError, match="this batch fails"):
+        write_two_streams(_Listed(6), 0, write_one, _apart)
+    assert committed == [0, 1]  # 3 was in flight: it gave up at its turn (Abandoned)
+
+
+def test_turns_abandon_the_waiters_once_one_fails() -> None:
+    turns = Turns(0)
+    turns.done(0)
+    turns.wait(1)  # its turn: returns at once
+    turns.fail()
+    with pytest.raises(Abandoned):
+        turns.wait(2)

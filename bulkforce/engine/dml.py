@@ -20,7 +20,7 @@ from bulkforce.engine.errors import (
     required_missing,
 )
 from bulkforce.engine.outcome import InsertRows, Outcome
-from bulkforce.engine.plan import HeaderError, Plan, make_plan
+from bulkforce.engine.plan import Plan
 from bulkforce.engine.prepare import (
     Prepared,
     coerced_columns,
@@ -32,13 +32,6 @@ from bulkforce.engine.schema import Schema
 from bulkforce.model import Operation
 from bulkforce.store import Tx
 from bulkforce.store.base import BadValue, ColumnRows, RecordTable, UniqueViolation
-
-# HeaderError, Plan and make_plan live in engine.plan, Outcome in engine.outcome; importable
-# from here as before.
-__all__ = [
-    "ChunkRun", "HeaderError", "Outcome", "Plan", "Prepared", "apply_chunk", "apply_prepared",
-    "make_plan", "prepare",
-]  # fmt: skip
 
 
 def _merge(errors: list[RecordError | None], new: Errors) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bulkforce.engine.dml import apply_chunk, make_plan
+from bulkforce.engine.dml import apply_chunk
 from bulkforce.engine.errors import RecordError
+from bulkforce.engine.plan import make_plan
 from bulkforce.engine.schema import Schema, SObject
 from bulkforce.model import Operation
 from bulkforce.store import Tx

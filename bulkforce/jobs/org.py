@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bulkforce.engine import ids
-from bulkforce.engine.dml import HeaderError, apply_chunk, make_plan
+from bulkforce.engine.dml import apply_chunk
 from bulkforce.engine.errors import malformed_rows
+from bulkforce.engine.plan import HeaderError, make_plan
 from bulkforce.engine.schema import ChildRelationship, SObject
 from bulkforce.errors import Kind, ServiceError
 from bulkforce.jobs.service import Context

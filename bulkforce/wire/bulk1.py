@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
 from bulkforce.engine.coerce import NULL
-from bulkforce.engine.dml import Outcome
+from bulkforce.engine.outcome import Outcome
 from bulkforce.errors import Kind
 from bulkforce.model import Batch, BatchStats, Job
 from bulkforce.wire.csvio import quoted

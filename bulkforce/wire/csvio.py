@@ -6,7 +6,7 @@ import codecs
 import itertools
 from collections.abc import Iterable, Sequence
 
-from bulkforce.engine.dml import Outcome
+from bulkforce.engine.outcome import Outcome
 from bulkforce.wire.csvrows import CsvFormatError, RowReader
 
 __all__ = [
