@@ -14,6 +14,11 @@ written at once only when neither can wait for the other: both staged ahead (no 
 engine.stage) and no unique value of one among the other's, compared loosely (`loose`: a
 superset of what the indexes compare equal). Any other batch is written alone, after the one
 before it has committed.
+
+Should `loose` still miss an equality (a locale's own lower-casing), a batch written beside
+another waits for a lock at most `LOCK_WAIT_SECONDS`. Its lock wait then fails, the batches in
+flight roll back, and they are written again one at a time, as a single stream would: the job
+slows down once instead of hanging.
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ from bulkforce.engine.schema import SObject
 from bulkforce.engine.stage import StagedInsert
 from bulkforce.model import Operation
 from bulkforce.prefetch import Batches
-from bulkforce.store.base import Store
+from bulkforce.store.base import LockWaitTimeout, Store
 from bulkforce.wire.csvio import CsvFormatError
 
 T = TypeVar("T")
+
+# The longest a batch written beside another waits for a lock before both are written again,
+# one at a time. Far above any wait two independent transactions cause (a batch is written in
+# well under a second); it only bounds a wait for each other that `loose` failed to foresee.
+LOCK_WAIT_SECONDS = 5.0
 
 # What a batch may meet in the other's unique indexes (None: anything: it is written alone).
 Keys = frozenset[tuple[str, str]] | None
@@ -55,24 +65,28 @@ class Turns:
     def __init__(self, first: int) -> None:
         self._cond = threading.Condition()
         self._next = first
-        self._failed = False
+        self._failed: int | None = None  # the first batch that failed
 
     def wait(self, seq: int) -> None:
         """Until every batch before `seq` has committed; Abandoned if one of them failed."""
         with self._cond:
-            while self._next != seq and not self._failed:
+            while self._next != seq and not self._lost(seq):
                 self._cond.wait()
-            if self._failed:
+            if self._lost(seq):
                 raise Abandoned()
+
+    def _lost(self, seq: int) -> bool:
+        return self._failed is not None and self._failed < seq
 
     def done(self, seq: int) -> None:
         with self._cond:
             self._next = seq + 1
             self._cond.notify_all()
 
-    def fail(self) -> None:
+    def fail(self, seq: int) -> None:
+        """Batch `seq` failed: no batch after it may commit."""
         with self._cond:
-            self._failed = True
+            self._failed = seq if self._failed is None else min(self._failed, seq)
             self._cond.notify_all()
 
 
@@ -107,8 +121,11 @@ def loose(value: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-# (item, its sequence number, the turns) -> None; raises what fails the batch
-WriteOne = Callable[[T, int, Turns], None]
+# (item, its sequence number, the turns) -> None; raises what fails the batch. Turns None: the
+# batch is written alone, every batch before it committed, and may wait for locks as long as
+# a single stream would; else it waits for its turn to commit and limits its lock waits to
+# LOCK_WAIT_SECONDS (Tx.limit_lock_waits).
+WriteOne = Callable[[T, int, "Turns | None"], None]
 
 
 def write_two_streams(
@@ -121,32 +138,56 @@ def write_two_streams(
     batch (~30 MB) while two are written."""
     turns = Turns(seq)
     pool = ThreadPoolExecutor(2, thread_name_prefix="bulkforce-write")
-    inflight: deque[tuple[Future[None], T, Keys]] = deque()
+    # (future, item, its sequence number, its keys), oldest first; at most two
+    inflight: deque[tuple[Future[None], T, int, Keys]] = deque()
 
-    def run(item: T, n: int) -> None:
+    def run(item: T, n: int, turns: Turns) -> None:
         try:
             write_one(item, n, turns)
         except BaseException:
-            turns.fail()
+            turns.fail(n)
             raise
         turns.done(n)
 
     def oldest() -> None:
-        future, item, _ = inflight.popleft()
+        future, item, _, _ = inflight[0]
         try:
             future.result()
-        finally:
+        except (LockWaitTimeout, Abandoned):
+            write_again_alone()
+            return
+        except BaseException:
+            inflight.popleft()
             batches.discard(item)
+            raise
+        inflight.popleft()
+        batches.discard(item)
+
+    def write_again_alone() -> None:
+        """A lock wait timed out. The batches in flight may have been waiting for each other:
+        whichever did not commit is written again, in order, each alone."""
+        nonlocal turns
+        failures = [future.exception() for future, _, _, _ in inflight]
+        for failure in failures:
+            if failure is not None and not isinstance(failure, (LockWaitTimeout, Abandoned)):
+                raise failure  # the cause, not the batch it made give up
+        while inflight:
+            future, item, n, _ = inflight[0]
+            if future.exception() is not None:
+                pool.submit(write_one, item, n, None).result()
+            inflight.popleft()
+            batches.discard(item)
+            turns = Turns(n + 1)
 
     try:
         item = next(batches, None)
         while item is not None:
             mine = keys(item)
             if inflight:
-                theirs = inflight[-1][2]
+                theirs = inflight[-1][3]
                 if mine is None or theirs is None or mine & theirs:
                     oldest()  # written alone, after it
-            inflight.append((pool.submit(run, item, seq), item, mine))
+            inflight.append((pool.submit(run, item, seq, turns), item, seq, mine))
             seq += 1
             if len(inflight) == 2:
                 oldest()
@@ -160,7 +201,7 @@ def write_two_streams(
         return str(e), seq
     finally:
         # A failure: the batch after it gives up at its turn; wait for it before going on.
-        for future, _, _ in inflight:
+        for future, _, _, _ in inflight:
             future.exception()
         pool.shutdown(wait=True)
     return None, seq

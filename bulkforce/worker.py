@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
+from bulkforce import streams
 from bulkforce.classic_batches import ClassicBatches
 from bulkforce.engine.dml import apply_prepared
 from bulkforce.engine.errors import malformed_rows
@@ -363,12 +364,19 @@ class Worker:
                 time.thread_time() - cpu, batches.thread_seconds,
             )  # fmt: skip
 
-    def _write_alone(self, job: Job, plan: Plan, item: Chunk, seq: int, turns: Turns) -> None:
-        """One batch in a transaction of its own, its progress recorded in its turn. No lease
-        check before it: commit_batch checks owner, state and progress."""
+    def _write_alone(
+        self, job: Job, plan: Plan, item: Chunk, seq: int, turns: Turns | None
+    ) -> None:
+        """One batch in a transaction of its own, its progress recorded in its turn (None: the
+        batches before it have committed). No lease check before it: commit_batch checks
+        owner, state and progress."""
         self._let_writers_in()
         with self.ctx.store.transaction() as tx:
-            self._batch(tx, job, plan, seq, True, *item, turn=lambda: turns.wait(seq))
+            if turns is None:
+                self._batch(tx, job, plan, seq, True, *item)
+            else:
+                tx.limit_lock_waits(streams.LOCK_WAIT_SECONDS)  # see bulkforce.streams
+                self._batch(tx, job, plan, seq, True, *item, turn=lambda: turns.wait(seq))
 
     def _commit_due(self, opened: float) -> bool:
         """Whether the open group of batches commits now: it has been open for

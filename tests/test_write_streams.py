@@ -18,12 +18,13 @@ from conftest import PG_PROBLEM, PG_URL, inprocess_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulkforce import streams
 from bulkforce import worker as worker_mod
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
 from bulkforce.prefetch import Batches
-from bulkforce.store.base import Tx
+from bulkforce.store.base import LockWaitTimeout, Tx
 from bulkforce.streams import Abandoned, Keys, Turns, loose, write_two_streams
 from bulkforce.wire.csvrows import CsvFormatError
 from bulkforce.worker import Worker
@@ -115,6 +116,28 @@ def test_a_unique_value_in_two_adjacent_batches_fails_only_the_later_row(ctx: Co
     assert bad["External_Id__c"] == "DUP-X" and bad["sf__Error"].startswith("DUPLICATE_VALUE")
 
 
+def test_two_streams_that_wait_for_each_other_are_written_again_one_at_a_time(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the keys fail to see the shared value (as a locale's own lower-casing
+    could): the two batches wait for each other until the lock wait times out; then both
+    are written again, alone, and the job ends as if they had never met."""
+    monkeypatch.setattr(worker_mod, "unique_keys", lambda obj, staged: frozenset())
+    monkeypatch.setattr(streams, "LOCK_WAIT_SECONDS", 0.5)
+    keys = [f"k{i}" for i in range(3 * BATCH)]
+    keys[BATCH - 1], keys[BATCH] = "dup-y", "DUP-Y"
+    job_id = _job(ctx, keys)
+    active = _run(ctx, slow_seq=0)
+    assert max(active) == 2, active  # they were written at once
+    job = IngestService(ctx).get(job_id, ADMIN)
+    assert job.state is JobState.JOB_COMPLETE and job.records_failed == 1, job
+    assert job.records_processed == 3 * BATCH
+    ok = _results(ctx, job_id, "success")
+    assert [r["External_Id__c"] for r in ok] == keys[:BATCH] + keys[BATCH + 1 :]
+    [bad] = _results(ctx, job_id, "failed")
+    assert bad["External_Id__c"] == "DUP-Y" and bad["sf__Error"].startswith("DUPLICATE_VALUE")
+
+
 TRICKY = "aAiIİıkKK sSßσςΣeéÉE\u0301ﬁfFΩΩ-1"  # Kelvin K, Ohm Ω, a combining accent, a ligature
 
 
@@ -181,17 +204,27 @@ class _Listed(Batches[int]):
         pass
 
 
-def _writer(fail_at: int | None = None) -> tuple[list[int], Any]:
+def _writer(
+    fail_at: int | None = None, timeout_at: int | None = None
+) -> tuple[list[int], list[int], Any]:
+    """(committed, written alone, write_one). `fail_at`: that batch fails; `timeout_at`: that
+    batch's lock wait times out whenever it is written beside another."""
     committed: list[int] = []
+    alone: list[int] = []
 
-    def write_one(item: int, seq: int, turns: Turns) -> None:
+    def write_one(item: int, seq: int, turns: Turns | None) -> None:
         time.sleep(0.02 if item % 2 else 0.05)  # the later batch of a pair finishes first
         if item == fail_at:
             raise RuntimeError("this batch fails")
-        turns.wait(seq)
+        if turns is None:
+            alone.append(seq)
+        else:
+            if item == timeout_at:
+                raise LockWaitTimeout("canceling statement due to lock timeout")
+            turns.wait(seq)
         committed.append(seq)
 
-    return committed, write_one
+    return committed, alone, write_one
 
 
 def _apart(item: int) -> Keys:
@@ -199,7 +232,7 @@ def _apart(item: int) -> Keys:
 
 
 def test_streams_commit_in_order_and_stop_at_a_broken_csv() -> None:
-    committed, write_one = _writer()
+    committed, _, write_one = _writer()
     batches = _Listed(6, broken_at=4)
     problem, after = write_two_streams(batches, 10, write_one, _apart)
     assert problem == "InvalidBatch : Failed to parse CSV"
@@ -208,16 +241,37 @@ def test_streams_commit_in_order_and_stop_at_a_broken_csv() -> None:
 
 
 def test_a_failed_batch_fails_the_one_in_flight_after_it() -> None:
-    committed, write_one = _writer(fail_at=2)
+    committed, _, write_one = _writer(fail_at=2)
     with pytest.raises(RuntimeError, match="this batch fails"):
         write_two_streams(_Listed(6), 0, write_one, _apart)
     assert committed == [0, 1]  # 3 was in flight: it gave up at its turn (Abandoned)
 
 
-def test_turns_abandon_the_waiters_once_one_fails() -> None:
+def test_a_later_batch_that_fails_lets_the_one_before_it_commit() -> None:
+    committed, _, write_one = _writer(fail_at=3)  # the later of a pair fails first
+    with pytest.raises(RuntimeError, match="this batch fails"):  # the cause, not Abandoned
+        write_two_streams(_Listed(6), 0, write_one, _apart)
+    assert committed == [0, 1, 2]
+
+
+@pytest.mark.parametrize("timeout_at", [2, 3])  # the earlier or the later batch of a pair
+def test_a_lock_wait_that_times_out_writes_the_pair_again_one_at_a_time(timeout_at: int) -> None:
+    committed, alone, write_one = _writer(timeout_at=timeout_at)
+    batches = _Listed(6)
+    problem, after = write_two_streams(batches, 0, write_one, _apart)
+    assert problem is None and after == 6
+    assert committed == [0, 1, 2, 3, 4, 5]  # every batch once, in order
+    # What had not committed is written again, alone: the failed batch and the one after it
+    # (it gave up at its turn). A batch before the failed one still commits in its pair.
+    assert alone == [timeout_at, timeout_at + 1]
+    assert sorted(batches.discarded) == list(range(6))
+
+
+def test_turns_abandon_the_waiters_after_a_failed_batch() -> None:
     turns = Turns(0)
     turns.done(0)
     turns.wait(1)  # its turn: returns at once
-    turns.fail()
+    turns.fail(2)
+    turns.wait(1)  # before the failed batch: still its turn
     with pytest.raises(Abandoned):
-        turns.wait(2)
+        turns.wait(3)

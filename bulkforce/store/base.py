@@ -50,6 +50,11 @@ class UniqueViolation(StoreError):
     """An insert or update broke a unique index."""
 
 
+class LockWaitTimeout(StoreError):
+    """A statement waited for a lock longer than its transaction allowed (Tx.limit_lock_waits).
+    Nothing is wrong with the database: the transaction rolls back and may be redone."""
+
+
 class BadValue(Exception):
     """The database refused a value (the data's fault, not the database's): the record
     fails, nothing is retried. Deliberately not a StoreError, which means "database unwell"."""
@@ -100,6 +105,12 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested scope: an exception inside rolls back only what the scope did."""
+
+    def limit_lock_waits(self, seconds: float) -> None:
+        """From now on in this transaction, a statement that waits longer than `seconds` for a
+        lock fails with LockWaitTimeout. SQLite: nothing to do (one writer holds the whole
+        database; no statement waits inside a transaction)."""
+        return None
 
     @abc.abstractmethod
     def allocate(self, counter: str, count: int) -> int:

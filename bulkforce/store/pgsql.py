@@ -13,7 +13,7 @@ import psycopg
 import psycopg.errors
 
 from bulkforce.model import iso
-from bulkforce.store.base import BadValue, StoreError, UniqueViolation
+from bulkforce.store.base import BadValue, LockWaitTimeout, StoreError, UniqueViolation
 from bulkforce.store.queries import load
 
 
@@ -40,6 +40,8 @@ def wrapped() -> Iterator[None]:
         yield
     except psycopg.errors.UniqueViolation as e:
         raise UniqueViolation(str(e).splitlines()[0]) from None
+    except psycopg.errors.LockNotAvailable as e:  # lock_timeout (Tx.limit_lock_waits)
+        raise LockWaitTimeout(str(e).splitlines()[0]) from None
     except (psycopg.DataError, UnicodeEncodeError) as e:  # SQLSTATE class 22: the value's fault
         raise BadValue(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     except psycopg.Error as e:

@@ -109,6 +109,13 @@ class PgTx(Tx):
         with self.conn.transaction():  # nested: a SAVEPOINT, rolled back on exception
             yield
 
+    def limit_lock_waits(self, seconds: float) -> None:
+        with wrapped():
+            self.conn.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{max(1, round(seconds * 1000))}ms"],
+            )
+
     def allocate(self, counter: str, count: int) -> int:
         # On its own autocommit connection: inside the worker's long transaction the counter
         # row would stay locked and make every other worker wait. A rolled-back batch only
