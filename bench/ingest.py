@@ -73,6 +73,7 @@ from bench.raw_sqlite import (
     copy_ddl,
     filler_columns,
     open_raw,
+    settle_disk,
     raw_load,
     server_now,
     sqlite_path,
@@ -196,6 +197,7 @@ def run_bench(
                 ddl, triggers = copy_ddl(server_db)
                 if triggers:
                     report.note(f"server has triggers on {OBJECT} (not copied): {triggers}")
+                settle_disk()
                 raw = open_raw(raw_db)
                 try:
                     for stmt in ddl:
@@ -218,6 +220,8 @@ def run_bench(
             if ups is not None:
                 if dbs is not None:
                     dbs.settle(db_url, report)
+                else:
+                    settle_disk()
                 server.sampler.set_phase("upsert")
                 say(f"server upsert: {m} rows ({updates} updates, {m - updates} inserts)")
                 cpu.start()
@@ -246,6 +250,7 @@ def run_bench(
                 elif server_db is not None:
                     stamped_db = work / "raw-stamped.db"
                     shutil.copyfile(raw_db, stamped_db)  # the raw table before the upsert
+                    settle_disk()
                     raw = open_raw(raw_db)
                     try:
                         load = partial(raw_load, raw, ups, "003R1", upsert=True)
@@ -255,6 +260,7 @@ def run_bench(
                     if not args.skip_verify:
                         check_contents(report, raw_db, server_db, "after upsert")
                     report.upsert_stamped = Phase(m, run.seconds)
+                    settle_disk()
                     raw = open_raw(stamped_db)
                     try:
                         load = partial(raw_load, raw, ups, "003R1", upsert=True, stamp=server_now())
@@ -299,6 +305,8 @@ def run_bench(
             if args.latency_jobs:
                 if dbs is not None:  # as before every phase: not the last one's flushing
                     dbs.settle(db_url, report)
+                else:
+                    settle_disk()
                 server.sampler.set_phase("latency")
                 head = ins.header()
                 polls: list[int] = []

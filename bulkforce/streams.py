@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import unicodedata
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -45,8 +45,9 @@ T = TypeVar("T")
 # well under a second); it only bounds a wait for each other that `loose` failed to foresee.
 LOCK_WAIT_SECONDS = 5.0
 
-# What a batch may meet in the other's unique indexes (None: anything: it is written alone).
-Keys = frozenset[tuple[str, str]] | None
+# What a batch may meet in the other's unique indexes: per unique column, its values folded
+# by `loose` (None: anything: it is written alone).
+Keys = Mapping[str, frozenset[str]] | None
 
 
 def two_streams(store: Store, plan: Plan) -> bool:
@@ -91,23 +92,31 @@ class Turns:
 
 
 def unique_keys(obj: SObject, staged: StagedInsert | None) -> Keys:
-    """The unique values a staged insert batch writes; None if it was not staged."""
+    """The unique values a staged insert batch writes; None if it was not staged. Column by
+    column (a row's tuple is never built), on the worker's own thread: it holds the GIL
+    the prefetch thread needs, so it is kept cheap (ASCII values are only lower-cased)."""
     if staged is None:
         return None
     rows = staged.rows
     if rows is None:
-        return frozenset()  # no record passed the checks: nothing is written
-    unique = []
+        return {}  # no record passed the checks: nothing is written
+    keys: dict[str, frozenset[str]] = {}
     for j, name in enumerate(rows.columns):
         field = obj.field(name)
-        if name != "Id" and field is not None and field.unique:  # Ids: allocated, distinct
-            unique.append((j, name.lower()))
-    return frozenset(
-        (name, loose(str(row[j])))
-        for row in rows.rows
-        for j, name in unique
-        if row[j] is not None and row[j] != ""  # no two blanks are duplicates
-    )
+        if name == "Id" or field is None or not field.unique:  # Ids: allocated, distinct
+            continue
+        # no two blanks are duplicates
+        values = [str(v) for v in rows.rows.columns[j] if v is not None and v != ""]
+        folded = map(str.lower, values) if "".join(values).isascii() else map(loose, values)
+        keys[name.lower()] = frozenset(folded)
+    return keys
+
+
+def overlap(mine: Keys, theirs: Keys) -> bool:
+    """Whether two batches may meet in a unique index (and must not be written at once)."""
+    if mine is None or theirs is None:
+        return True
+    return any(not values.isdisjoint(theirs.get(name, ())) for name, values in mine.items())
 
 
 def loose(value: str) -> str:
@@ -183,10 +192,8 @@ def write_two_streams(
         item = next(batches, None)
         while item is not None:
             mine = keys(item)
-            if inflight:
-                theirs = inflight[-1][3]
-                if mine is None or theirs is None or mine & theirs:
-                    oldest()  # written alone, after it
+            if inflight and overlap(mine, inflight[-1][3]):
+                oldest()  # written alone, after it
             inflight.append((pool.submit(run, item, seq, turns), item, seq, mine))
             seq += 1
             if len(inflight) == 2:

@@ -122,7 +122,7 @@ def test_two_streams_that_wait_for_each_other_are_written_again_one_at_a_time(
     """As above, but the keys fail to see the shared value (as a locale's own lower-casing
     could): the two batches wait for each other until the lock wait times out; then both
     are written again, alone, and the job ends as if they had never met."""
-    monkeypatch.setattr(worker_mod, "unique_keys", lambda obj, staged: frozenset())
+    monkeypatch.setattr(worker_mod, "unique_keys", lambda obj, staged: {})
     monkeypatch.setattr(streams, "LOCK_WAIT_SECONDS", 0.5)
     keys = [f"k{i}" for i in range(3 * BATCH)]
     keys[BATCH - 1], keys[BATCH] = "dup-y", "DUP-Y"
@@ -228,7 +228,7 @@ def _writer(
 
 
 def _apart(item: int) -> Keys:
-    return frozenset()
+    return {}
 
 
 def test_streams_commit_in_order_and_stop_at_a_broken_csv() -> None:
