@@ -67,13 +67,13 @@ from bench.procs import (
     make_work_dir,
     remove_work_dir,
     run_guarded,
+    settle_disk,
 )
 from bench.raw_sqlite import (
     check_contents,
     copy_ddl,
     filler_columns,
     open_raw,
-    settle_disk,
     raw_load,
     server_now,
     sqlite_path,
@@ -173,6 +173,8 @@ def run_bench(
         with client:
             # 1. insert ---------------------------------------------------------------------
             parts = plan_parts(ins, max_bytes)
+            if dbs is None:
+                settle_disk()  # PostgreSQL's settle (above) syncs too
             server.sampler.set_phase("insert")
             say(f"server insert: {n} rows in {len(parts)} job(s)")
             cpu.start()

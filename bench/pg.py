@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # imported where used: only --database postgresql://... needs
 
 from bench.common import COLUMNS, EXT_ID, OBJECT
 from bench.data import CsvFile
-from bench.procs import BenchError
+from bench.procs import BenchError, settle_disk
 from bench.report import Report, say
 
 PG_RAW_SCHEMA = "bench_raw"  # the raw table lives beside the server's, in the same database
@@ -92,6 +92,7 @@ class PgDatabases:
         next phase does not pay for flushing the previous one's dirty pages)."""
         import psycopg
 
+        settle_disk()
         t0 = time.perf_counter()
         if url is not None:
             with pg_connect(url) as conn:

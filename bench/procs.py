@@ -56,6 +56,15 @@ def remove_work_dir(work: Path, keep: bool) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def settle_disk() -> None:
+    """Untimed, before each timed phase: write out the OS's dirty pages (os.sync), so that a
+    phase does not share the disk with the writeback of what came before it: the generated
+    CSV files (~200 MB), the last phase's database or results."""
+    t0 = time.perf_counter()
+    os.sync()
+    say(f"settled: sync ({time.perf_counter() - t0:.1f}s)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -176,8 +176,8 @@ def raw_extract(server_db: Path | None, db_url: str | None, dest: Path) -> float
             assert server_db is not None
             con = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
             try:
-                cur = con.execute(f"SELECT {', '.join(map(qi, FIELDS))} FROM {qi(OBJECT)}")
-                for batch in iter(lambda: cur.fetchmany(2000), []):
+                rows = con.execute(f"SELECT {', '.join(map(qi, FIELDS))} FROM {qi(OBJECT)}")
+                for batch in iter(lambda: rows.fetchmany(2000), []):
                     w.writerows(batch)
             finally:
                 con.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -15,16 +14,6 @@ from bench.common import COLUMNS, EXT_ID, OBJECT
 from bench.data import CsvFile
 from bench.procs import BenchError
 from bench.report import Report, say
-
-
-def settle_disk() -> None:
-    """Untimed, between timed SQLite phases: write out the OS's dirty pages, so that the next
-    phase does not pay for flushing the last one's (the raw load's ~450 MB database, or the
-    server's). Without it the upsert that follows a raw insert ran at 0.45-0.46 of raw, with
-    it or a pause 0.69 (PostgreSQL's phases are separated by a CHECKPOINT: bench.pg)."""
-    t0 = time.perf_counter()
-    os.sync()
-    say(f"settled: sync ({time.perf_counter() - t0:.1f}s)")
 
 
 def qi(name: str) -> str:
