@@ -20,6 +20,7 @@ from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import Job, JobState, iso
 from bulkforce.store import sqlite as sqlite_store
+from bulkforce.store import sqlitewal
 from bulkforce.store.base import StoreError
 from bulkforce.store.rows import parse_iso
 from bulkforce.wire.csvio import RowReader
@@ -275,15 +276,15 @@ def test_sqlite_checkpoints_run_outside_the_write_lock_and_bound_the_wal(ctx: Co
     store = ctx.store
     assert isinstance(store, sqlite_store.SQLiteStore)
     held: list[bool] = []
-    real = sqlite_store.SQLiteStore._checkpoint_after
+    real = sqlitewal.Checkpoints.after_commit
 
-    def checkpoint_after(self: Any, conn: Any, changed: int) -> None:
+    def after_commit(self: Any, conn: Any, changed: int) -> None:
         free: list[bool] = []
 
         def probe() -> None:  # from another thread: the write lock is re-entrant
-            got = self._writer.acquire(blocking=False)
+            got = store._writer.acquire(blocking=False)
             if got:
-                self._writer.release()
+                store._writer.release()
             free.append(got)
 
         prober = threading.Thread(target=probe)
@@ -294,13 +295,48 @@ def test_sqlite_checkpoints_run_outside_the_write_lock_and_bound_the_wal(ctx: Co
 
     wal = Path(str(store.path) + "-wal")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sqlite_store.SQLiteStore, "_checkpoint_after", checkpoint_after)
+        mp.setattr(sqlitewal.Checkpoints, "after_commit", after_commit)
         for i in range(2000):
             store.set_meta(f"k{i}", "x" * 2000)  # ~1 page of WAL per commit
     assert len(held) == 2000 and not any(held)
     # without checkpoints the WAL would hold ~2,000 pages (8 MB); autocheckpoint is off
     assert wal.stat().st_size < 2 * 1024 * 1024, wal.stat().st_size
     assert store.get_meta("k1999") == "x" * 2000
+
+
+def test_sqlite_checkpoints_after_large_commits_run_on_a_thread_until_the_wal_is_large(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a large commit (a job's batches) the committing thread goes on while the WAL is
+    copied back. But a writer that never pauses keeps the WAL from starting over, so past
+    SYNC_ABOVE_BYTES the committing thread checkpoints itself and the WAL stops growing."""
+    store = ctx.store
+    assert isinstance(store, sqlite_store.SQLiteStore)
+    ran_on: list[str] = []
+    real = sqlitewal.checkpoint
+
+    def checkpoint(conn: Any) -> int | None:
+        ran_on.append(threading.current_thread().name)
+        if ran_on[-1] == "bulkforce-checkpoint":
+            time.sleep(0.005)  # slower than a commit: each write begins while it runs
+        return real(conn)
+
+    monkeypatch.setattr(sqlitewal, "checkpoint", checkpoint)
+    monkeypatch.setattr(sqlitewal, "CHECKPOINT_ROWS", 1)  # every commit is a large one
+    wal = Path(str(store.path) + "-wal")
+    sizes: dict[int, int] = {}
+    for limit in (64 * 1024, 1 << 40):  # 64 KB, then none (the file only grows)
+        monkeypatch.setattr(sqlitewal, "SYNC_ABOVE_BYTES", limit)
+        ran_on.clear()
+        for i in range(1000):
+            store.set_meta(f"b{limit}-{i}", "y" * 8000)  # ~3 pages of WAL per commit
+        sizes[limit] = wal.stat().st_size
+        assert "bulkforce-checkpoint" in ran_on
+        if limit == 64 * 1024:
+            assert threading.current_thread().name in ran_on  # the committing thread's own
+        else:
+            assert set(ran_on) == {"bulkforce-checkpoint"}
+    assert sizes[64 * 1024] * 4 < sizes[1 << 40], sizes  # ~12 MB without the limit
 
 
 def test_an_abort_between_the_claim_and_the_first_batch_writes_nothing(

@@ -31,16 +31,12 @@ from bulkforce.store.rows import job_from_row as _job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.sqlitelock import ProcessWriteLock
 from bulkforce.store.sqlitetx import Q, SQLiteTx, wrapped
+from bulkforce.store.sqlitewal import Checkpoints
 from bulkforce.store.wakeup import ThreadWakeup, Wakeup
 
 log = logging.getLogger("bulkforce.store")
 
 BUSY_TIMEOUT_MS = 60_000
-
-# When _checkpoint_after copies the WAL back: about as often as SQLite's autocheckpoint
-# would for small transactions, and after every large one.
-CHECKPOINT_COMMITS = 16
-CHECKPOINT_ROWS = 10_000
 
 _JOB_COLUMNS = frozenset(
     {"error_message", "records_processed", "records_failed", "retries", "header",
@@ -108,11 +104,11 @@ class SQLiteStore(SqlStore):
         # The other process's are announced through the lock files.
         self._waiting = 0
         self._waiting_lock = threading.Lock()
-        self._since_checkpoint = [0, 0]  # commits, rows changed (_checkpoint_after)
         self._none_waiting = threading.Condition(self._waiting_lock)
         # Read connections for query_rows, reused across threads: a stream holds one until it
         # ends, so it never shares a transaction with the thread's writes.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._checkpoints = Checkpoints(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -124,7 +120,7 @@ class SQLiteStore(SqlStore):
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA cache_size = -8192")  # workers raise it: tune_for_bulk
             conn.execute("PRAGMA temp_store = MEMORY")
-            # Checkpoints run after the write lock is released (_checkpoint_after), not
+            # Checkpoints run after the write lock is released (store/sqlitewal.py), not
             # inside a COMMIT that holds it.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as e:
@@ -132,6 +128,7 @@ class SQLiteStore(SqlStore):
         return conn
 
     def close(self) -> None:
+        self._checkpoints.close()
         self._conns.release_thread()
         self._pool.close()
         while not self._readers.empty():
@@ -261,27 +258,7 @@ class SQLiteStore(SqlStore):
                     raise
                 with wrapped():
                     conn.execute("COMMIT")
-            self._checkpoint_after(conn, conn.total_changes - changes)
-
-    def _checkpoint_after(self, conn: sqlite3.Connection, changed: int) -> None:
-        """Copy the WAL back into the database every CHECKPOINT_COMMITS commits or
-        CHECKPOINT_ROWS changed rows, on the committing thread once it has let go of the
-        write lock. SQLite's own autocheckpoint (every 1,000 WAL pages) runs inside the
-        COMMIT, with every other writer queued behind it: in a burst of 50 small jobs,
-        ~4 checkpoints of 7-8 ms each on the path every job waits on. A PASSIVE checkpoint
-        takes no write lock: other writers go on meanwhile."""
-        with self._waiting_lock:
-            self._since_checkpoint[0] += 1
-            self._since_checkpoint[1] += changed
-            commits, rows = self._since_checkpoint
-            due = commits >= CHECKPOINT_COMMITS or rows >= CHECKPOINT_ROWS
-            if due:
-                self._since_checkpoint = [0, 0]
-        if due:
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as e:  # the commit stands; the next checkpoint retries
-                log.warning("SQLite checkpoint failed: %s", e)
+            self._checkpoints.after_commit(conn, conn.total_changes - changes)
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
