@@ -20,12 +20,23 @@ from hypothesis import strategies as st
 
 from bulkforce import streams
 from bulkforce import worker as worker_mod
+from bulkforce.engine.outcome import InsertRows, Outcome
+from bulkforce.engine.schema import build_schema, builtin_definitions, load_file
+from bulkforce.engine.stage import StagedInsert
 from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState
 from bulkforce.prefetch import Batches
-from bulkforce.store.base import LockWaitTimeout, Tx
-from bulkforce.streams import Abandoned, Keys, Turns, loose, write_two_streams
+from bulkforce.store.base import ColumnRows, LockWaitTimeout, Tx
+from bulkforce.streams import (
+    Abandoned,
+    Keys,
+    Turns,
+    loose,
+    overlap,
+    unique_keys,
+    write_two_streams,
+)
 from bulkforce.wire.csvrows import CsvFormatError
 from bulkforce.worker import Worker
 
@@ -136,6 +147,33 @@ def test_two_streams_that_wait_for_each_other_are_written_again_one_at_a_time(
     assert [r["External_Id__c"] for r in ok] == keys[:BATCH] + keys[BATCH + 1 :]
     [bad] = _results(ctx, job_id, "failed")
     assert bad["External_Id__c"] == "DUP-Y" and bad["sf__Error"].startswith("DUPLICATE_VALUE")
+
+
+def test_a_batchs_keys_are_its_unique_values_folded_as_an_index_may_compare_them() -> None:
+    """Per unique column (not Id, not LastName), blanks left out; ASCII values lower-cased,
+    others folded by `loose`, so 'İX' in one batch meets 'ix' in the next."""
+    schema = build_schema(
+        [*builtin_definitions(), *load_file(SCHEMA)], lambda name: "a0" + name[:1]
+    )  # fmt: skip
+    contact = schema.get("Contact")
+    assert contact is not None
+
+    def staged(last: list[str], ext: list[str | None]) -> StagedInsert:
+        ids = [f"003R0000000000{i}AAA" for i in range(len(last))]
+        rows = InsertRows(
+            ["Id", "LastName", "External_Id__c"], ColumnRows([ids, last, ext]),
+            list(range(len(last))), {},
+        )  # fmt: skip
+        return StagedInsert(rows, None, Outcome([], [], []))
+
+    first = unique_keys(contact, staged(["a", "A", "b", "c"], ["K1", "", "İX", None]))
+    assert first == {"external_id__c": frozenset({"k1", loose("İX")})}
+    ascii_only = unique_keys(contact, staged(["A"], ["ix"]))
+    assert ascii_only == {"external_id__c": frozenset({"ix"})}
+    assert overlap(first, ascii_only) and overlap(ascii_only, first)
+    assert not overlap(first, unique_keys(contact, staged(["a"], ["k2"])))  # "a": not unique
+    assert unique_keys(contact, None) is None  # not staged: it may meet anything
+    assert overlap(None, {}) and overlap({}, None)
 
 
 TRICKY = "aAiIİıkKK sSßσςΣeéÉE\u0301ﬁfFΩΩ-1"  # Kelvin K, Ohm Ω, a combining accent, a ligature

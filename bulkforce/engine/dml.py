@@ -29,6 +29,7 @@ from bulkforce.engine.prepare import (
     stored_column,
 )
 from bulkforce.engine.schema import Schema
+from bulkforce.engine.upsert import match_external_ids
 from bulkforce.model import Operation
 from bulkforce.store import Tx
 from bulkforce.store.base import BadValue, ColumnRows, RecordTable, UniqueViolation
@@ -444,46 +445,15 @@ class ChunkRun:
             updates = self._live(with_id)
         else:
             assert plan.key_col is not None
-            vals = self.values[plan.key_col]
-            fold = (lambda s: s) if key.case_sensitive else str.lower
-            rows_by_key: dict[object, list[int]] = defaultdict(list)
-            for i in self._live(range(self.n)):
-                v = vals[i]
-                if v == "" or v is None:
-                    self.errors[i] = RecordError("MISSING_ARGUMENT", f"{key.name} not specified")
-                    continue
-                rows_by_key[fold(v) if isinstance(v, str) else v].append(i)
-            for members in rows_by_key.values():
-                if len(members) > 1:
-                    for i in members:
-                        self.errors[i] = RecordError(
-                            "DUPLICATE_EXTERNAL_ID",
-                            f"Duplicate external id specified: {vals[i]}",
-                            (key.name,),
-                        )
-            keys = [vals[m[0]] for m in rows_by_key.values() if len(m) == 1]
-            matches: dict[object, list[str]] = defaultdict(list)
-            for stored, rid, deleted in self.table.lookup(key.name, keys):
-                if not deleted:
-                    matches[fold(stored) if isinstance(stored, str) else stored].append(rid)
-            for k, members in rows_by_key.items():
-                if len(members) != 1:
-                    continue
-                i = members[0]
-                found = matches.get(k, [])
-                if len(found) > 1:
-                    self.errors[i] = RecordError(
-                        "DUPLICATE_EXTERNAL_ID",
-                        f"{key.label}: more than one record found for external id field: [{', '.join(sorted(found))}]",
-                        (key.name,),
-                    )
-                elif found:
-                    targets[i] = found[0]
-                    self.ids[i] = found[0]
-                    updates.append(i)
-                else:
-                    inserts.append(i)
-            inserts.sort()
+            found = match_external_ids(
+                key, self.values[plan.key_col], self._live(range(self.n)),
+                lambda keys: self.table.lookup(key.name, keys),
+            )  # fmt: skip
+            _merge(self.errors, found.errors)
+            for i, rid in found.targets.items():
+                targets[i] = self.ids[i] = rid
+            updates = sorted(found.targets)
+            inserts = found.inserts
         self.update(updates, targets)
         self.insert(inserts)
 

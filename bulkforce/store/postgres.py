@@ -12,7 +12,6 @@ import functools
 import json
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,10 +25,9 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bulkforce.engine.schema import Schema, SObject
-from bulkforce.model import Batch, BatchState, Job, JobState
+from bulkforce.model import Batch, Job, JobState
 from bulkforce.store.base import (
     IDLE_READERS,
-    RecordTable,
     Row,
     StoreError,
     Tx,
@@ -40,6 +38,7 @@ from bulkforce.store.pgcopy import CopyPlan
 from bulkforce.store.pgrecords import PgRecords, api_values, column_def, ident, pg_type
 from bulkforce.store.pgresults import ResultWrites
 from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
+from bulkforce.store.pgtx import PgTx
 from bulkforce.store.pgwakeup import PgWakeup
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections, has_news
 from bulkforce.store.records import date_indexes, live_index
@@ -47,8 +46,8 @@ from bulkforce.store.rows import RowLike, batch_from_row, job_from_row
 from bulkforce.store.sqlbase import SqlStore
 from bulkforce.store.wakeup import Wakeup
 
-# Split by concern into pgsql (queries, errors), pgrecords (record tables), pgblobs (blobs),
-# pgresults (background result writes) and pgwakeup (LISTEN/NOTIFY);
+# Split by concern into pgsql (queries, errors), pgtx (write transactions), pgrecords (record
+# tables), pgblobs (blobs), pgresults (background result writes) and pgwakeup (LISTEN/NOTIFY);
 # what this module used to define stays importable from here.
 __all__ = [
     "CHANNEL",
@@ -92,70 +91,6 @@ def _single(conn: psycopg.Connection[Any]) -> Iterator[None]:
     else:
         with conn.transaction():
             yield
-
-
-class PgTx(Tx):
-    text_holds_nul = False
-
-    def __init__(self, conn: psycopg.Connection[Any], store: PostgresStore) -> None:
-        self.conn = conn
-        self.store = store
-
-    def records(self, obj: SObject) -> RecordTable:
-        return PgRecords(self.conn, obj)
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        with self.conn.transaction():  # nested: a SAVEPOINT, rolled back on exception
-            yield
-
-    def limit_lock_waits(self, seconds: float) -> None:
-        with wrapped():
-            self.conn.execute(
-                "SELECT set_config('lock_timeout', %s, true)",
-                [f"{max(1, round(seconds * 1000))}ms"],
-            )
-
-    def allocate(self, counter: str, count: int) -> int:
-        # On its own autocommit connection: inside the worker's long transaction the counter
-        # row would stay locked and make every other worker wait. A rolled-back batch only
-        # leaves a gap in the Ids, which Salesforce's have too.
-        return self.store.allocate(counter, count)
-
-    def finish_batch(
-        self, batch_id: str, owner: str, state: BatchState, message: str | None,
-        processed: int, failed: int, elapsed_ms: int,
-    ) -> bool:  # fmt: skip
-        params = {"state": state.value, "message": message, "processed": processed,
-                  "failed": failed, "ms": elapsed_ms, "now": now_iso(), "id": batch_id,
-                  "owner": owner}  # fmt: skip
-        with wrapped():
-            return self.conn.execute(Q["finish_batch"], params).rowcount == 1
-
-    def job_state(self, job_id: str) -> tuple[JobState, str | None] | None:
-        with wrapped():
-            row = self.conn.execute(
-                "SELECT state, lease_owner FROM bf_job WHERE id = %s", (job_id,)
-            ).fetchone()
-        return None if row is None else (JobState(row["state"]), row["lease_owner"])
-
-    def commit_batch(
-        self, job_id: str, owner: str, seq: int, processed: int, failed: int, elapsed_ms: int,
-        lease_seconds: float,
-    ) -> bool:  # fmt: skip
-        params = {"processed": processed, "failed": failed, "ms": elapsed_ms, "now": now_iso(),
-                  "expires": time.time() + lease_seconds, "id": job_id, "owner": owner,
-                  "seq": seq}  # fmt: skip
-        with wrapped():
-            return self.conn.execute(Q["advance_job"], params).rowcount == 1
-
-    def complete_job(self, job_id: str, owner: str, header: Sequence[str] | None) -> bool:
-        params = {
-            "now": now_iso(), "id": job_id, "owner": owner,
-            "header": None if header is None else json.dumps(list(header)),
-        }  # fmt: skip
-        with wrapped():
-            return self.conn.execute(Q["complete_job"], params).rowcount == 1
 
 
 class PostgresStore(SqlStore):
@@ -305,7 +240,7 @@ class PostgresStore(SqlStore):
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         with self.results.scope(), self._write() as conn:
-            yield PgTx(conn, self)
+            yield PgTx(conn, self.allocate)
             self.results.wait()  # a batch commits only once its result files are stored
 
     def _run(self, query: str, params: Any = ()) -> int:
