@@ -58,9 +58,9 @@ from bulkforce.wire.csvio import RowReader, quoted_bodies
 
 # One internal batch as the worker writes it: its rows, their coerced values and their
 # quoted text for the result files (None: quoted row by row when rendered).
-Chunk = tuple[Sequence[Sequence[str]], Prepared, list[str] | None]
+Chunk = tuple[Sequence[Sequence[str]], Prepared, list[bytes] | None]
 # As it crosses the pipe: the rows that Prepared.raw does not hold as read (see Rows)
-Sent = tuple[Prepared, dict[int, list[str]], list[str] | None]
+Sent = tuple[Prepared, dict[int, list[str]], list[bytes] | None]
 
 _HEAD = struct.Struct("<cQ")
 FEED_BLOCK = 1 << 20
@@ -173,7 +173,9 @@ def _batches(spec: Spec, source: BinaryIO) -> Iterator[Sent]:
     rows.skip(spec.skip)
     while chunk := rows.next_rows(spec.batch_size, spec.batch_cells):
         bad = malformed_rows(rows.malformed)
-        prepared = prepare(spec.schema, spec.plan, chunk, bad, spec.holds_nul, spec.user_id)
+        prepared = prepare(
+            spec.schema, spec.plan, chunk, bad, spec.holds_nul, spec.user_id, rows.clean
+        )
         kept = {i: chunk[i] for i, e in enumerate(prepared.errors) if e is not None}
         yield prepared, kept, quoted_bodies(chunk, spec.delimiter, spec.newline)
 
@@ -194,14 +196,14 @@ def _pack(sent: Sent) -> bytes:
     10,000 rows, most of the child's pickling), which would write an object once per
     reference: so columns that are the same object as the one before them in
     Prepared.raw → values → stored are sent as None and made the same again in _unpack.
-    Prepared.raw and the result lines (text, never NUL: quoted_bodies) go squashed."""
+    Prepared.raw goes squashed, the result lines joined on NUL (quoted_bodies: none in them)."""
     prepared, kept, bodies = sent
     raw, values = prepared.raw, prepared.values
     plain = (
         prepared.n, [_squash(c) for c in raw], prepared.errors, prepared.col_errors,
         {j: None if v is raw[j] else v for j, v in values.items()},
         {j: None if v is values.get(j) else v for j, v in prepared.stored.items()},
-        kept, None if bodies is None else _squash(bodies),
+        kept, None if bodies is None else b"\x00".join(bodies),
     )  # fmt: skip
     buf = io.BytesIO()
     pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
@@ -220,7 +222,7 @@ def _unpack(payload: bytes | bytearray) -> Chunk:
         if v is None:
             stored[j] = values[j]
     prepared = Prepared(n, raw, errors, values, col_errors, stored)
-    return Rows(raw, n, kept), prepared, None if bodies is None else _unsquash(bodies)
+    return Rows(raw, n, kept), prepared, None if bodies is None else bodies.split(b"\x00")
 
 
 def _dump_error(e: BaseException) -> bytes:

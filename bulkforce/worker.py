@@ -266,7 +266,9 @@ class Worker:
             if not chunk:
                 return None
             bad = malformed_rows(rows.malformed)
-            prepared = prepare(schema, plan, chunk, bad, store.text_holds_nul, job.created_by)
+            prepared = prepare(
+                schema, plan, chunk, bad, store.text_holds_nul, job.created_by, rows.clean
+            )
             bodies = quoted_bodies(chunk, job.delimiter, job.newline)
             if store.stages_inserts:
                 staged = stage_insert(
@@ -390,7 +392,7 @@ class Worker:
 
     def _batch(
         self, tx: Tx, job: Job, plan: Plan, seq: int, held: bool,
-        chunk: Sequence[Sequence[str]], prepared: Prepared, bodies: list[str] | None,
+        chunk: Sequence[Sequence[str]], prepared: Prepared, bodies: list[bytes] | None,
         turn: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         """`held`: an earlier batch of this transaction has updated the job's row, so no one

@@ -59,6 +59,8 @@ def _text(f: Field, col: Sequence[str]) -> Coerced:
 def _email(f: Field, col: Sequence[str]) -> Coerced:
     vals, errs = _text(f, col)
     match = _EMAIL.fullmatch
+    if all(map(match, filter(None, col))):  # the usual case, in one C-level pass
+        return vals, errs
     for i, v in enumerate(col):
         if v and v != NULL and i not in errs and not match(v):
             errs[i] = RecordError(

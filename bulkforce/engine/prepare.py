@@ -110,15 +110,18 @@ def coerced_columns(plan: Plan) -> list[int]:
 
 def prepare(
     schema: Schema, plan: Plan, rows: Sequence[Sequence[str]], bad: Mapping[int, RecordError],
-    holds_nul: bool, user_id: str,
+    holds_nul: bool, user_id: str, checked: bool = False,
 ) -> Prepared:  # fmt: skip
     """`bad`: rows (by index) that already failed (malformed CSV); `holds_nul`: whether the
     store keeps a NUL inside text (engine.coerce.unstorable); `user_id`: the user the chunk
-    is applied as (a blank OwnerId in Prepared.stored is theirs)."""
+    is applied as (a blank OwnerId in Prepared.stored is theirs); `checked`: the caller
+    knows that no value holds a NUL or a lone surrogate (RowReader.clean), so unstorable
+    need not look (it joins and encodes every value: ~9 ms per 10,000 rows)."""
     n = len(rows)
     width = len(plan.fields)
     errors: list[RecordError | None] = [None] * n
-    bad = {**unstorable(rows, [f.name for f in plan.fields], holds_nul), **bad}
+    if not checked:
+        bad = {**unstorable(rows, [f.name for f in plan.fields], holds_nul), **bad}
     if rows and (bad or set(map(len, rows)) != {width}):
         blank = [""] * width
         fixed: list[Sequence[str]] = []

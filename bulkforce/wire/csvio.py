@@ -137,19 +137,29 @@ def result_header(kind: str, header: Sequence[str], delimiter: str, newline: str
     return (delimiter.join(parts) + newline).encode()
 
 
-def quoted_bodies(rows: Sequence[Sequence[str]], delimiter: str, newline: str) -> list[str] | None:
-    """Each row as a result line ends after its sf__ columns: every value quoted, then the
-    newline. Made by one join, three C-level replaces and a split, on the worker's prefetch
-    thread, so that writing a batch's results is one join; None if a value contains the
-    control characters it joins on (render_outcome then quotes row by row)."""
+def quoted_bodies(
+    rows: Sequence[Sequence[str]], delimiter: str, newline: str
+) -> list[bytes] | None:
+    """Each row as a result line ends after its sf__ columns, in UTF-8: every value quoted,
+    then the newline. Made by one join, one encode, three replaces and a split, on the
+    worker's prefetch thread, so that writing a batch's results is one join. The replaces
+    and the split work on the UTF-8 bytes, not the text: the result is bytes anyway, and
+    text with a character beyond Latin-1 is 2-4 bytes per character in memory (10,000 bench
+    rows: 15 -> 11 ms, and the join in render_outcome 7 -> 2 ms). None if a value contains
+    the control characters it joins on, or cannot be encoded (a lone surrogate from a JSON
+    batch): render_outcome then quotes row by row."""
     if not rows:
         return []
-    big = "\x01".join(map("\x00".join, rows))
-    if big.count("\x00") != sum(map(len, rows)) - len(rows) or big.count("\x01") != len(rows) - 1:
+    try:
+        big = "\x01".join(map("\x00".join, rows)).encode()
+    except UnicodeEncodeError:
         return None
-    big = big.replace('"', '""').replace("\x00", f'"{delimiter}"')
-    big = big.replace("\x01", f'"{newline}\x01"')
-    return f'"{big}"{newline}'.split("\x01")
+    if big.count(b"\x00") != sum(map(len, rows)) - len(rows) or big.count(b"\x01") != len(rows) - 1:
+        return None
+    quote, end = b'"', newline.encode()
+    big = big.replace(quote, b'""').replace(b"\x00", quote + delimiter.encode() + quote)
+    big = big.replace(b"\x01", quote + end + b"\x01" + quote)
+    return (quote + big + quote + end).split(b"\x01")
 
 
 # failedResults carry the record's Id (update, delete, upsert by Id) from API 53.0 on; jobs of
@@ -159,7 +169,7 @@ FAILED_IDS_SINCE = 53.0
 
 def render_outcome(
     rows: Sequence[Sequence[str]], outcome: Outcome, delimiter: str, newline: str,
-    failed_ids: bool = True, bodies: Sequence[str] | None = None,
+    failed_ids: bool = True, bodies: Sequence[bytes] | None = None,
 ) -> tuple[bytes, bytes]:  # fmt: skip
     """The chunk's successfulResults and failedResults lines (no header); `failed_ids` False
     leaves sf__Id empty in the failed ones; `bodies`: quoted_bodies(rows) if already made."""
@@ -167,10 +177,11 @@ def render_outcome(
         bodies = quoted_bodies(rows, delimiter, newline) if bodies is None else bodies
         if bodies is not None:
             sep = f'"{delimiter}"'
-            flags = (f'{sep}true"{delimiter}', f'{sep}false"{delimiter}')
+            flags = (f'{sep}true"{delimiter}'.encode(), f'{sep}false"{delimiter}'.encode())
             marks = [flags[0] if c else flags[1] for c in outcome.created]
-            parts = zip(itertools.repeat('"'), outcome.ids, marks, bodies)
-            return "".join(itertools.chain.from_iterable(parts)).encode(), b""
+            ids = "\x00".join(outcome.ids).encode().split(b"\x00")  # Ids: ASCII, no NUL
+            parts = zip(itertools.repeat(b'"'), ids, marks, bodies)
+            return b"".join(itertools.chain.from_iterable(parts)), b""
     ok: list[str] = []
     bad: list[str] = []
     sep = f'"{delimiter}"'

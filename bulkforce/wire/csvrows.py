@@ -76,7 +76,16 @@ class RowReader:
         self._ahead: list[tuple[list[str], str | None]] = []
         self._buffered: collections.deque[list[str]] = collections.deque()
         self.malformed: Problems = {}
+        self._nul_seen = False
         self._restart()
+
+    @property
+    def clean(self) -> bool:
+        """No row read so far holds a NUL or a lone surrogate (engine.coerce.unstorable need
+        not look): the text is decoded strictly from UTF-8, which has no lone surrogates,
+        and each chunk's text was searched for a NUL (set once one is seen, or once a chunk
+        was read again row by row, which is not searched)."""
+        return not self._nul_seen
 
     def _restart(self) -> None:
         """A fresh C reader at the first line not yet read (csv.reader keeps no state
@@ -168,12 +177,16 @@ class RowReader:
         used = self._base + self._reader.line_num - self._line
         lines = list(itertools.islice(self._lines, used))
         self._line += used
-        if well_formed("".join(lines), self._delimiter):
+        text = "".join(lines)
+        if "\x00" in text:
+            self._nul_seen = True
+        if well_formed(text, self._delimiter):
             return rows, {}
         return self._reread(n, lines, max_cells)
 
     def _reread(self, n: int, lines: list[str], max_cells: int) -> tuple[Rows, Problems]:
         """The chunk again, row by row, from its first line (`lines`, then the stream)."""
+        self._nul_seen = True  # not searched: see `clean`
         pending = collections.deque(lines)
 
         def next_line() -> str | None:
