@@ -339,6 +339,66 @@ def test_sqlite_checkpoints_after_large_commits_run_on_a_thread_until_the_wal_is
     assert sizes[64 * 1024] * 4 < sizes[1 << 40], sizes  # ~12 MB without the limit
 
 
+def test_sqlite_wal_file_is_cut_back_once_quiet_and_never_holds_up_a_write(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a large job the WAL file keeps its size (~450 MB after the 1M-row bench) until
+    the server stops. Once no process has written to it for a while, the checkpoint thread
+    cuts it back to nothing. A reader in the way makes it give up and retry, and a write
+    meanwhile goes through at once; while another process writes, it does not even try
+    (the API's store commits nothing while a worker's commit groups run)."""
+    import sqlite3
+
+    store = ctx.store
+    assert isinstance(store, sqlite_store.SQLiteStore)
+    tries: list[bool] = []
+    real = sqlitewal.truncate
+
+    def truncate(conn: sqlite3.Connection) -> bool:
+        tries.append(real(conn))
+        return tries[-1]
+
+    monkeypatch.setattr(sqlitewal, "truncate", truncate)
+    monkeypatch.setattr(sqlitewal, "CHECKPOINT_ROWS", 1)  # every commit is a large one
+    monkeypatch.setattr(sqlitewal, "SHRINK_ABOVE_BYTES", 256 * 1024)
+    monkeypatch.setattr(sqlitewal, "QUIET_SECONDS", 0.2)
+    wal = Path(str(store.path) + "-wal")
+
+    def size() -> int:
+        return wal.stat().st_size if wal.exists() else 0
+
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    other = sqlite3.connect(store.path, isolation_level=None)  # as another process's store
+    other.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM bf_meta").fetchone()  # holds its snapshot
+        for i in range(200):  # ~3 pages each; the reader keeps the WAL from starting over
+            store.set_meta(f"w{i}", "z" * 8000)
+        grown = size()
+        assert grown > 1024 * 1024, grown
+        time.sleep(1.0)  # quiet, but the reader is in the way: tried, not cut
+        assert tries and not any(tries) and size() == grown
+        started = time.perf_counter()
+        store.set_meta("during", "x")
+        assert time.perf_counter() - started < 0.15
+        tries.clear()
+        for i in range(40):  # ~1 s of small commits elsewhere: never quiet for 0.2 s
+            other.execute("INSERT INTO bf_meta (key, value) VALUES (?, ?)", (f"o{i}", "q"))
+            time.sleep(0.025)
+        assert tries == []
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+        other.close()
+    deadline = time.monotonic() + 10
+    while size() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert size() == 0
+    assert store.get_meta("w199") == "z" * 8000 and store.get_meta("during") == "x"
+    assert store.get_meta("o39") == "q"
+
+
 def test_an_abort_between_the_claim_and_the_first_batch_writes_nothing(
     any_ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

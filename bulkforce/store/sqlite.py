@@ -108,7 +108,7 @@ class SQLiteStore(SqlStore):
         # Read connections for query_rows, reused across threads: a stream holds one until it
         # ends, so it never shares a transaction with the thread's writes.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._checkpoints = Checkpoints(self._connect)
+        self._checkpoints = Checkpoints(self._connect, Path(f"{self.path}-wal"))
 
     def _connect(self) -> sqlite3.Connection:
         try:
