@@ -27,8 +27,8 @@ Not inside a write, as `PRAGMA journal_size_limit` would: the first 1-record job
 1M-row upsert then took 113 ms instead of 4-13. The TRUNCATE checkpoint waits for no one
 (busy_timeout 0): if a writer or a reader is in the way, it gives up and tries again once
 it is quiet again. While it cuts, it holds the write lock: a write that comes then waits for
-the file system to free the space (~100 ms for 450 MB here), once per large job, after the
-server has had nothing to commit for QUIET_SECONDS.
+the file system to free the space (~100 ms for 450 MB here), once per large job, after no
+process has written to the file for QUIET_SECONDS.
 """
 
 from __future__ import annotations
