@@ -328,7 +328,7 @@ def test_sqlite_checkpoints_after_large_commits_run_on_a_thread_until_the_wal_is
     for limit in (64 * 1024, 1 << 40):  # 64 KB, then none (the file only grows)
         monkeypatch.setattr(sqlitewal, "SYNC_ABOVE_BYTES", limit)
         ran_on.clear()
-        for i in range(1000):
+        for i in range(2000):
             store.set_meta(f"b{limit}-{i}", "y" * 8000)  # ~3 pages of WAL per commit
         sizes[limit] = wal.stat().st_size
         assert "bulkforce-checkpoint" in ran_on
@@ -336,7 +336,9 @@ def test_sqlite_checkpoints_after_large_commits_run_on_a_thread_until_the_wal_is
             assert threading.current_thread().name in ran_on  # the committing thread's own
         else:
             assert set(ran_on) == {"bulkforce-checkpoint"}
-    assert sizes[64 * 1024] * 4 < sizes[1 << 40], sizes  # ~12 MB without the limit
+    # ~45 MB without the limit, 3-6 MB with it whatever the number of commits: 2,000 of them
+    # keep the two far apart (with 1,000, ~22 MB against up to ~8 MB failed 1 run in 20)
+    assert sizes[64 * 1024] * 4 < sizes[1 << 40], sizes
 
 
 def test_sqlite_wal_file_is_cut_back_once_quiet_and_never_holds_up_a_write(
@@ -355,8 +357,11 @@ def test_sqlite_wal_file_is_cut_back_once_quiet_and_never_holds_up_a_write(
     real = sqlitewal.truncate
 
     def truncate(conn: sqlite3.Connection) -> bool:
-        tries.append(real(conn))
-        return tries[-1]
+        done = real(conn)
+        # only this store's: an earlier test's store may still have its checkpoint thread
+        if conn.execute("PRAGMA database_list").fetchone()[2] == str(store.path):
+            tries.append(done)
+        return done
 
     monkeypatch.setattr(sqlitewal, "truncate", truncate)
     monkeypatch.setattr(sqlitewal, "CHECKPOINT_ROWS", 1)  # every commit is a large one

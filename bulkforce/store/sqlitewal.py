@@ -64,13 +64,18 @@ def checkpoint(conn: sqlite3.Connection) -> int | None:
 
 
 def truncate(conn: sqlite3.Connection) -> bool:
-    """A TRUNCATE checkpoint on a connection that waits for no lock; whether the WAL file was
-    cut back to nothing (not if a writer or a reader was in the way)."""
+    """A TRUNCATE checkpoint that waits for no lock (busy_timeout 0 for its duration only: the
+    connection's PASSIVE checkpoints keep theirs); whether the WAL file was cut back to
+    nothing (not if a writer or a reader was in the way)."""
+    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
     try:
         row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as e:  # busy: the next quiet spell retries
         log.debug("SQLite WAL truncation deferred: %s", e)
         return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
     return row is not None and row[0] == 0
 
 
@@ -116,8 +121,8 @@ class Checkpoints:
             self._wal_pages = pages
             grown = pages * self._page_size > SHRINK_ABOVE_BYTES and not self._shrink
             self._shrink = self._shrink or grown
-        if grown:  # the checkpoint thread cuts the file back once it is quiet
-            self._start()
+        if grown:  # the checkpoint thread cuts the file back once it is quiet: woken, so
+            self._start()  # that from now on it waits at most QUIET_SECONDS at a time
             self._wanted.set()
 
     def _start(self) -> None:
@@ -130,7 +135,6 @@ class Checkpoints:
 
     def _run(self) -> None:
         conn = self._connect()
-        conn.execute("PRAGMA busy_timeout = 0")  # see truncate()
         try:
             while True:
                 wanted = self._wanted.wait(QUIET_SECONDS if self._shrink else None)
