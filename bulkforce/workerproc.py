@@ -79,7 +79,7 @@ def run_workers(ctx: Context, threads: int) -> None:
     def stop(*_: object) -> None:
         for w in workers:
             w.stopping.set()
-        ctx.wake.set()
+        ctx.wake.wake_all()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -241,8 +241,11 @@ def exit_with_parent(wake: Wakeup) -> None:
         # os.read, not sys.stdin: a daemon thread blocked inside the buffered reader holds its
         # lock, and the interpreter's exit then waits a second for it and aborts.
         try:
-            while os.read(fd, 4096):
-                wake.set()
+            while data := os.read(fd, 4096):
+                # a byte per wake-up, and each wakes one idle thread: a burst's bytes read
+                # at once must wake as many (Permits caps them at the thread count)
+                for _ in range(min(len(data), 64)):
+                    wake.set()
         except OSError:
             pass
         log.warning("the server that started this worker is gone; exiting")

@@ -31,8 +31,12 @@ ADMIN = Caller("005000000000000AAA", is_admin=True)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return build_context(tmp_path / "d", None, [], 10**8)
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    # closed after the test: a store left open keeps its checkpoint thread, which acts on
+    # its database while later tests run
+    context = build_context(tmp_path / "d", None, [], 10**8)
+    yield context
+    context.store.close()
 
 
 def submit(svc: IngestService, csv: bytes, **spec: Any) -> str:

@@ -169,7 +169,7 @@ def create_app(
             b.stop()
         for w, _ in running:
             w.stopping.set()
-        ctx.wake.set()
+        ctx.wake.wake_all()
         for _, t in running:
             t.join(timeout=30)
         throttle.close()

@@ -81,8 +81,11 @@ class ThreadConnections(Generic[C]):
         self, pooled: Callable[[], AbstractContextManager[C]], connect: Callable[[], C],
         close: Callable[[C], None], broken: Callable[[C], bool] = lambda conn: False,
         side_pooled: Callable[[], AbstractContextManager[C]] | None = None,
+        tune_pinned: Callable[[C], None] = lambda conn: None,
     ) -> None:  # fmt: skip
         self._pooled, self._connect, self._close = pooled, connect, close
+        # Settings of a worker thread's own connections, applied again if one is reopened.
+        self._tune_pinned = tune_pinned
         self._broken = broken
         # Side connections come from a pool of their own: a thread that holds a connection
         # and asks for a second must never wait for threads that are doing the same.
@@ -94,8 +97,18 @@ class ThreadConnections(Generic[C]):
         conn: C | None = getattr(self._local, slot, None)
         if conn is None or self._broken(conn):
             conn = self._connect()
+            try:
+                self._tune_pinned(conn)
+            except BaseException:
+                self._close(conn)
+                raise
             setattr(self._local, slot, conn)
         return conn
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the calling thread uses connections of its own (a worker thread)."""
+        return bool(getattr(self._local, "pinned", False))
 
     @contextmanager
     def borrow(self) -> Iterator[C]:
