@@ -24,7 +24,6 @@ slows down once instead of hanging.
 from __future__ import annotations
 
 import threading
-import unicodedata
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +32,7 @@ from typing import TypeVar
 from bulkforce.engine.plan import Plan
 from bulkforce.engine.schema import SObject
 from bulkforce.engine.stage import StagedInsert
+from bulkforce.engine.unique import loose
 from bulkforce.model import Operation
 from bulkforce.prefetch import Batches
 from bulkforce.store.base import LockWaitTimeout, Store
@@ -117,17 +117,6 @@ def overlap(mine: Keys, theirs: Keys) -> bool:
     if mine is None or theirs is None:
         return True
     return any(not values.isdisjoint(theirs.get(name, ())) for name, values in mine.items())
-
-
-def loose(value: str) -> str:
-    """A key equal for any two values a unique index may find equal, and for more: case
-    folded with accents and marks dropped. A case-insensitive (citext) index compares the
-    values lower-cased by the database's locale, which maps a few characters other than
-    Unicode's case folding does (glibc lowers 'İ' to 'i'; folding gives 'i' + a dot)."""
-    if value.isascii():
-        return value.lower()
-    decomposed = unicodedata.normalize("NFKD", value.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 # (item, its sequence number, the turns) -> None; raises what fails the batch. Turns None: the

@@ -29,6 +29,7 @@ from bulkforce.engine.prepare import (
     stored_column,
 )
 from bulkforce.engine.schema import Schema
+from bulkforce.engine.unique import duplicate_value, split_refused_insert
 from bulkforce.engine.upsert import match_external_ids
 from bulkforce.model import Operation
 from bulkforce.store import Tx
@@ -39,10 +40,6 @@ def _merge(errors: list[RecordError | None], new: Errors) -> None:
     for i, e in new.items():
         if errors[i] is None:
             errors[i] = e
-
-
-def _id15(id18: str) -> str:
-    return id18[:15]
 
 
 class ChunkRun:
@@ -213,10 +210,7 @@ class ChunkRun:
                 continue
             for _, rid, _ in self.table.lookup(f.name, [str(v)]):
                 if rid != own_id:
-                    return RecordError(
-                        "DUPLICATE_VALUE",
-                        f"duplicate value found: {f.name} duplicates value on record with id: {_id15(rid)}",
-                    )
+                    return duplicate_value(f.name, rid)
         return RecordError("DUPLICATE_VALUE", "duplicate value found")
 
     def _write(
@@ -241,25 +235,49 @@ class ChunkRun:
                 # into 1M rows, 0.4 CPU-s less.
                 op(columns, rows, constants)
             return
-        except (UniqueViolation, BadValue):
-            pass
-        for i, row in zip(idx, rows, strict=True):
+        except BadValue:
+            one_by_one: Sequence[int] = range(len(rows))
+        except UniqueViolation:
+            one_by_one = (
+                self._refused_insert(columns, rows, idx, constants) if insert else range(len(rows))
+            )
+        for p in one_by_one:
+            i, row = idx[p], rows[p]
             try:
                 # each row in its own savepoint: in PostgreSQL a failed statement would
                 # otherwise abort the whole transaction
                 with self.tx.savepoint():
                     op(columns, [row], constants)
             except BadValue as e:
-                self.errors[i] = RecordError("INVALID_FIELD", f"The value cannot be stored: {e}")
-                self.created[i] = False
-                if insert:
-                    self.ids[i] = ""
+                error = RecordError("INVALID_FIELD", f"The value cannot be stored: {e}")
+                self._fail(i, error, insert)
             except UniqueViolation:
                 own = "" if insert else str(row[-1])
-                self.errors[i] = self._duplicate_value(columns, row, own)
-                self.created[i] = False
-                if insert:
-                    self.ids[i] = ""
+                self._fail(i, self._duplicate_value(columns, row, own), insert)
+
+    def _refused_insert(
+        self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int],
+        constants: dict[str, object],
+    ) -> Sequence[int]:  # fmt: skip
+        """After a unique index refused an insert batch: its records that clash with stored
+        ones fail, those that clash with none of the batch go in again together (engine.unique);
+        the positions left to write one by one."""
+        split = split_refused_insert(self.obj, self.table, columns, rows)
+        for p, error in split.failed.items():
+            self._fail(idx[p], error, insert=True)
+        if split.together:
+            try:
+                with self.tx.savepoint():
+                    self.table.insert(columns, [rows[p] for p in split.together], constants)
+            except (UniqueViolation, BadValue):  # a record written meanwhile, or a bad value
+                return sorted([*split.together, *split.one_by_one])
+        return split.one_by_one
+
+    def _fail(self, i: int, error: RecordError, insert: bool) -> None:
+        self.errors[i] = error
+        self.created[i] = False
+        if insert:
+            self.ids[i] = ""
 
     # ---- operations ------------------------------------------------------------------------
 

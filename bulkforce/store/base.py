@@ -83,6 +83,12 @@ class RecordTable(abc.ABC):
         """(key value as stored, Id, IsDeleted) for rows whose `column` equals one of `keys`."""
 
     @abc.abstractmethod
+    def taken(self, column: str, keys: Sequence[Any]) -> list[tuple[int, str]]:
+        """(position in `keys`, Id) for each key a stored record holds in `column`, deleted
+        or not, equal as the column's unique index compares (the database's equality:
+        case-insensitive where the column is)."""
+
+    @abc.abstractmethod
     def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None: ...
 
     @abc.abstractmethod

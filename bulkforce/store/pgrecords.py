@@ -141,6 +141,20 @@ class PgRecords(RecordTable):
             rows = cur.execute(stmt, (list(keys),)).fetchall()
         return [(r[0], r[1], bool(r[2])) for r in rows]
 
+    def taken(self, column: str, keys: Sequence[Any]) -> list[tuple[int, str]]:
+        if not keys:
+            return []
+        f = self.obj.field(column)
+        cast = pg_type(f).split("(")[0] if f is not None else "TEXT"
+        # the keys joined as the column's type: compared as its index compares them
+        stmt = sql.SQL(
+            "SELECT k.n - 1, t.id FROM unnest(%s::{cast}[]) WITH ORDINALITY AS k(v, n) "
+            "JOIN {t} AS t ON t.{col} = k.v"
+        ).format(col=ident(column), t=self.table, cast=sql.SQL(cast))
+        with wrapped(), self.conn.cursor(row_factory=tuple_row) as cur:
+            rows = cur.execute(stmt, (list(keys),)).fetchall()
+        return [(int(r[0]), r[1]) for r in rows]
+
     def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None:
         stmt = sql.SQL(
             "UPDATE {} SET isdeleted = TRUE, lastmodifieddate = %s, systemmodstamp = %s, "

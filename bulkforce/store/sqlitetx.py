@@ -105,6 +105,18 @@ class SQLiteRecords(RecordTable):
                 out.extend((k, i, bool(d)) for k, i, d in cur)
         return out
 
+    def taken(self, column: str, keys: Sequence[Any]) -> list[tuple[int, str]]:
+        if not keys:
+            return []
+        # The column on the left: its collation (NOCASE where it is case-insensitive)
+        # compares, as its index does, and the index is used.
+        stmt = (
+            f"SELECT k.key, t.{sql.q('Id')} FROM json_each(?) AS k "
+            f"JOIN {sql.q(self.table)} AS t ON t.{sql.q(column)} = k.value"
+        )
+        with wrapped():
+            return [(int(k), i) for k, i in self.conn.execute(stmt, (json.dumps(list(keys)),))]
+
     def soft_delete(self, ids: Sequence[str], now: str, user_id: str) -> None:
         stmt = (
             f"UPDATE {sql.q(self.table)} SET {sql.q('IsDeleted')} = 1, "
