@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -295,6 +296,9 @@ class Worker:
                     job.created_by, BATCH_SIZE, BATCH_CELLS,
                 )  # fmt: skip
                 batches = self.preparer.batches(spec, source)
+            elif job.upload_rows is not None and job.upload_rows <= BATCH_SIZE:
+                # one batch (a few, if very wide): a thread could only find the end sooner
+                batches = Prefetch(produce, inline=sys.maxsize)
             else:
                 batches = Prefetch(produce)
             stack.enter_context(batches)

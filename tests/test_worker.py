@@ -243,6 +243,40 @@ def test_a_job_ends_in_the_transaction_of_its_last_batch(
     assert run(b"LastName\n")[1:] == (0, 1)
 
 
+def test_a_job_of_one_batch_starts_no_prefetch_thread(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread costs a small job ~0.3-0.5 ms of CPU and, in a burst, a wait for the GIL;
+    with one batch it could only find the end of the file sooner. A job of more batches
+    still prepares the next one on a thread while it writes the current one."""
+    svc = IngestService(ctx)
+    real = worker_mod.prepare
+
+    def slow_prepare(*args: Any, **kwargs: Any) -> Any:
+        spin = time.thread_time()  # CPU, as a busy server's batch takes: past CHEAP_SECONDS
+        while time.thread_time() - spin < 0.003:
+            pass
+        return real(*args, **kwargs)
+
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    monkeypatch.setattr(worker_mod, "prepare", slow_prepare)
+    monkeypatch.setattr(threading.Thread, "start", start)
+    submit(svc, b"LastName\nOne\nTwo\n")
+    assert Worker(ctx).run_once()
+    assert "bulkforce-prefetch" not in started
+    monkeypatch.setattr(worker_mod, "BATCH_SIZE", 1)
+    job_id = submit(svc, b"LastName\nOne\nTwo\nThree\n")
+    assert Worker(ctx).run_once()
+    assert "bulkforce-prefetch" in started
+    assert svc.get(job_id, ADMIN).records_processed == 3
+
+
 def test_small_jobs_are_claimed_together_in_close_order(
     any_ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
