@@ -29,7 +29,7 @@ from bulkforce.engine.prepare import (
     stored_column,
 )
 from bulkforce.engine.schema import Schema
-from bulkforce.engine.unique import duplicate_value, split_refused_insert
+from bulkforce.engine.unique import duplicate_value, split_refused
 from bulkforce.engine.upsert import match_external_ids
 from bulkforce.model import Operation
 from bulkforce.store import Tx
@@ -238,9 +238,7 @@ class ChunkRun:
         except BadValue:
             one_by_one: Sequence[int] = range(len(rows))
         except UniqueViolation:
-            one_by_one = (
-                self._refused_insert(columns, rows, idx, constants) if insert else range(len(rows))
-            )
+            one_by_one = self._refused(columns, rows, idx, constants, insert)
         for p in one_by_one:
             i, row = idx[p], rows[p]
             try:
@@ -255,20 +253,21 @@ class ChunkRun:
                 own = "" if insert else str(row[-1])
                 self._fail(i, self._duplicate_value(columns, row, own), insert)
 
-    def _refused_insert(
+    def _refused(
         self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int],
-        constants: dict[str, object],
+        constants: dict[str, object], insert: bool,
     ) -> Sequence[int]:  # fmt: skip
-        """After a unique index refused an insert batch: its records that clash with stored
-        ones fail, those that clash with none of the batch go in again together (engine.unique);
-        the positions left to write one by one."""
-        split = split_refused_insert(self.obj, self.table, columns, rows)
+        """After a unique index refused a batch: its records that clash for sure with stored
+        ones fail; the rest that may go in together go in again with one statement
+        (engine.unique). The positions left to write one by one, in order."""
+        split = split_refused(self.obj, self.table, columns, rows, update=not insert)
         for p, error in split.failed.items():
-            self._fail(idx[p], error, insert=True)
+            self._fail(idx[p], error, insert)
         if split.together:
+            write = self.table.insert if insert else self.table.update
             try:
                 with self.tx.savepoint():
-                    self.table.insert(columns, [rows[p] for p in split.together], constants)
+                    write(columns, [rows[p] for p in split.together], constants)
             except (UniqueViolation, BadValue):  # a record written meanwhile, or a bad value
                 return sorted([*split.together, *split.one_by_one])
         return split.one_by_one

@@ -8,7 +8,8 @@ one query per unique column finds the records whose value a stored record holds,
 index's own equality (the database compares, not Python); they fail at once. Records that
 may equal another of the same batch (a loose key: a superset of what any index finds equal)
 are written one by one, in file order, so the first of them wins as before; the rest go in
-again with one statement."""
+again with one statement. An update batch likewise fails at once its records that take a
+value held by a record it does not update (one it updates may give the value up first)."""
 
 from __future__ import annotations
 
@@ -52,32 +53,63 @@ class Split:
     one_by_one: list[int] = field(default_factory=list)
 
 
-def split_refused_insert(
-    obj: SObject, table: RecordTable, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+def split_refused(
+    obj: SObject,
+    table: RecordTable,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    update: bool = False,
 ) -> Split:
-    """`rows`: the batch's records as written (a value per column of `columns`)."""
+    """`rows`: the batch's records as written (a value per column of `columns`; an update's
+    with its record's Id last). A record fails here only where writing the records one by one
+    would fail it with the same message whatever the order: its first clashing unique column
+    clashes with a record the batch does not write, and no earlier one may clash with one
+    the batch writes (a value another of its records shares, loosely, or, for an update, that
+    another record of the batch holds and may give up first)."""
     uniques = [
         (j, name)
         for j, name in enumerate(columns)
         if name != "Id" and (f := obj.field(name)) is not None and f.unique
     ]
-    out = Split()
+    n = len(rows)
+    own = _column(rows, len(columns)) if update else [""] * n
+    moving = set(own) if update else set()
     values = {j: _column(rows, j) for j, _ in uniques}
-    for j, name in uniques:  # the first column in `columns` that clashes names the error
+    holders: dict[int, dict[int, str]] = {}
+    shared: dict[int, set[int]] = {}
+    for j, name in uniques:
         col = values[j]
-        live = [p for p, v in enumerate(col) if p not in out.failed and _set(v)]
-        for k, record_id in table.taken(name, [str(col[p]) for p in live]):
-            out.failed.setdefault(live[k], duplicate_value(name, record_id))
-    shared: set[int] = set()
-    for j, _ in uniques:
+        present = [p for p in range(n) if _set(col[p])]
+        holders[j] = {
+            present[k]: record_id
+            for k, record_id in table.taken(name, [str(col[p]) for p in present])
+        }
         by_key: dict[str, list[int]] = defaultdict(list)
-        for p, v in enumerate(values[j]):
-            if p not in out.failed and _set(v):
-                by_key[loose(str(v))].append(p)
-        shared.update(p for members in by_key.values() if len(members) > 1 for p in members)
-    for p in range(len(rows)):
+        for p in present:
+            by_key[loose(str(col[p]))].append(p)
+        shared[j] = {p for members in by_key.values() if len(members) > 1 for p in members}
+    out = Split()
+    unsure: set[int] = set()
+    for p in range(n):
+        for j, name in uniques:
+            if not _set(values[j][p]):
+                continue
+            if p in shared[j]:
+                unsure.add(p)
+                break
+            holder = holders[j].get(p)
+            if holder is None or holder == own[p]:
+                continue
+            if holder in moving:
+                unsure.add(p)
+                break
+            out.failed[p] = duplicate_value(name, holder)
+            break
+    for p in range(n):
         if p not in out.failed:
-            (out.one_by_one if p in shared else out.together).append(p)
+            # an update's records keep their order, as the index sees it; an insert's that
+            # may meet another of the batch go one by one, the first of them winning
+            (out.one_by_one if p in unsure and not update else out.together).append(p)
     return out
 
 
