@@ -45,8 +45,8 @@ def duplicate_value(field_name: str, record_id: str) -> RecordError:
 
 @dataclass
 class Split:
-    """A refused insert batch, by position in it: records that fail, records that go in
-    again together, records to write one by one (each in file order)."""
+    """A refused batch, by position in it: records that fail, records that go in again
+    together, records to write one by one (each in file order)."""
 
     failed: dict[int, RecordError] = field(default_factory=dict)
     together: list[int] = field(default_factory=list)
