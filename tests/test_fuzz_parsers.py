@@ -199,6 +199,26 @@ def test_scanner_measures_lines_in_characters_whatever_the_pieces(
     assert (problem is None) if expected is None else (expected in (problem or "")), problem
 
 
+@pytest.mark.parametrize("long", range(6, 13))
+def test_scanner_finds_a_line_near_the_record_limit_inside_one_piece(long: int) -> None:
+    """Lines wholly inside a piece are counted only where one may be too long: a line of
+    every length around the limit (8), after lines of every length, in one piece."""
+    from bulkforce.wire import csvio
+
+    for before in range(12):
+        for after in range(12):
+            text = f"h\n{'b' * before}\n{'é' * 2}{'x' * long}\n{'a' * after}\nend"
+            data = text.encode()
+            with pytest.MonkeyPatch.context() as limits:
+                limits.setattr(csvio, "MAX_HEADER_CHARS", 5)
+                limits.setattr(csvio, "MAX_RECORD_CHARS", 8)
+                scanner = UploadScanner()
+                scanner.feed(data)
+                problem = scanner.finish()
+            expected = _scanned_by_text(data, 5, 8)
+            assert (problem is None) == (expected is None), (text, problem)
+
+
 @FAST
 @given(
     data=st.binary(max_size=300)

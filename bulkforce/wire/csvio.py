@@ -76,23 +76,35 @@ class UploadScanner:
         return max(lines - 1, 0)
 
     def _measure(self, data: bytes) -> None:
-        """Line lengths in characters, from the bytes: the lines wholly inside `data` are
-        looked at only if `data` is longer than a record may be, and only the pieces at its
-        ends are counted otherwise. Splitting every upload into lines of text took ~40% of
-        the API's time receiving it (165 MB: 0.95 s)."""
+        """Line lengths in characters, from the bytes: the pieces at the ends of `data` are
+        counted, the lines wholly inside it only where one may be too long (_check_inner).
+        Splitting every upload into lines of text took ~40% of the API's time receiving it
+        (165 MB: 0.95 s)."""
         first = data.find(b"\n")
         if first < 0:
             self._line += _chars(data)
         else:
             self._check_line(self._line + _chars(data[:first]))
             last = data.rfind(b"\n")
-            # a line has no more characters than bytes: only a long stretch can hold one
-            if last - first - 1 > MAX_RECORD_CHARS:
-                self._check_line(max(map(_chars, data[first + 1 : last].split(b"\n"))))
+            self._check_inner(data, first, last)
             self._line = _chars(data[last + 1 :])
         # a line still in progress is checked as it grows, so nothing waits for its end
         if self.problem is None and self._line:
             self._check_line(self._line, finished=False)
+
+    def _check_inner(self, data: bytes, first: int, last: int) -> None:
+        """The lines wholly between the line breaks at `first` and `last`. A line has no more
+        characters than bytes, so only one longer than MAX_RECORD_CHARS bytes is counted:
+        each step looks for the last line break within that many bytes (C-level), and a
+        stretch without one is such a line. Splitting every ~1 MB piece of an upload into
+        lines and counting each took half of the API's CPU receiving it (165 MB: ~0.5 s)."""
+        at = first
+        while last - at - 1 > MAX_RECORD_CHARS and self.problem is None:
+            brk = data.rfind(b"\n", at + 1, at + MAX_RECORD_CHARS + 2)
+            if brk < 0:  # the line after `at` is longer than MAX_RECORD_CHARS bytes
+                brk = data.find(b"\n", at + 1)
+                self._check_line(_chars(data[at + 1 : brk]))
+            at = brk
 
     def _check_line(self, chars: int, finished: bool = True) -> None:
         if self.problem is not None:
