@@ -71,6 +71,11 @@ def sweep_orphans(ctx: Context, min_age: float) -> int:
     return ctx.blobs.sweep_orphans(lambda key: ctx.store.get_batch(key) is not None, min_age)
 
 
+def one_batch(job: Job) -> bool:
+    """Whether the job's upload holds at most one batch's rows (every small job)."""
+    return job.upload_rows is not None and job.upload_rows <= BATCH_SIZE
+
+
 class Worker:
     def __init__(self, ctx: Context, name: str | None = None) -> None:
         self.ctx = ctx
@@ -231,7 +236,7 @@ class Worker:
                     problem, completed = self._run_batches(now, plan, rows, header)
             finally:
                 gc.enable()
-                if job.upload_rows is None or job.upload_rows > BATCH_SIZE:
+                if not one_batch(job):
                     ctx.store.release_memory()
                     trim_heap()
         if problem:
@@ -296,8 +301,8 @@ class Worker:
                     job.created_by, BATCH_SIZE, BATCH_CELLS,
                 )  # fmt: skip
                 batches = self.preparer.batches(spec, source)
-            elif job.upload_rows is not None and job.upload_rows <= BATCH_SIZE:
-                # one batch (a few, if very wide): a thread could only find the end sooner
+            elif one_batch(job):
+                # a few batches at most (wide rows): a thread could only find the end sooner
                 batches = Prefetch(produce, inline=sys.maxsize)
             else:
                 batches = Prefetch(produce)
@@ -319,7 +324,7 @@ class Worker:
             # for the write lock behind a burst's API writers. A larger job commits first when
             # it is due or someone waits: it must not hold the lock while its next batch is
             # being prepared.
-            small = job.upload_rows is not None and job.upload_rows <= BATCH_SIZE
+            small = one_batch(job)
             if not small and two_streams(self.ctx.store, plan):
                 problem, seq = write_two_streams(
                     batches, seq, lambda it, n, turns: self._write_alone(job, plan, it, n, turns),

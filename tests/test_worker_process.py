@@ -192,21 +192,33 @@ def test_sqlite_writers_of_two_processes_queue_on_the_lock_file(tmp_path: Path) 
         store.close()
 
 
-def test_a_byte_down_the_pipe_wakes_the_childs_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("threads", "watch_after"), [(1, 0.0), (2, 2.0)])
+def test_bytes_down_the_pipe_wake_as_many_of_the_childs_workers(
+    tmp_path: Path, threads: int, watch_after: float
+) -> None:
     """SQLite has no LISTEN/NOTIFY: the server's ChildWakeup.set() is a byte on the child's
-    stdin, which the child's parent watch turns into its own wake-up."""
+    stdin, which the child's parent watch turns into its own wake-up. Each wakes one idle
+    thread (store/wakeup.py), and a burst's bytes are often read at once: with the watch
+    reading only after both are in the pipe, both waiting threads must still wake."""
     woken = tmp_path / "woken"
     code = (
-        "import pathlib, sys, time; from bulkforce.store.wakeup import ThreadWakeup; "
+        "import pathlib, sys, threading, time; from bulkforce.store.wakeup import ThreadWakeup; "
         "from bulkforce.workerproc import exit_with_parent; w = ThreadWakeup(); "
-        "exit_with_parent(w); w.wait(60); pathlib.Path(sys.argv[1]).touch(); time.sleep(60)"
+        "out = pathlib.Path(sys.argv[1]); lock = threading.Lock()\n"
+        "def wait():\n"
+        "    w.wait(60)\n"
+        "    with lock:\n"
+        "        out.write_text(str(int(out.read_text()) + 1) if out.exists() else '1')\n"
+        f"for _ in range({threads}): threading.Thread(target=wait).start()\n"
+        f"time.sleep({watch_after}); exit_with_parent(w); time.sleep(60)"
     )
     child = WorkerChild([sys.executable, "-c", code, str(woken)])
     child.start()
     try:
-        time.sleep(1.0)  # the child is up and waiting by now
-        assert not woken.exists()
-        ChildWakeup(child).set()
-        assert wait_for(woken.exists, timeout=10)
+        time.sleep(1.0)  # the child's threads are up and waiting by now
+        for _ in range(threads):
+            ChildWakeup(child).set()
+        assert not woken.exists() or watch_after == 0.0
+        assert wait_for(lambda: woken.exists() and woken.read_text() == str(threads), 10)
     finally:
         child.stop()

@@ -131,9 +131,13 @@ class PgRecords(RecordTable):
                 if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
                     cur.execute(sql.SQL("DROP TABLE {}").format(STAGE))
 
-    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
+    def _array_type(self, column: str) -> str:
+        """The column's type for an array of keys compared with it (its index's equality)."""
         f = self.obj.field(column)
-        cast = pg_type(f).split("(")[0] if f is not None else "TEXT"
+        return pg_type(f).split("(")[0] if f is not None else "TEXT"
+
+    def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:
+        cast = self._array_type(column)
         stmt = sql.SQL(
             "SELECT {col}, id, isdeleted FROM {t} WHERE {col} = ANY(%s::{cast}[])"
         ).format(col=ident(column), t=self.table, cast=sql.SQL(cast))
@@ -144,8 +148,7 @@ class PgRecords(RecordTable):
     def taken(self, column: str, keys: Sequence[Any]) -> list[tuple[int, str]]:
         if not keys:
             return []
-        f = self.obj.field(column)
-        cast = pg_type(f).split("(")[0] if f is not None else "TEXT"
+        cast = self._array_type(column)
         # the keys joined as the column's type: compared as its index compares them
         stmt = sql.SQL(
             "SELECT k.n - 1, t.id FROM unnest(%s::{cast}[]) WITH ORDINALITY AS k(v, n) "
