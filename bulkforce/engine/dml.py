@@ -28,12 +28,12 @@ from bulkforce.engine.prepare import (
     prepare,
     stored_column,
 )
+from bulkforce.engine.refusals import RowWrites
 from bulkforce.engine.schema import Schema
-from bulkforce.engine.unique import duplicate_value, split_refused
 from bulkforce.engine.upsert import match_external_ids
 from bulkforce.model import Operation
 from bulkforce.store import Tx
-from bulkforce.store.base import BadValue, ColumnRows, RecordTable, UniqueViolation
+from bulkforce.store.base import ColumnRows, RecordTable
 
 
 def _merge(errors: list[RecordError | None], new: Errors) -> None:
@@ -201,76 +201,15 @@ class ChunkRun:
                 self.errors[i] = RecordError("DUPLICATE_VALUE", f"Duplicate id in list: {rid}")
             seen.add(rid)
 
-    def _duplicate_value(
-        self, columns: Sequence[str], row: Sequence[object], own_id: str
-    ) -> RecordError:
-        for col, v in zip(columns, row, strict=False):
-            f = self.obj.field(col)
-            if f is None or not f.unique or v is None or v == "":
-                continue
-            for _, rid, _ in self.table.lookup(f.name, [str(v)]):
-                if rid != own_id:
-                    return duplicate_value(f.name, rid)
-        return RecordError("DUPLICATE_VALUE", "duplicate value found")
-
     def _write(
         self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int], insert: bool,
         constants: dict[str, object], encoded: object = None,
     ) -> None:  # fmt: skip
-        """executemany on the happy path; row by row after a unique violation, to fail only
-        the offending records (SQLite undoes just the failing statement). `encoded`: the
-        rows as Store.encode_insert made them (an insert staged ahead)."""
-        op = self.table.insert if insert else self.table.update
-        try:
-            if insert:
-                with self.tx.savepoint():
-                    self.table.insert(columns, rows, constants, encoded)
-            elif not self.tx.statement_failure_recoverable:
-                with self.tx.savepoint():
-                    op(columns, rows, constants)
-            else:
-                # An update redone sets the same values and stamps, so the rows applied
-                # before a failing one may simply be redone below. No savepoint spares its
-                # sub-journal of every page already dirty in the transaction: 50k updates
-                # into 1M rows, 0.4 CPU-s less.
-                op(columns, rows, constants)
-            return
-        except BadValue:
-            one_by_one: Sequence[int] = range(len(rows))
-        except UniqueViolation:
-            one_by_one = self._refused(columns, rows, idx, constants, insert)
-        for p in one_by_one:
-            i, row = idx[p], rows[p]
-            try:
-                # each row in its own savepoint: in PostgreSQL a failed statement would
-                # otherwise abort the whole transaction
-                with self.tx.savepoint():
-                    op(columns, [row], constants)
-            except BadValue as e:
-                error = RecordError("INVALID_FIELD", f"The value cannot be stored: {e}")
-                self._fail(i, error, insert)
-            except UniqueViolation:
-                own = "" if insert else str(row[-1])
-                self._fail(i, self._duplicate_value(columns, row, own), insert)
-
-    def _refused(
-        self, columns: Sequence[str], rows: Sequence[tuple[object, ...]], idx: list[int],
-        constants: dict[str, object], insert: bool,
-    ) -> Sequence[int]:  # fmt: skip
-        """After a unique index refused a batch: its records that clash for sure with stored
-        ones fail; the rest that may go in together go in again with one statement
-        (engine.unique). The positions left to write one by one, in order."""
-        split = split_refused(self.obj, self.table, columns, rows, update=not insert)
-        for p, error in split.failed.items():
+        """One statement on the happy path; the rows the database refuses fail alone
+        (engine.refusals)."""
+        writes = RowWrites(self.tx, self.table, self.obj)
+        for p, error in writes.write(columns, rows, insert, constants, encoded).items():
             self._fail(idx[p], error, insert)
-        if split.together:
-            write = self.table.insert if insert else self.table.update
-            try:
-                with self.tx.savepoint():
-                    write(columns, [rows[p] for p in split.together], constants)
-            except (UniqueViolation, BadValue):  # a record written meanwhile, or a bad value
-                return sorted([*split.together, *split.one_by_one])
-        return split.one_by_one
 
     def _fail(self, i: int, error: RecordError, insert: bool) -> None:
         self.errors[i] = error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,22 @@ class BadValue(Exception):
     fails, nothing is retried. Deliberately not a StoreError, which means "database unwell"."""
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A record RecordTable.write_each could not write, at `pos` of its rows, because a
+    unique index refused it: `column` is the first unique column, in the batch's order, whose
+    value `holder` (an Id) held then; both None if none did."""
+
+    pos: int
+    column: str | None
+    holder: str | None
+
+
 class RecordTable(abc.ABC):
     """DML on one sObject's table inside a transaction."""
+
+    # whether write_each has a way of its own (else the caller writes row by row)
+    writes_each = False
 
     @abc.abstractmethod
     def insert(
@@ -77,6 +92,15 @@ class RecordTable(abc.ABC):
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {}
     ) -> None:
         """rows are (value per column..., Id)."""
+
+    def write_each(
+        self, columns: Sequence[str], rows: Sequence[Row], constants: Mapping[str, Any],
+        insert: bool,
+    ) -> list[Refused] | None:  # fmt: skip
+        """Insert (or update) `rows` one at a time, in order, each alone, as the caller's
+        own loop would, and say which were refused; None: this store has no faster way than
+        that loop (SQLite: a statement and its savepoint cost no round trip)."""
+        return None
 
     @abc.abstractmethod
     def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:

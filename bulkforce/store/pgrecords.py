@@ -14,7 +14,8 @@ from psycopg.rows import tuple_row
 
 from bulkforce.engine.schema import NUMBER_TYPES, Field, SObject
 from bulkforce.model import iso
-from bulkforce.store.base import RecordTable, Row
+from bulkforce.store import pgeach
+from bulkforce.store.base import RecordTable, Refused, Row
 from bulkforce.store.pgcopy import (
     STAGE,
     STAGE_MIN_ROWS,
@@ -75,6 +76,8 @@ def column_def(f: Field) -> sql.Composable:
 
 
 class PgRecords(RecordTable):
+    writes_each = True
+
     def __init__(self, conn: psycopg.Connection[Any], obj: SObject) -> None:
         self.conn = conn
         self.obj = obj
@@ -130,6 +133,12 @@ class PgRecords(RecordTable):
             finally:
                 if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
                     cur.execute(sql.SQL("DROP TABLE {}").format(STAGE))
+
+    def write_each(
+        self, columns: Sequence[str], rows: Sequence[Row], constants: Mapping[str, Any],
+        insert: bool,
+    ) -> list[Refused] | None:  # fmt: skip
+        return pgeach.write_each(self.conn, self.obj, self.table, columns, rows, constants, insert)
 
     def _array_type(self, column: str) -> str:
         """The column's type for an array of keys compared with it (its index's equality)."""
