@@ -194,6 +194,11 @@ def run_bench(
                 raw_phase(report, cpu, report.insert, "insert", load)
                 if not args.skip_verify:
                     pg_check_contents(report, db_url, pg_table, "after insert")
+                report.insert_stamped = Phase(n, run.seconds)
+                dbs.settle(db_url, report)
+                say("raw insert (stamped): the same COPY, also setting what the server sets")
+                load = partial(pg_raw_load, db_url, ins, "003R0", False, stamped_like=pg_table)
+                raw_phase(report, cpu, report.insert_stamped, "insert (stamped)", load)
             elif server_db is not None and server_db.exists():
                 table = ServerTable(sqlite=server_db)
                 ddl, triggers = copy_ddl(server_db)
@@ -478,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         data = asdict(report)
         del data["rss_trace"]
-        for name in ("insert", "upsert", "upsert_stamped"):
+        for name in ("insert", "insert_stamped", "upsert", "upsert_stamped"):
             phase: Phase | None = getattr(report, name)
             if phase is not None:
                 data[name].update(

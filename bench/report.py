@@ -49,7 +49,9 @@ class Report:
     insert: Phase | None = None
     upsert: Phase | None = None
     upsert_updates: int = 0
-    # the same upsert against a raw baseline that also stamps rows as the server must
+    # the same insert (PostgreSQL) and upsert (SQLite) against a raw baseline that also sets
+    # the audit columns, owner and field defaults, as the server must
+    insert_stamped: Phase | None = None
     upsert_stamped: Phase | None = None
     bulk1: dict[str, Phase] = field(default_factory=dict)  # "parallel" / "serial"
     latency_ms: list[float] = field(default_factory=list)  # create → JobComplete, server stamp
@@ -98,6 +100,12 @@ def summary(report: Report, n: int, complete: bool) -> str:
             lines.append(pg_line(f"pg insert  N={n}  ", report.insert))
         else:
             lines.append(phase_line(f"insert  N={n}  ", report.insert, TARGETS["insert"]))
+    stamped = report.insert_stamped
+    if stamped and stamped.raw_rps is not None and stamped.ratio is not None:
+        lines.append(
+            f"        vs a stamped raw COPY (also sets the audit columns, owner and defaults, as"
+            f" the server must; no target): raw {stamped.raw_rps:,.0f} rec/s  ratio {stamped.ratio:.2f}"
+        )
     if report.upsert:
         updates = f"({report.upsert_updates} updates)"
         if pg:
