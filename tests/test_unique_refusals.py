@@ -20,6 +20,7 @@ from bulkforce.engine.dml import apply_chunk
 from bulkforce.engine.outcome import Outcome
 from bulkforce.engine.plan import make_plan
 from bulkforce.model import Operation
+from bulkforce.store.base import Refused
 from bulkforce.store.pgrecords import PgRecords
 from bulkforce.store.postgres import PostgresStore
 from bulkforce.store.sqlitetx import SQLiteRecords
@@ -238,3 +239,23 @@ def test_an_insert_that_holds_each_key_twice_fails_the_second_of_each(
     assert out.ids[1::2] == [""] * 20
     one_each = [] if isinstance(ctx.store, PostgresStore) else [1] * 40
     assert writes == [40, *one_each]
+
+
+def test_the_store_loop_takes_a_constant_that_holds_its_quote(tmp_path: Path) -> None:
+    """The PL/pgSQL block is dollar-quoted around the batch's constants: one holding the
+    quote must neither end the block early nor be stored changed."""
+    schema = tmp_path / "pair.json"
+    schema.write_text(json.dumps(SCHEMA))
+    with inprocess_context("postgresql", tmp_path / "data", [schema]) as ctx:
+        obj = ctx.schema.get("Pair__c")
+        name = "a $bf$ b $bf_$ c"
+        with ctx.store.transaction() as tx:
+            table = tx.records(obj)
+            rows = [("003000000000001AAA", "k"), ("003000000000002AAA", "K")]
+            refused = table.write_each(["Id", "A__c"], rows, {"Name": name}, insert=True)
+            assert refused == [Refused(1, "A__c", "003000000000001AAA")]
+            stored = table.lookup("A__c", ["k"])
+        assert [(v, rid) for v, rid, _ in stored] == [("k", "003000000000001AAA")]
+        with ctx.store.transaction() as tx:
+            got = tx.records(obj).lookup("Name", [name])
+        assert [rid for _, rid, _ in got] == ["003000000000001AAA"]

@@ -108,8 +108,6 @@ class RowWrites:
                 refused = self.table.write_each(columns, chunk, constants, insert)
         except BadValue:
             return False
-        if refused is None:
-            return False
         for r in refused:
             if r.column is not None and r.holder is not None:
                 error = duplicate_value(r.column, r.holder)

@@ -96,11 +96,11 @@ class RecordTable(abc.ABC):
     def write_each(
         self, columns: Sequence[str], rows: Sequence[Row], constants: Mapping[str, Any],
         insert: bool,
-    ) -> list[Refused] | None:  # fmt: skip
+    ) -> list[Refused]:  # fmt: skip
         """Insert (or update) `rows` one at a time, in order, each alone, as the caller's
-        own loop would, and say which were refused; None: this store has no faster way than
-        that loop (SQLite: a statement and its savepoint cost no round trip)."""
-        return None
+        own loop would, and say which were refused. Only where `writes_each` (SQLite has no
+        such way: a statement and its savepoint cost it no round trip)."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def lookup(self, column: str, keys: Sequence[Any]) -> list[tuple[Any, str, bool]]:

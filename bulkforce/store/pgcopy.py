@@ -165,8 +165,13 @@ class CopyPlan:
         return tuple(out)
 
 
+def ident(name: str) -> sql.Identifier:
+    """A column or table by its API name: the store's tables use the names lower-cased."""
+    return sql.Identifier(name.lower())
+
+
 def idents(columns: Iterable[str]) -> sql.Composable:
-    return sql.SQL(", ").join(sql.Identifier(c.lower()) for c in columns)
+    return sql.SQL(", ").join(ident(c) for c in columns)
 
 
 def copy_sql(table: sql.Composable, columns: Sequence[str]) -> sql.Composed:

@@ -16,7 +16,6 @@ column in the batch's order (RowWrites._duplicate_value).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,31 +25,27 @@ from psycopg.rows import tuple_row
 
 from bulkforce.engine.schema import SObject
 from bulkforce.store.base import Refused, Row
-from bulkforce.store.pgcopy import CopyPlan, copy_sql
+from bulkforce.store.pgcopy import CopyPlan, copy_sql, ident, idents
 from bulkforce.store.pgsql import wrapped
 
 ROWS = sql.Identifier("bf_each")
 REFUSED = sql.Identifier("bf_each_refused")
 
 
-def _ident(name: str) -> sql.Identifier:
-    return sql.Identifier(name.lower())
-
-
 def _write_sql(
     table: sql.Identifier, columns: Sequence[str], constants: Mapping[str, Any], insert: bool
 ) -> sql.Composed:
     """The statement of one record `r` (a row of the temporary table)."""
-    values = [sql.SQL("r.{}").format(_ident(c)) for c in columns]
+    values = [sql.SQL("r.{}").format(ident(c)) for c in columns]
     fixed = [sql.Literal(v) for v in constants.values()]
     if insert:
         return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
             table,
-            sql.SQL(", ").join(_ident(c) for c in [*columns, *constants]),
+            sql.SQL(", ").join(ident(c) for c in [*columns, *constants]),
             sql.SQL(", ").join([*values, *fixed]),
         )
-    sets = [sql.SQL("{} = {}").format(_ident(c), v) for c, v in zip(columns, values, strict=True)]
-    sets += [sql.SQL("{} = {}").format(_ident(c), v) for c, v in zip(constants, fixed, strict=True)]
+    sets = [sql.SQL("{} = {}").format(ident(c), v) for c, v in zip(columns, values, strict=True)]
+    sets += [sql.SQL("{} = {}").format(ident(c), v) for c, v in zip(constants, fixed, strict=True)]
     return sql.SQL("UPDATE {} SET {} WHERE id = r.id").format(table, sql.SQL(", ").join(sets))
 
 
@@ -58,7 +53,7 @@ def _holder_sql(
     obj: SObject, table: sql.Identifier, columns: Sequence[str], insert: bool
 ) -> sql.Composed:
     """Sets h_col and h_id: the first unique column, in the batch's order, whose value of
-    `r` another record holds, and that record's Id (as DmlRun._duplicate_value looks)."""
+    `r` another record holds, and that record's Id (as RowWrites._duplicate_value looks)."""
     own = sql.SQL("''") if insert else sql.SQL("r.id")
     steps = []
     for c in columns:
@@ -71,7 +66,7 @@ def _holder_sql(
                 "SELECT t.id INTO h_id FROM {table} AS t "
                 "WHERE t.{col} = r.{col} AND t.id IS DISTINCT FROM {own} LIMIT 1; "
                 "IF FOUND THEN h_col := {name}; END IF; END IF;"
-            ).format(col=_ident(c), table=table, own=own, name=sql.Literal(f.name))
+            ).format(col=ident(c), table=table, own=own, name=sql.Literal(f.name))
         )
     return sql.SQL(" ").join(steps)
 
@@ -79,48 +74,45 @@ def _holder_sql(
 def write_each(
     conn: psycopg.Connection[Any], obj: SObject, table: sql.Identifier, columns: Sequence[str],
     rows: Sequence[Row], constants: Mapping[str, Any], insert: bool,
-) -> list[Refused] | None:  # fmt: skip
+) -> list[Refused]:  # fmt: skip
     """Write `rows` one at a time in order, each alone; the ones a unique index refused, in
     order. Any other error fails the whole call: a value the database refuses (BadValue)
     too, so the caller, which holds a savepoint around it, writes the rows itself and tells
-    which record holds it. None if the block cannot be quoted (never seen)."""
+    which record holds it."""
     copied = [*columns] if insert else [*columns, "Id"]
-    tag = f"bf{secrets.token_hex(4)}"
-    loop = sql.SQL(
-        "DO ${tag}$ DECLARE r record; h_col text; h_id text; BEGIN "
-        "FOR r IN SELECT * FROM {rows} ORDER BY bf_pos LOOP "
-        "BEGIN {write}; "
-        "EXCEPTION "
-        "WHEN unique_violation THEN h_col := NULL; h_id := NULL; {holder} "
-        "INSERT INTO {refused} VALUES (r.bf_pos, h_col, h_id); "
-        "END; END LOOP; END ${tag}$"
-    ).format(
-        tag=sql.SQL(tag),
-        rows=ROWS,
-        write=_write_sql(table, columns, constants, insert),
-        holder=_holder_sql(obj, table, columns, insert),
-        refused=REFUSED,
+    body = (
+        sql.SQL(
+            "DECLARE r record; h_col text; h_id text; BEGIN "
+            "FOR r IN SELECT * FROM {rows} ORDER BY bf_pos LOOP "
+            "BEGIN {write}; "
+            "EXCEPTION "
+            "WHEN unique_violation THEN h_col := NULL; h_id := NULL; {holder} "
+            "INSERT INTO {refused} VALUES (r.bf_pos, h_col, h_id); "
+            "END; END LOOP; END"
+        )
+        .format(
+            rows=ROWS,
+            write=_write_sql(table, columns, constants, insert),
+            holder=_holder_sql(obj, table, columns, insert),
+            refused=REFUSED,
+        )
+        .as_string(conn)
     )
-    text = loop.as_string(conn)
-    if text.count(f"${tag}$") != 2:  # a constant holds the block's quote (random: unheard of)
-        return None
+    quote = "$bf$"
+    while quote in body:  # a constant holding the quote would end the block early
+        quote = quote[:-1] + "_$"
     with wrapped(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
             sql.SQL(
                 "CREATE TEMP TABLE {rows} AS SELECT {cols} FROM {table} WITH NO DATA; "
                 "ALTER TABLE {rows} ADD COLUMN bf_pos SERIAL; "
                 "CREATE TEMP TABLE {refused} (pos INTEGER, col TEXT, holder TEXT)"
-            ).format(
-                rows=ROWS,
-                refused=REFUSED,
-                table=table,
-                cols=sql.SQL(", ").join(_ident(c) for c in copied),
-            )
+            ).format(rows=ROWS, refused=REFUSED, table=table, cols=idents(copied))
         )
         # COPY fills bf_pos from its sequence in the order of the rows: 1, 2, ...
         with cur.copy(copy_sql(ROWS, copied)) as copy:
             CopyPlan(obj, copied, {}).write(cur, copy, rows)
-        cur.execute(text)
+        cur.execute(f"DO {quote} {body} {quote}")
         got = cur.execute(
             sql.SQL("SELECT pos, col, holder FROM {} ORDER BY pos").format(REFUSED)
         ).fetchall()

@@ -21,6 +21,7 @@ from bulkforce.store.pgcopy import (
     STAGE_MIN_ROWS,
     CopyPlan,
     copy_sql,
+    ident,
     stage_sql,
     update_from_stage_sql,
 )
@@ -40,10 +41,6 @@ def api_values(obj: SObject, row: Mapping[str, Any]) -> dict[str, Any]:
             value = float(value)
         out[f.name] = value
     return out
-
-
-def ident(name: str) -> sql.Identifier:
-    return sql.Identifier(name.lower())
 
 
 def pg_type(f: Field) -> str:
@@ -82,9 +79,6 @@ class PgRecords(RecordTable):
         self.conn = conn
         self.obj = obj
         self.table = ident(obj.table)
-
-    def _cols(self, columns: Sequence[str]) -> sql.Composable:
-        return sql.SQL(", ").join(ident(c) for c in columns)
 
     def insert(
         self, columns: Sequence[str], rows: Iterable[Row], constants: Mapping[str, Any] = {},
@@ -137,7 +131,7 @@ class PgRecords(RecordTable):
     def write_each(
         self, columns: Sequence[str], rows: Sequence[Row], constants: Mapping[str, Any],
         insert: bool,
-    ) -> list[Refused] | None:  # fmt: skip
+    ) -> list[Refused]:  # fmt: skip
         return pgeach.write_each(self.conn, self.obj, self.table, columns, rows, constants, insert)
 
     def _array_type(self, column: str) -> str:

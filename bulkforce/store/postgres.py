@@ -34,8 +34,8 @@ from bulkforce.store.base import (
 )
 from bulkforce.store.blobs import Blobs
 from bulkforce.store.pgblobs import PgBlobs
-from bulkforce.store.pgcopy import CopyPlan
-from bulkforce.store.pgrecords import PgRecords, api_values, column_def, ident, pg_type
+from bulkforce.store.pgcopy import CopyPlan, ident
+from bulkforce.store.pgrecords import PgRecords, api_values, column_def, pg_type
 from bulkforce.store.pgresults import ResultWrites
 from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
 from bulkforce.store.pgtx import PgTx
