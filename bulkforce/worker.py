@@ -19,12 +19,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
 
 from bulkforce import streams
+from bulkforce.chunk import prepare_chunk
 from bulkforce.classic_batches import ClassicBatches
 from bulkforce.engine.dml import apply_prepared
-from bulkforce.engine.errors import malformed_rows
 from bulkforce.engine.plan import HeaderError, Plan, make_plan
-from bulkforce.engine.prepare import Prepared, prepare
-from bulkforce.engine.stage import stage_insert
+from bulkforce.engine.prepare import Prepared
 from bulkforce.errors import Stop
 from bulkforce.heap import trim_heap
 from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
@@ -38,13 +37,13 @@ from bulkforce.prepare_proc import (
     PrepareProcessDied,
     Spec,
 )
+from bulkforce.smalljobs import Ready, contained, read_small, write_group
 from bulkforce.store.base import StoreError, Tx
 from bulkforce.streams import Turns, two_streams, unique_keys, write_two_streams
 from bulkforce.wire.csvio import (
     FAILED_IDS_SINCE,
     CsvFormatError,
     RowReader,
-    quoted_bodies,
     render_outcome,
 )  # fmt: skip
 
@@ -150,24 +149,50 @@ class Worker:
                     batch, BatchState.FAILED, f"InternalError : {type(e).__name__}: {e}"
                 )
             return True
+        if len(jobs) > 1:
+            jobs = self._run_group(jobs)
         for job in jobs:
             # A StoreError here leaves the rest claimed: they are taken again when their
             # leases run out, as after a crash.
             self._run_job(job)
         return True
 
+    def _run_group(self, jobs: list[Job]) -> list[Job]:
+        """Small jobs claimed together: those ready to write are written and completed in one
+        transaction (bulkforce.smalljobs). Returns the others, to run one by one."""
+        group: list[Ready] = []
+        rest: list[Job] = []
+        for job in jobs:
+            try:
+                ready = read_small(self.ctx, job, BATCH_SIZE, BATCH_CELLS)
+            except StoreError:
+                raise
+            except Exception:  # the usual path meets it again and reports it
+                log.debug("job %s: reading it for a group failed", job.id, exc_info=True)
+                ready = None
+            if ready is None:
+                rest.append(job)
+            else:
+                group.append(ready)
+        if not group:
+            return rest
+
+        def write(tx: Tx, r: Ready) -> None:
+            self._batch(tx, r.job, r.plan, r.job.batches_done, False, *r.item)
+
+        self._let_writers_in()
+        for job, message in write_group(self.ctx, self.owner, group, write):
+            self._fail(job, message)
+        return rest
+
     def _run_job(self, job: Job) -> None:
-        try:
+        # A bug must cost one job, not the worker: fail it visibly and carry on. The failing
+        # batch rolled back, so its rows show up as unprocessed.
+        failures: list[tuple[Job, str]] = []
+        with contained(job, failures):
             self.process(job)
-        except Stop:
-            log.info("job %s stopped by another actor (aborted, deleted or taken over)", job.id)
-        except StoreError:
-            raise  # the database is unwell: the lease expires and the job is retried
-        except Exception as e:
-            # A bug must cost one job, not the worker: fail it visibly and carry on. The
-            # failing batch rolled back, so its rows show up as unprocessed.
-            log.exception("job %s failed with an internal error", job.id)
-            self._fail(job, f"InternalError : {type(e).__name__}: {e}")
+        for failed, message in failures:
+            self._fail(failed, message)
 
     # ---- Bulk 2.0 jobs -----------------------------------------------------------------------
 
@@ -264,29 +289,10 @@ class Worker:
         """
         seq = job.batches_done
         store, schema = self.ctx.store, self.ctx.schema
-        failed_ids = float(job.api_version) >= FAILED_IDS_SINCE
 
         def produce() -> Chunk | None:
             assert rows is not None
-            chunk = rows.next_rows(BATCH_SIZE, BATCH_CELLS)
-            if not chunk:
-                return None
-            bad = malformed_rows(rows.malformed)
-            prepared = prepare(
-                schema, plan, chunk, bad, store.text_holds_nul, job.created_by, rows.clean
-            )
-            bodies = quoted_bodies(chunk, job.delimiter, job.newline)
-            if store.stages_inserts:
-                staged = stage_insert(
-                    schema, plan, prepared, job.created_by, iso(utcnow()), store.allocate,
-                    store.encode_insert,
-                )  # fmt: skip
-                if staged is not None and bodies is not None and not any(prepared.errors):
-                    staged.results, _ = render_outcome(
-                        chunk, staged.outcome, job.delimiter, job.newline, failed_ids, bodies
-                    )  # fmt: skip
-                prepared.staged = staged
-            return chunk, prepared, bodies
+            return prepare_chunk(self.ctx, job, plan, rows, BATCH_SIZE, BATCH_CELLS)
 
         batches: Batches[Chunk]
         with ExitStack() as stack:

@@ -6,17 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from worker_helpers import ADMIN, submit
 
 from bulkforce.boot import build_context
-from bulkforce.jobs.access import Caller
 from bulkforce.jobs.classic import ClassicService
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import BatchState, JobState
 from bulkforce.store.blobs import BlobGone
 from bulkforce.worker import Worker
-
-# in-process tests act as an admin: they see every job
-ADMIN = Caller("005000000000000AAA", is_admin=True)
 
 
 @pytest.fixture
@@ -26,15 +23,6 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
     context = build_context(tmp_path / "d", None, [], 10**8)
     yield context
     context.store.close()
-
-
-def submit(svc: IngestService, csv: bytes) -> str:
-    job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert"}))
-    sink = svc.open_upload(job.id, ADMIN)
-    sink.write(csv)
-    sink.finish()
-    svc.close(job.id, ADMIN)
-    return job.id
 
 
 def test_ended_jobs_and_their_data_are_deleted_after_retention(ctx: Context) -> None:

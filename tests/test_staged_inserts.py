@@ -15,20 +15,20 @@ import pytest
 from conftest import inprocess_context
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from worker_helpers import ADMIN, submit
 
+from bulkforce import chunk as chunk_mod
 from bulkforce import worker as worker_mod
 from bulkforce.engine.ids import make_id
 from bulkforce.engine.plan import make_plan
 from bulkforce.engine.prepare import prepare
 from bulkforce.engine.stage import stage_insert
-from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import JobState, Operation
 from bulkforce.store.pgcopy import CopyPlan
 from bulkforce.worker import Worker
 
 SCHEMA = Path(__file__).parent / "data" / "test_schema.json"
-ADMIN = Caller("005000000000000AAA", is_admin=True)
 USER = "005000000000001AAA"
 NOW = "2024-05-06T07:08:09.123+0000"
 
@@ -37,15 +37,6 @@ NOW = "2024-05-06T07:08:09.123+0000"
 def pg(tmp_path: Path) -> Iterator[Context]:
     with inprocess_context("postgresql", tmp_path / "data", [SCHEMA]) as context:
         yield context
-
-
-def submit(svc: IngestService, obj: str, csv: bytes) -> str:
-    job = svc.insert(svc.create("59.0", {"object": obj, "operation": "insert"}))
-    sink = svc.open_upload(job.id, ADMIN)
-    sink.write(csv)
-    sink.finish()
-    svc.close(job.id, ADMIN)
-    return job.id
 
 
 def results(svc: IngestService, job_id: str, kind: str) -> list[list[str]]:
@@ -89,16 +80,16 @@ def test_a_duplicate_in_a_staged_chunk_fails_alone_and_the_rest_keeps_its_ids(
     svc = IngestService(pg)
     monkeypatch.setattr(worker_mod, "BATCH_SIZE", 3)
     calls: list[int] = []
-    real = worker_mod.stage_insert
+    real = chunk_mod.stage_insert
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
         calls.append(out is not None)
         return out
 
-    monkeypatch.setattr(worker_mod, "stage_insert", counting)
+    monkeypatch.setattr(chunk_mod, "stage_insert", counting)
     csv = b"LastName,External_Id__c\nA,k1\nB,K1\nC,k3\nD,k4\nE,k3\nF,k6\n"
-    job_id = submit(svc, "Contact", csv)
+    job_id = submit(svc, csv, "Contact")
     assert Worker(pg).run_once()
     job = svc.get(job_id, ADMIN)
     assert job.state is JobState.JOB_COMPLETE

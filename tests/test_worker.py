@@ -13,10 +13,11 @@ import pytest
 from conftest import inprocess_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from worker_helpers import ADMIN, submit
 
+from bulkforce import chunk as chunk_mod
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
-from bulkforce.jobs.access import Caller
 from bulkforce.jobs.service import Context, IngestService
 from bulkforce.model import Job, JobState, iso
 from bulkforce.store import sqlite as sqlite_store
@@ -26,9 +27,6 @@ from bulkforce.store.rows import parse_iso
 from bulkforce.wire.csvio import RowReader
 from bulkforce.worker import Worker
 
-# in-process tests act as an admin: they see every job
-ADMIN = Caller("005000000000000AAA", is_admin=True)
-
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[Context]:
@@ -37,15 +35,6 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
     context = build_context(tmp_path / "d", None, [], 10**8)
     yield context
     context.store.close()
-
-
-def submit(svc: IngestService, csv: bytes, **spec: Any) -> str:
-    job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert", **spec}))
-    sink = svc.open_upload(job.id, ADMIN)
-    sink.write(csv)
-    sink.finish()
-    svc.close(job.id, ADMIN)
-    return job.id
 
 
 def test_internal_error_fails_that_job_and_the_next_job_still_runs(
@@ -250,7 +239,7 @@ def test_a_job_of_one_batch_starts_no_prefetch_thread(
     with one batch it could only find the end of the file sooner. A job of more batches
     still prepares the next one on a thread while it writes the current one."""
     svc = IngestService(ctx)
-    real = worker_mod.prepare
+    real = chunk_mod.prepare
 
     def slow_prepare(*args: Any, **kwargs: Any) -> Any:
         spin = time.thread_time()  # CPU, as a busy server's batch takes: past CHEAP_SECONDS
@@ -265,7 +254,7 @@ def test_a_job_of_one_batch_starts_no_prefetch_thread(
         started.append(self.name)
         real_start(self)
 
-    monkeypatch.setattr(worker_mod, "prepare", slow_prepare)
+    monkeypatch.setattr(chunk_mod, "prepare", slow_prepare)
     monkeypatch.setattr(threading.Thread, "start", start)
     submit(svc, b"LastName\nOne\nTwo\n")
     assert Worker(ctx).run_once()
