@@ -37,7 +37,7 @@ from bulkforce.store.pgblobs import PgBlobs
 from bulkforce.store.pgcopy import CopyPlan, ident
 from bulkforce.store.pgrecords import PgRecords, api_values, column_def, pg_type
 from bulkforce.store.pgresults import ResultWrites
-from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, now_iso, wrapped
+from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, lazy_commit_small, now_iso, wrapped
 from bulkforce.store.pgtx import PgTx
 from bulkforce.store.pgwakeup import PgWakeup
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections, has_news
@@ -281,11 +281,11 @@ class PostgresStore(SqlStore):
 
     def _lazy(self, conn: psycopg.Connection[Any], query: Any, params: Any) -> psycopg.Cursor[Any]:
         """A statement committed without waiting for the WAL flush: a worker thread's own
-        connections never wait for it (_tune_for_bulk), so there it is one plain statement,
-        without lazy_commit's pipeline (~0.2 ms of the worker's CPU per statement)."""
+        connections never wait for it (_tune_for_bulk), so there it is one plain statement;
+        elsewhere BEGIN, the setting, the statement and COMMIT go as one query string."""
         if self._conns.pinned:
             return conn.execute(query, params)
-        return lazy_commit(conn, query, params)
+        return lazy_commit_small(conn, query, params)
 
     def allocate(self, counter: str, count: int = 1) -> int:
         # On a connection of its own: inside a worker's long transaction the counter row
