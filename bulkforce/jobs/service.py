@@ -127,7 +127,7 @@ class UploadSink:
         try:
             self.writer.close()
             accepted = self.ctx.store.record_upload(
-                self.job.id, self.scanner.size, problem, self.writer.swap, self.scanner.data_rows
+                self.job.id, self.scanner.size, problem, self.writer, self.scanner.data_rows
             )
         except BaseException:
             self.discard()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import Schema, SObject
 from bulkforce.model import Batch, BatchState, BatchStats, Job, JobFilter, JobState, QueryCursor
-from bulkforce.store.blobs import Blobs
+from bulkforce.store.blobs import Blobs, UploadWriter
 from bulkforce.store.wakeup import Wakeup
 
 Row = Sequence[Any]
@@ -262,11 +262,11 @@ class Store(abc.ABC):
         job_id: str,
         size: int,
         problem: str | None,
-        swap: Callable[[], None],
+        upload: UploadWriter,
         rows: int | None = None,
     ) -> bool:
-        """If the job is Open, count the upload and call `swap` (which makes it the job's
-        data) in the same transaction; False, with nothing changed, if it is not. `rows`: its
+        """If the job is Open, count the upload and make it the job's data (`upload.swap`)
+        in the same transaction; False, with nothing changed, if it is not. `rows`: its
         data lines, an estimate for progress."""
 
     @abc.abstractmethod

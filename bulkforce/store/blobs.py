@@ -66,6 +66,11 @@ class UploadWriter(abc.ABC):
         store inside the transaction that checks the job is still Open (Store.record_upload),
         so a job that is closed, aborted or deleted meanwhile keeps the data it had."""
 
+    def swap_statements(self) -> list[tuple[str, Any]] | None:
+        """What `swap` would do as SQL statements (and their values), for a store that sends
+        them with its own in one round trip; None: call `swap`. After `close`."""
+        return None
+
     @abc.abstractmethod
     def discard(self) -> None: ...
 

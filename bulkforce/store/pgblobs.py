@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bulkforce.store.base import StoreError
 from bulkforce.store.blobs import BlobGone, Blobs, ChunkReader, ResultWriter, UploadWriter
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from bulkforce.store.postgres import PostgresStore
 
 CHUNK = 1 << 20
+# An upload whose last chunk holds at most this many bytes is made the job's data in the same
+# query string as the job row's update (PostgresStore.record_upload: one round trip, not four).
+ONE_TRIP_BYTES = 64 * 1024
 
 
 class PgResultWriter(ResultWriter):
@@ -102,13 +105,23 @@ class _PgUpload(UploadWriter):
         # Straight on this thread's connection, inside record_upload's transaction, in one
         # pipeline: one round trip, not four (a savepoint, its release and each statement);
         # a failure fails that transaction anyway.
-        final = f"upload:{self.key}"
         with self.blobs.store._conns.borrow() as conn, wrapped(), conn.pipeline():
-            conn.execute(Q["blob_delete"], (final,))
-            if self.seq:
-                conn.execute(Q["blob_rename"], (final, self.tmp))
-            if self.buf:
-                conn.execute(Q["blob_put_chunk"], (final, self.seq, bytes(self.buf)))
+            for query, params in self._swap():
+                conn.execute(query, params)
+
+    def _swap(self) -> list[tuple[str, Any]]:
+        final = f"upload:{self.key}"
+        statements: list[tuple[str, Any]] = [(Q["blob_delete"], (final,))]
+        if self.seq:
+            statements.append((Q["blob_rename"], (final, self.tmp)))
+        if self.buf:
+            statements.append((Q["blob_put_chunk"], (final, self.seq, bytes(self.buf))))
+        return statements
+
+    def swap_statements(self) -> list[tuple[str, Any]] | None:
+        self._stop()
+        # a larger last chunk would travel as text, twice its size
+        return None if len(self.buf) > ONE_TRIP_BYTES else self._swap()
 
     def discard(self) -> None:
         with contextlib.suppress(StoreError):  # a chunk that failed to go in changes nothing

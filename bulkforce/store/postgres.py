@@ -32,12 +32,20 @@ from bulkforce.store.base import (
     StoreError,
     Tx,
 )
-from bulkforce.store.blobs import Blobs
+from bulkforce.store.blobs import Blobs, UploadWriter
 from bulkforce.store.pgblobs import PgBlobs
 from bulkforce.store.pgcopy import CopyPlan, ident
 from bulkforce.store.pgrecords import PgRecords, api_values, column_def, pg_type
 from bulkforce.store.pgresults import ResultWrites
-from bulkforce.store.pgsql import CHANNEL, Q, lazy_commit, lazy_commit_small, now_iso, wrapped
+from bulkforce.store.pgsql import (
+    CHANNEL,
+    Q,
+    lazy_commit,
+    lazy_commit_small,
+    now_iso,
+    one_trip,
+    wrapped,
+)  # fmt: skip
 from bulkforce.store.pgtx import PgTx
 from bulkforce.store.pgwakeup import PgWakeup
 from bulkforce.store.pool import DEFAULT_POOL_SIZE, POOL_TIMEOUT, ThreadConnections, has_news
@@ -255,6 +263,28 @@ class PostgresStore(SqlStore):
     def _run(self, query: str, params: Any = ()) -> int:
         with self._conns.borrow() as conn, wrapped(), _single(conn):
             return int(conn.execute(query, params).rowcount)
+
+    def record_upload(
+        self, job_id: str, size: int, problem: str | None, upload: UploadWriter,
+        rows: int | None = None,
+    ) -> bool:  # fmt: skip
+        swap = upload.swap_statements()
+        if swap is None:
+            return super().record_upload(job_id, size, problem, upload, rows)
+        params = {"bytes": size, "problem": problem, "rows": rows, "now": now_iso(), "id": job_id}
+        # BEGIN, the job row's update and the swap as one query string, then COMMIT, or
+        # ROLLBACK when the job is not Open: two round trips where one by one took five.
+        with self._conns.borrow() as conn, wrapped():
+            try:
+                cur = one_trip(conn, [("BEGIN", None), (Q["record_upload"], params), *swap])
+                cur.nextset()
+                accepted = cur.rowcount == 1
+                conn.execute("COMMIT" if accepted else "ROLLBACK")
+            except BaseException:
+                if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                raise
+        return accepted
 
     def _returning(self, query: Any, params: Any) -> RowLike | None:
         with self._conns.borrow() as conn, wrapped(), _single(conn):

@@ -8,7 +8,6 @@ import abc
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -16,6 +15,7 @@ from bulkforce.auth.model import App, Session, User
 from bulkforce.engine.schema import BASE62_PREFIX_ALPHABET
 from bulkforce.model import Batch, BatchStats, Job, JobFilter, QueryCursor, iso, utcnow
 from bulkforce.store.base import Store, StoreError
+from bulkforce.store.blobs import UploadWriter
 from bulkforce.store.rows import RowLike, batch_from_row, job_from_row, parse_iso, user_from_row
 
 # REST query locators live this long (Salesforce's expire after 15 idle minutes; a slow
@@ -135,7 +135,7 @@ class SqlStore(Store):
         job_id: str,
         size: int,
         problem: str | None,
-        swap: Callable[[], None],
+        upload: UploadWriter,
         rows: int | None = None,
     ) -> bool:
         params = {"bytes": size, "problem": problem, "rows": rows, "now": now_iso(), "id": job_id}
@@ -144,7 +144,7 @@ class SqlStore(Store):
         with self._write() as conn:
             if conn.execute(self.Q["record_upload"], params).rowcount != 1:
                 return False
-            swap()
+            upload.swap()
         return True
 
     def job_history(self, job_id: str) -> list[tuple[str, str]]:
