@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from bulkforce.chunk import prepare_chunk
 from bulkforce.engine.plan import HeaderError, Plan, make_plan
 from bulkforce.errors import Stop
+from bulkforce.jobs.query import JOB_TYPE as QUERY_JOB
 from bulkforce.jobs.service import Context
 from bulkforce.model import Job
 from bulkforce.prepare_proc import Chunk
@@ -33,8 +34,6 @@ from bulkforce.store.base import StoreError, Tx
 from bulkforce.wire.csvio import CsvFormatError, RowReader
 
 log = logging.getLogger("bulkforce.worker")
-
-INGEST = "V2Ingest"  # the job type Worker.process runs as an ingest job
 
 
 @dataclass
@@ -54,7 +53,7 @@ def read_small(ctx: Context, job: Job, size: int, cells: int) -> Ready | None:
     if job.records_processed or job.retries > ctx.settings.max_retries or job.upload_problem:
         return None
     obj = ctx.schema.get(job.object)
-    if obj is None or job.job_type != INGEST:
+    if obj is None or job.job_type == QUERY_JOB:  # as Worker.process tells them apart
         return None
     f = ctx.blobs.open(job.id)
     if f is None:
