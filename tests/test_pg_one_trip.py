@@ -121,3 +121,32 @@ def test_an_upload_is_the_jobs_data_and_a_late_one_changes_nothing(
     with pg_ctx.store._conns.borrow() as conn:  # type: ignore[attr-defined]
         left = conn.execute("SELECT count(*) AS n FROM bf_blob WHERE name LIKE 'tmp:%'")
         assert left.fetchone()["n"] == 0  # the late upload's chunks went with it
+
+
+def test_inside_a_transaction_a_lazy_commit_does_not_end_it(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """The string's BEGIN and COMMIT would commit the caller's transaction halfway."""
+    conn.execute("DELETE FROM t")
+    with conn.transaction():  # psycopg.Rollback leaves it quietly, rolled back
+        conn.execute("INSERT INTO t (k, v) VALUES ('outer', 1)")
+        row = lazy_commit_small(conn, "INSERT INTO t (k, v) VALUES (%s, 2) RETURNING v", ("in",))
+        assert row.fetchone() == {"v": 2}
+        raise psycopg.Rollback()
+    assert conn.execute("SELECT count(*) AS n FROM t").fetchone() == {"n": 0}
+
+
+def test_an_upload_recorded_inside_a_transaction_goes_with_it(pg_ctx: Context) -> None:
+    svc = IngestService(pg_ctx)
+    job = svc.insert(svc.create("59.0", {"object": "Contact", "operation": "insert"}))
+    sink = svc.open_upload(job.id, ADMIN)
+    sink.write(b"FirstName,LastName\nAda,Lovelace\n")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), pg_ctx.store.transaction():
+        sink.finish()
+        raise Undo
+    assert svc.get(job.id, ADMIN).upload_count == 0
+    assert pg_ctx.blobs.open(job.id) is None

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from worker_helpers import ADMIN, submit
 
+from bulkforce import chunk as chunk_mod
 from bulkforce import worker as worker_mod
 from bulkforce.boot import build_context
 from bulkforce.jobs.service import Context, IngestService
@@ -205,3 +206,31 @@ def test_jobs_out_of_the_ordinary_take_the_usual_path_beside_a_group(
     # the group of three jobs of one batch, and the two larger jobs' commits (state changes
     # of the odd ones take no transaction of the worker's)
     assert len(opened) == 3
+
+
+def test_a_job_that_cannot_be_read_for_the_group_fails_alone_on_the_usual_path(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug met while preparing a job for the group must not take the worker (or the
+    claim's other jobs) down: the job runs the usual way, which fails it visibly."""
+    svc = IngestService(ctx)
+    jobs = five_jobs(svc)
+    bad = list(jobs)[2]
+    real = chunk_mod.prepare
+
+    def prepare(schema: Any, plan: Any, chunk: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(row and row[0].startswith("j2") for row in chunk):
+            raise RuntimeError("simulated bug")
+        return real(schema, plan, chunk, *args, **kwargs)
+
+    monkeypatch.setattr(chunk_mod, "prepare", prepare)
+    w = Worker(ctx)
+    assert w.run_once()
+    assert not w.run_once()
+    job = svc.get(bad, ADMIN)
+    assert job.state is JobState.FAILED
+    assert job.error_message == "InternalError : RuntimeError: simulated bug"
+    assert result_marks(svc, bad, "unprocessed") == jobs[bad]
+    for job_id, marks in jobs.items():
+        if job_id != bad:
+            assert_complete(svc, job_id, marks)

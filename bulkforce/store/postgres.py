@@ -269,12 +269,13 @@ class PostgresStore(SqlStore):
         rows: int | None = None,
     ) -> bool:  # fmt: skip
         swap = upload.swap_statements()
-        if swap is None:
-            return super().record_upload(job_id, size, problem, upload, rows)
         params = {"bytes": size, "problem": problem, "rows": rows, "now": now_iso(), "id": job_id}
         # BEGIN, the job row's update and the swap as one query string, then COMMIT, or
         # ROLLBACK when the job is not Open: two round trips where one by one took five.
         with self._conns.borrow() as conn, wrapped():
+            if swap is None or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                # a large last chunk, or inside a transaction (which BEGIN would not nest in)
+                return super().record_upload(job_id, size, problem, upload, rows)
             try:
                 cur = one_trip(conn, [("BEGIN", None), (Q["record_upload"], params), *swap])
                 cur.nextset()
